@@ -1,0 +1,36 @@
+# Two commands for users: `make run` and `make test`. Both create the
+# environment (.venv, Python 3.10, pinned by constraints.txt) when missing.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+OUTPUT ?= runs/default
+# python3.10 on PATH, else a pyenv-installed 3.10 (its shim fails unless selected).
+PYTHON310 ?= $(shell if python3.10 --version >/dev/null 2>&1; then command -v python3.10; \
+	else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1; fi)
+
+.PHONY: env run test test-fast serve bench-serving clean
+
+$(VENV)/.installed: setup.py constraints.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 is required: install python3.10 (e.g. pyenv install 3.10)"; exit 1; }
+	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+env: $(VENV)/.installed
+
+run: env
+	@echo "The pipeline runner (python -m pipeline run) is not built yet: see issue 2."; exit 1
+
+test: env
+	$(PY) -m pytest tests -q -m "not e2e"
+
+serve: env
+	$(PY) -m serving.model_server --port=8500 --rest_api_port=8501 \
+	  --model_name=complaints --model_base_path=$(abspath $(OUTPUT))/serving/complaints
+
+bench-serving: env
+	$(PY) -m benchmarks.bench_serving
+
+clean:
+	rm -rf $(VENV) build *.egg-info

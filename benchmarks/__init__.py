@@ -1,0 +1,1 @@
+"""Benchmarks of the project (run with `python -m benchmarks.<name>`)."""

@@ -1,0 +1,80 @@
+"""The single source of feature names for the whole project.
+
+Every other module (data conversion, preprocessing, the model, the evaluator's
+slices, the serving client) takes its names from here, so a feature is renamed
+or added in one place. Replace with your own features when adapting the
+pipeline to another data set.
+"""
+
+from typing import Dict, List
+
+# Column of the CFPB export -> raw feature key in the pipeline's input CSV.
+# The export's headers have spaces and punctuation ("Consumer disputed?"),
+# which are not valid TensorFlow signature names, hence the snake_case keys.
+EXPORT_TO_FEATURE: Dict[str, str] = {
+    'Product': 'product',
+    'Sub-product': 'sub_product',
+    'Issue': 'issue',
+    'Sub-issue': 'sub_issue',
+    'Consumer complaint narrative': 'narrative',
+    'Company': 'company',
+    'State': 'state',
+    'ZIP code': 'zip_code',
+    'Tags': 'tags',
+    'Submitted via': 'submitted_via',
+    'Company response to consumer': 'company_response',
+    'Timely response?': 'timely_response',
+}
+
+# The label: 1 when the consumer disputed the company's response.
+LABEL_EXPORT_COLUMN = 'Consumer disputed?'
+LABEL_KEY = 'consumer_disputed'
+
+# Kept in the pipeline input to join predictions with the generator's true
+# probabilities; never a model input.
+ID_EXPORT_COLUMN = 'Complaint ID'
+ID_KEY = 'complaint_id'
+
+# Categorical features -> vocabulary size kept by Transform (the most frequent
+# values); rarer and unseen values share the OOV buckets.
+CATEGORICAL_FEATURES: Dict[str, int] = {
+    'product': 30,
+    'sub_product': 80,
+    'issue': 200,
+    'sub_issue': 200,
+    'company': 300,
+    'state': 65,
+    'tags': 5,
+    'submitted_via': 10,
+    'company_response': 10,
+    'timely_response': 3,
+}
+OOV_BUCKETS = 2
+
+# The ZIP code is published masked ("606XX"); only its 3-digit prefix is kept.
+ZIP_FEATURE = 'zip_code'
+ZIP_PREFIX_LENGTH = 3
+ZIP_VOCAB_SIZE = 1000
+
+# The free-text narrative feeds an embedding bag over a TFT word vocabulary.
+TEXT_FEATURE = 'narrative'
+TEXT_VOCAB_SIZE = 10000
+TEXT_MAX_TOKENS = 128
+TEXT_OOV_BUCKETS = 1
+
+# Raw features the model reads (all strings), in a stable order.
+RAW_FEATURES: List[str] = (
+    list(CATEGORICAL_FEATURES) + [ZIP_FEATURE, TEXT_FEATURE])
+
+# Slices reported by the Evaluator.
+SLICE_FEATURES: List[str] = ['product', 'state', 'company_response']
+
+
+def transformed_name(key: str) -> str:
+  """Name of a feature after Transform (keeps raw and transformed apart)."""
+  return key + '_xf'
+
+
+def vocabulary_name(key: str) -> str:
+  """Name of the TFT vocabulary file for a feature."""
+  return key + '_vocab'

@@ -1,0 +1,300 @@
+"""Server-side request batching with TF Serving's BatchingParameters.
+
+Concurrent requests to the same signature of the same model version are
+concatenated along dimension 0, run as one call, and split back, as TF
+Serving's BatchingSession does. A batch is processed when it is full
+(`max_batch_size`) or, once a batch thread is free, when its oldest request
+has waited `batch_timeout_micros`. `num_batch_threads` threads are shared by
+all models; at most `max_enqueued_batches` batches wait per queue, beyond
+which requests fail with UNAVAILABLE instead of piling up. Padding to
+`allowed_batch_sizes` repeats the first row, like TF Serving.
+"""
+
+import collections
+import dataclasses
+import os
+import threading
+import time
+from typing import Callable, Deque, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from serving import status
+
+RunFn = Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+  """TF Serving's defaults when --enable_batching has no parameters file."""
+  max_batch_size: int = 1000
+  batch_timeout_micros: int = 0
+  max_enqueued_batches: int = 10
+  num_batch_threads: int = os.cpu_count() or 1
+  thread_pool_name: str = 'batch_threads'
+  allowed_batch_sizes: Tuple[int, ...] = ()
+  enable_large_batch_splitting: bool = False
+
+  @classmethod
+  def from_proto(cls, params) -> 'BatchingOptions':
+    """From a BatchingParameters proto (unset fields keep the defaults)."""
+    kwargs = {}
+    for name in ('max_batch_size', 'batch_timeout_micros',
+                 'max_enqueued_batches', 'num_batch_threads'):
+      if params.HasField(name):
+        kwargs[name] = int(getattr(params, name).value)
+    if params.HasField('thread_pool_name'):
+      kwargs['thread_pool_name'] = params.thread_pool_name.value
+    if params.HasField('enable_large_batch_splitting'):
+      kwargs['enable_large_batch_splitting'] = bool(
+          params.enable_large_batch_splitting.value)
+    kwargs['allowed_batch_sizes'] = tuple(params.allowed_batch_sizes)
+    options = cls(**kwargs)
+    options.validate()
+    return options
+
+  def validate(self) -> None:
+    if self.max_batch_size < 1 or self.num_batch_threads < 1:
+      raise status.invalid_argument(
+          'max_batch_size and num_batch_threads must be positive')
+    sizes = list(self.allowed_batch_sizes)
+    if sizes:
+      if sizes != sorted(set(sizes)):
+        raise status.invalid_argument(
+            'allowed_batch_sizes entries must be monotonically increasing')
+      if sizes[-1] != self.max_batch_size:
+        raise status.invalid_argument(
+            'final entry in allowed_batch_sizes must equal max_batch_size')
+
+
+class _Task:
+  __slots__ = ('inputs', 'size', 'done', 'outputs', 'error', 'enqueued',
+               'abandoned')
+
+  def __init__(self, inputs: Dict[str, np.ndarray], size: int):
+    self.inputs = inputs
+    self.size = size
+    self.done = threading.Event()
+    self.outputs: Optional[Dict[str, np.ndarray]] = None
+    self.error: Optional[Exception] = None
+    self.enqueued = time.monotonic()
+    self.abandoned = False
+
+
+class _Batch:
+  __slots__ = ('run_fn', 'tasks', 'size', 'created')
+
+  def __init__(self, run_fn: RunFn):
+    self.run_fn = run_fn
+    self.tasks: List[_Task] = []
+    self.size = 0
+    self.created = time.monotonic()
+
+
+class _Queue:
+  def __init__(self):
+    self.open: Optional[_Batch] = None
+    self.closed: Deque[_Batch] = collections.deque()
+
+  def pending(self) -> int:
+    return len(self.closed) + (1 if self.open and self.open.tasks else 0)
+
+
+def _batch_size(inputs: Dict[str, np.ndarray]) -> int:
+  sizes = set()
+  for value in inputs.values():
+    if value.ndim < 1:
+      raise status.invalid_argument(
+          'Batching Run() input tensors must have at least one dimension')
+    sizes.add(value.shape[0])
+  if len(sizes) > 1:
+    raise status.invalid_argument(
+        'Batching Run() input tensors must have equal 0th-dimension size')
+  return sizes.pop() if sizes else 0
+
+
+class BatchScheduler:
+  """Batches `run` calls per key; thread-safe; one instance per server."""
+
+  def __init__(self, options: BatchingOptions, metrics=None):
+    options.validate()
+    self.options = options
+    self._metrics = metrics
+    self._cond = threading.Condition()
+    self._queues: Dict[tuple, _Queue] = {}
+    self._stopped = False
+    self._threads = [
+        threading.Thread(target=self._work, daemon=True,
+                         name=f'{options.thread_pool_name}_{i}')
+        for i in range(options.num_batch_threads)]
+    for thread in self._threads:
+      thread.start()
+
+  def run(self, key: tuple, run_fn: RunFn, inputs: Dict[str, np.ndarray],
+          deadline: Optional[float] = None) -> Dict[str, np.ndarray]:
+    """Runs `run_fn` on `inputs` as part of a batch; blocks for the result.
+
+    Args:
+      key: identifies what may be batched together (servable, signature).
+      run_fn: runs a merged batch.
+      inputs: this request's tensors (dimension 0 is the batch).
+      deadline: time.monotonic() after which to give up.
+    """
+    size = _batch_size(inputs)
+    if size > self.options.max_batch_size:
+      if self.options.enable_large_batch_splitting:
+        return run_fn(inputs)  # Already a batch of its own.
+      raise status.invalid_argument(
+          f'Task size {size} is larger than maximum input batch size '
+          f'{self.options.max_batch_size}')
+    # Only tensors with equal inner shapes and dtypes can be concatenated.
+    shape_key = tuple(sorted((k, v.dtype.str, v.shape[1:])
+                             for k, v in inputs.items()))
+    task = _Task(inputs, size)
+    self._enqueue(key + shape_key, run_fn, task)
+    timeout = None if deadline is None else max(0.0,
+                                                deadline - time.monotonic())
+    if not task.done.wait(timeout):
+      task.abandoned = True
+      raise status.ServingError(status.DEADLINE_EXCEEDED,
+                                'Deadline exceeded while waiting in the '
+                                'batching queue')
+    if task.error is not None:
+      raise task.error
+    return task.outputs
+
+  def _enqueue(self, key, run_fn, task: _Task) -> None:
+    max_size = self.options.max_batch_size
+    with self._cond:
+      if self._stopped:
+        raise status.ServingError(status.UNAVAILABLE,
+                                  'Batch scheduler is stopped')
+      queue = self._queues.get(key)
+      if queue is None:
+        queue = self._queues[key] = _Queue()
+      if queue.open is not None and queue.open.size + task.size > max_size:
+        queue.closed.append(queue.open)
+        queue.open = None
+      if queue.open is None:
+        if len(queue.closed) >= self.options.max_enqueued_batches:
+          raise status.ServingError(
+              status.UNAVAILABLE, 'The batch scheduling queue to which this '
+              'task was submitted is full')
+        queue.open = _Batch(run_fn)
+      queue.open.tasks.append(task)
+      queue.open.size += task.size
+      if queue.open.size >= max_size:
+        queue.closed.append(queue.open)
+        queue.open = None
+      self._cond.notify()
+
+  def _next_batch(self) -> Tuple[Optional[_Batch], Optional[float]]:
+    """Oldest full batch, else the oldest expired open one; else a wait."""
+    timeout = self.options.batch_timeout_micros / 1e6
+    now = time.monotonic()
+    best_key, best, from_closed, wait = None, None, False, None
+    for key, queue in self._queues.items():
+      if queue.closed:
+        batch = queue.closed[0]
+        if best is None or not from_closed or batch.created < best.created:
+          best_key, best, from_closed = key, batch, True
+      elif queue.open is not None and queue.open.tasks and not from_closed:
+        remaining = queue.open.created + timeout - now
+        if remaining <= 0:
+          if best is None or queue.open.created < best.created:
+            best_key, best = key, queue.open
+        else:
+          wait = remaining if wait is None else min(wait, remaining)
+    if best is None:
+      return None, wait
+    queue = self._queues[best_key]
+    if from_closed:
+      queue.closed.popleft()
+    else:
+      queue.open = None
+    if not queue.closed and queue.open is None:
+      del self._queues[best_key]
+    return best, None
+
+  def _work(self) -> None:
+    while True:
+      with self._cond:
+        batch = None
+        while batch is None:
+          if self._stopped:
+            return
+          batch, wait = self._next_batch()
+          if batch is None:
+            self._cond.wait(wait)
+      self._process(batch)
+
+  def _process(self, batch: _Batch) -> None:
+    tasks = [t for t in batch.tasks if not t.abandoned]
+    if not tasks:
+      return
+    start = time.monotonic()
+    if self._metrics is not None:
+      for task in tasks:
+        self._metrics.queuing_latency.add(
+            self.options.thread_pool_name,
+            value=(start - task.enqueued) * 1e6)
+      self._metrics.wrapped_run_count.increment()
+    try:
+      total = sum(t.size for t in tasks)
+      padded = self._padded_size(total)
+      merged = {}
+      for name in tasks[0].inputs:
+        parts = [t.inputs[name] for t in tasks]
+        if padded > total:  # Pad with copies of the first row.
+          first = parts[0][:1]
+          parts.append(np.repeat(first, padded - total, axis=0))
+        merged[name] = (parts[0] if len(parts) == 1
+                        else np.concatenate(parts, axis=0))
+      outputs = batch.run_fn(merged)
+      offset = 0
+      results = [dict() for _ in tasks]
+      for name, value in outputs.items():
+        if value.ndim < 1 or value.shape[0] != padded:
+          raise status.internal(
+              f'Batched output tensor {name} has 0th dimension '
+              f'{value.shape[0] if value.ndim else "none"}, expected {padded}')
+      for i, task in enumerate(tasks):
+        for name, value in outputs.items():
+          results[i][name] = value[offset:offset + task.size]
+        offset += task.size
+      for task, result in zip(tasks, results):
+        task.outputs = result
+    except Exception as e:  # pylint: disable=broad-except
+      error = e if isinstance(e, status.ServingError) else (
+          status.from_tf_exception(e))
+      for task in tasks:
+        task.error = error
+    for task in tasks:
+      task.done.set()
+
+  def _padded_size(self, size: int) -> int:
+    for allowed in self.options.allowed_batch_sizes:
+      if allowed >= size:
+        return allowed
+    return size
+
+  def stop(self) -> None:
+    with self._cond:
+      self._stopped = True
+      pending = [t for q in self._queues.values()
+                 for b in list(q.closed) + ([q.open] if q.open else [])
+                 for t in b.tasks]
+      self._queues.clear()
+      self._cond.notify_all()
+    for task in pending:
+      task.error = status.ServingError(status.UNAVAILABLE,
+                                       'Server is shutting down')
+      task.done.set()
+    for thread in self._threads:
+      thread.join(timeout=5)
+
+
+def options_from_parameters(params: Optional[object]) -> BatchingOptions:
+  if params is None:
+    return BatchingOptions()
+  return BatchingOptions.from_proto(params)

@@ -1,0 +1,173 @@
+"""TF Serving's gRPC services with the `tensorflow-serving-api` protos.
+
+`PredictionService` (Predict, Classify, Regress, MultiInference,
+GetModelMetadata) and `ModelService` (GetModelStatus,
+HandleReloadConfigRequest) on grpcio's thread-pool server. Errors carry the
+TensorFlow status code as the gRPC code (they share numbering), and the same
+messages as TF Serving, so generated stubs and existing clients see no
+difference.
+"""
+
+import concurrent.futures
+import logging
+import os
+import time
+from typing import List, Optional, Tuple
+
+import grpc
+from tensorflow_serving.apis import model_management_pb2
+from tensorflow_serving.apis import model_service_pb2_grpc
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+from serving import inference
+from serving import status
+
+_MAX_MESSAGE = 2**31 - 1  # TF Serving: SetMaxMessageSize(kint32max).
+_MAX_ERROR_MESSAGE = 1024 * 4
+
+
+def _deadline(context) -> Optional[float]:
+  remaining = context.time_remaining()
+  return None if remaining is None else time.monotonic() + remaining
+
+
+def _abort(context, error: status.ServingError):
+  message = error.message
+  if len(message) > _MAX_ERROR_MESSAGE:
+    message = message[:_MAX_ERROR_MESSAGE] + '...[truncated]'
+  context.abort(error.grpc_code, message)
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+  """tensorflow.serving.PredictionService."""
+
+  def __init__(self, core, metrics, check_method_names: bool = False):
+    self._core = core
+    self._metrics = metrics
+    self._check = check_method_names
+
+  def _call(self, api: Optional[str], spec, context, fn):
+    """Resolves `spec` to a servable, runs `fn` on it, maps errors/metrics."""
+    start = time.monotonic()
+    code = status.OK
+    try:
+      if spec is None:
+        raise status.invalid_argument('Missing ModelSpec')
+      return fn(self._core.servable(spec))
+    except status.ServingError as e:
+      code = e.code
+      _abort(context, e)
+    except Exception as e:  # pylint: disable=broad-except
+      logging.exception('gRPC %s failed', api)
+      code = status.INTERNAL
+      _abort(context, status.internal(f'{type(e).__name__}: {e}'))
+    finally:
+      if api is not None:
+        self._metrics.record_request(spec.name if spec is not None else '',
+                                     api, 'GRPC', code,
+                                     (time.monotonic() - start) * 1e6)
+
+  def Predict(self, request, context):
+    return self._call('Predict', request.model_spec, context,
+                      lambda s: inference.predict(s, request,
+                                                  _deadline(context)))
+
+  def Classify(self, request, context):
+    return self._call('Classify', request.model_spec, context,
+                      lambda s: inference.classify(s, request,
+                                                   _deadline(context),
+                                                   self._check))
+
+  def Regress(self, request, context):
+    return self._call('Regress', request.model_spec, context,
+                      lambda s: inference.regress(s, request,
+                                                  _deadline(context),
+                                                  self._check))
+
+  def MultiInference(self, request, context):
+    # The servable is found from the first task's spec, as in TF Serving.
+    spec = (request.tasks[0].model_spec if request.tasks
+            else request.tasks.add().model_spec)
+    return self._call(None, spec, context,
+                      lambda s: inference.multi_inference(
+                          s, request, _deadline(context)))
+
+  def GetModelMetadata(self, request, context):
+    spec = request.model_spec if request.HasField('model_spec') else None
+    return self._call(None, spec, context,
+                      lambda s: inference.model_metadata(s, request))
+
+
+class ModelService(model_service_pb2_grpc.ModelServiceServicer):
+  """tensorflow.serving.ModelService."""
+
+  def __init__(self, core):
+    self._core = core
+
+  def GetModelStatus(self, request, context):
+    try:
+      return self._core.model_status(request)
+    except status.ServingError as e:
+      _abort(context, e)
+
+  def HandleReloadConfigRequest(self, request, context):
+    response = model_management_pb2.ReloadConfigResponse()
+    try:
+      if request.config.WhichOneof('config') != 'model_config_list':
+        raise status.invalid_argument(
+            'ServerModelConfig type not supported by '
+            'HandleReloadConfigRequest. Only ModelConfigList is currently '
+            'supported')
+      self._core.reload_config(request.config)
+    except status.ServingError as e:
+      logging.error('ReloadConfig failed: %s', e.message)
+      response.status.error_code = e.grpc_code.value[0]
+      response.status.error_message = e.message
+      _abort(context, e)
+    return response
+
+
+def _channel_arguments(text: str) -> List[Tuple[str, object]]:
+  """Parses --grpc_channel_arguments ('k=v,k2=v2'; ints become ints)."""
+  arguments = []
+  for item in filter(None, (part.strip() for part in text.split(','))):
+    key, _, value = item.partition('=')
+    try:
+      arguments.append((key, int(value)))
+    except ValueError:
+      arguments.append((key, value))
+  return arguments
+
+
+class GrpcServer:
+  """A grpcio server with both services on host:port."""
+
+  def __init__(self, core, metrics, host: str, port: int,
+               max_threads: int = 0, channel_arguments: str = '',
+               check_method_names: bool = False):
+    workers = max_threads or max(32, 4 * (os.cpu_count() or 1))
+    options = [('grpc.max_receive_message_length', _MAX_MESSAGE),
+               ('grpc.max_send_message_length', _MAX_MESSAGE),
+               ('grpc.so_reuseport', 0)]
+    options += _channel_arguments(channel_arguments)
+    self._server = grpc.server(
+        concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+                                              thread_name_prefix='grpc'),
+        options=options, maximum_concurrent_rpcs=None)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(core, metrics, check_method_names), self._server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelService(core), self._server)
+    try:
+      self.port = self._server.add_insecure_port(f'{host}:{port}')
+    except RuntimeError:
+      self.port = 0
+    if not self.port:
+      raise status.ServingError(status.UNAVAILABLE,
+                                f'Failed to bind gRPC server to {host}:{port}')
+
+  def start(self) -> None:
+    self._server.start()
+
+  def stop(self, grace: float = 1.0) -> None:
+    self._server.stop(grace).wait(timeout=grace + 5)

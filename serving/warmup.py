@@ -1,0 +1,82 @@
+"""Replays TF Serving warmup requests before a version takes traffic.
+
+The file is `<version>/assets.extra/tf_serving_warmup_requests`: a TFRecord
+of `PredictionLog` protos (predict, classify, regress or multi_inference
+logs), at most 1000 records, each replayed `num_request_iterations` times.
+A failure fails the load, so a version that cannot answer its own warmup
+requests never serves (the previous one keeps serving).
+"""
+
+import logging
+import os
+import time
+
+import serving  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF import)
+import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from serving import inference
+from serving import status
+
+WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+MAX_RECORDS = 1000
+
+
+def _replay(servable, log: prediction_log_pb2.PredictionLog) -> None:
+  kind = log.WhichOneof('log_type')
+  if kind == 'predict_log':
+    inference.predict(servable, log.predict_log.request)
+  elif kind == 'classify_log':
+    inference.classify(servable, log.classify_log.request)
+  elif kind == 'regress_log':
+    inference.regress(servable, log.regress_log.request)
+  elif kind == 'multi_inference_log':
+    inference.multi_inference(servable, log.multi_inference_log.request)
+  else:
+    raise status.ServingError(
+        status.UNIMPLEMENTED, f'Unsupported log_type for warmup: {kind}')
+
+
+def run_warmup(servable, num_request_iterations: int = 1,
+               metrics=None) -> int:
+  """Replays the warmup file of `servable`; returns the records replayed."""
+  path = os.path.join(servable.export_dir, WARMUP_FILE)
+  if not os.path.exists(path):
+    logging.info('No warmup data file found at %s', path)
+    return 0
+  start = time.monotonic()
+  iterations = max(1, num_request_iterations)
+  count = 0
+  error = None
+  try:
+    for record in tf.data.TFRecordDataset(path):
+      count += 1
+      if count > MAX_RECORDS:
+        raise status.invalid_argument(
+            f'Number of warmup records exceeds the maximum ({MAX_RECORDS}) '
+            f'at {path}')
+      log = prediction_log_pb2.PredictionLog()
+      try:
+        log.ParseFromString(record.numpy())
+      except Exception:  # pylint: disable=broad-except
+        raise status.invalid_argument(
+            f'Failed to parse warmup record from {path}') from None
+      for _ in range(iterations):
+        _replay(servable, log)
+  except tf.errors.DataLossError as e:
+    error = status.ServingError(
+        status.DATA_LOSS, f'{e.message}. Please verify your warmup data is '
+        'in TFRecord format.')
+  except status.ServingError as e:
+    error = e
+  except tf.errors.OpError as e:
+    error = status.from_tf_exception(e)
+  if metrics is not None:
+    metrics.warmup_latency.add(
+        servable.export_dir, 'OK' if error is None else error.to_string(),
+        value=(time.monotonic() - start) * 1e6)
+  if error is not None:
+    raise error
+  logging.info('Finished reading warmup data for model at %s. Number of '
+               'warmup records read: %d.', path, count)
+  return count
