@@ -78,3 +78,7 @@ def transformed_name(key: str) -> str:
 def vocabulary_name(key: str) -> str:
   """Name of the TFT vocabulary file for a feature."""
   return key + '_vocab'
+
+# Explicit token for a missing categorical value (empty in the CSV), so that
+# "missing" is a learned category rather than silently an OOV bucket.
+MISSING_TOKEN = '(missing)'

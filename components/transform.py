@@ -1,0 +1,97 @@
+"""Transform's `preprocessing_fn`: the one feature graph for training and serving.
+
+The graph is exported with the model, so serving applies exactly these steps
+(no training/serving skew). Names come from `components.features`.
+"""
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from components import features
+
+
+def _dense_strings(value):
+  """Turns a possibly sparse, ragged or [N, 1] string feature into dense [N].
+
+  CsvExampleGen leaves empty cells missing, so optional features arrive as
+  SparseTensors; a missing value becomes the empty string here.
+  """
+  if isinstance(value, tf.RaggedTensor):
+    value = value.to_sparse()
+  if isinstance(value, tf.SparseTensor):
+    value = tf.sparse.to_dense(
+        tf.SparseTensor(value.indices, value.values,
+                        [value.dense_shape[0], 1]),
+        default_value='')
+  return tf.reshape(value, [-1])
+
+
+def _fill_missing(value):
+  """Empty strings (missing in the CSV) become the explicit MISSING token."""
+  value = tf.strings.strip(value)
+  return tf.where(tf.equal(value, ''), features.MISSING_TOKEN, value)
+
+
+def zip_prefix(zip_code):
+  """Keeps the 3-digit prefix of a (possibly masked, '606XX') ZIP code."""
+  prefix = tf.strings.substr(tf.strings.strip(zip_code), 0,
+                             features.ZIP_PREFIX_LENGTH)
+  valid = tf.strings.regex_full_match(
+      prefix, '[0-9]{%d}' % features.ZIP_PREFIX_LENGTH)
+  return tf.where(valid, prefix, features.MISSING_TOKEN)
+
+
+def tokenize(text):
+  """Lower-cases, drops punctuation and splits into at most TEXT_MAX_TOKENS words."""
+  text = tf.strings.lower(text)
+  text = tf.strings.regex_replace(text, r'[^a-z0-9]+', ' ')
+  tokens = tf.strings.split(text)
+  return tokens[:, :features.TEXT_MAX_TOKENS]
+
+
+def _token_ids(narrative):
+  """Maps narrative words through a TFT vocabulary; 0 pads, ids start at 1."""
+  tokens = tokenize(narrative).to_sparse()
+  ids = tft.compute_and_apply_vocabulary(
+      tokens,
+      top_k=features.TEXT_VOCAB_SIZE,
+      num_oov_buckets=features.TEXT_OOV_BUCKETS,
+      vocab_filename=features.vocabulary_name(features.TEXT_FEATURE))
+  dense = tf.sparse.to_dense(ids, default_value=-1) + 1
+  padding = features.TEXT_MAX_TOKENS - tf.shape(dense)[1]
+  dense = tf.pad(dense, [[0, 0], [0, padding]])
+  return tf.reshape(dense, [-1, features.TEXT_MAX_TOKENS])
+
+
+def preprocessing_fn(inputs):
+  """Maps raw CSV features to the model's integer inputs.
+
+  Args:
+    inputs: raw features keyed by `features.RAW_FEATURES` (strings) and,
+      during training, the label `features.LABEL_KEY` (int).
+
+  Returns:
+    Transformed features keyed by `features.transformed_name(...)`, plus
+    the label unchanged.
+  """
+  outputs = {}
+  for key, vocab_size in features.CATEGORICAL_FEATURES.items():
+    outputs[features.transformed_name(key)] = tft.compute_and_apply_vocabulary(
+        _fill_missing(_dense_strings(inputs[key])),
+        top_k=vocab_size,
+        num_oov_buckets=features.OOV_BUCKETS,
+        vocab_filename=features.vocabulary_name(key))
+  outputs[features.transformed_name(features.ZIP_FEATURE)] = (
+      tft.compute_and_apply_vocabulary(
+          zip_prefix(_dense_strings(inputs[features.ZIP_FEATURE])),
+          top_k=features.ZIP_VOCAB_SIZE,
+          num_oov_buckets=features.OOV_BUCKETS,
+          vocab_filename=features.vocabulary_name(features.ZIP_FEATURE)))
+  outputs[features.transformed_name(features.TEXT_FEATURE)] = _token_ids(
+      _dense_strings(inputs[features.TEXT_FEATURE]))
+  if features.LABEL_KEY in inputs:
+    label = inputs[features.LABEL_KEY]
+    if isinstance(label, tf.SparseTensor):
+      label = tf.sparse.to_dense(label, default_value=0)
+    outputs[features.LABEL_KEY] = tf.reshape(tf.cast(label, tf.int64), [-1])
+  return outputs
