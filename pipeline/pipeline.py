@@ -1,0 +1,123 @@
+"""Wires the TFX components; nothing else (paths come from the runner)."""
+
+from typing import List, Optional
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components import baseline
+from components import data_gate
+from components import features
+from pipeline.config import PipelineConfig
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+  """Metrics overall and per slice, with the blessing thresholds."""
+  auc_threshold = tfma.MetricThreshold(
+      value_threshold=tfma.GenericValueThreshold(
+          lower_bound={'value': config.min_auc}),
+      change_threshold=tfma.GenericChangeThreshold(
+          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+          absolute={'value': -config.max_auc_regression}))
+  metrics = [tfma.MetricConfig(class_name='ExampleCount'),
+             tfma.MetricConfig(
+                 class_name='AUC',
+                 # Gate on the overall slice only: small slices are noise.
+                 per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                     slicing_specs=[tfma.SlicingSpec()],
+                     threshold=auc_threshold)]),
+             tfma.MetricConfig(class_name='Precision'),
+             tfma.MetricConfig(class_name='Recall'),
+             tfma.MetricConfig(class_name='BinaryAccuracy'),
+             tfma.MetricConfig(class_name='Calibration')]
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(label_key=features.LABEL_KEY,
+                                  signature_name='serving_default')],
+      slicing_specs=[tfma.SlicingSpec()] + [
+          tfma.SlicingSpec(feature_keys=[key])
+          for key in features.SLICE_FEATURES],
+      metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+
+
+def create_pipeline(config: PipelineConfig, data_root: str,
+                    pipeline_root: str, serving_dir: str,
+                    metadata_path: str, schema_path: Optional[str],
+                    beam_pipeline_args: List[str]) -> tfx.dsl.Pipeline:
+  """The nine TFX components plus the data gate and the baseline resolver."""
+  example_gen = tfx.components.CsvExampleGen(
+      input_base=data_root,
+      input_config=tfx.proto.Input(splits=[
+          tfx.proto.Input.Split(name='all', pattern='span-{SPAN}/*.csv')]),
+      output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
+          splits=[tfx.proto.SplitConfig.Split(
+                      name='train', hash_buckets=config.hash_buckets_train),
+                  tfx.proto.SplitConfig.Split(
+                      name='eval', hash_buckets=config.hash_buckets_eval)])))
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs['examples'])
+  if schema_path:
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+  else:
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs['statistics'])
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs['statistics'],
+      schema=schema_gen.outputs['schema'])
+  gate = data_gate.DataGate(anomalies=example_validator.outputs['anomalies'])
+  transform = tfx.components.Transform(
+      examples=example_gen.outputs['examples'],
+      schema=schema_gen.outputs['schema'],
+      preprocessing_fn='components.transform.preprocessing_fn')
+  transform.add_upstream_node(gate)
+  custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
+                   'code_fingerprint': config.code_fingerprint}
+  components = [example_gen, statistics_gen, schema_gen, example_validator,
+                gate, transform]
+  hyperparameters = None
+  if config.tune:
+    tuner = tfx.components.Tuner(
+        tuner_fn='components.tuner.tuner_fn',
+        examples=transform.outputs['transformed_examples'],
+        transform_graph=transform.outputs['transform_graph'],
+        train_args=tfx.proto.TrainArgs(num_steps=config.tuner_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        custom_config=custom_config)
+    hyperparameters = tuner.outputs['best_hyperparameters']
+    components.append(tuner)
+  trainer = tfx.components.Trainer(
+      run_fn='components.model.run_fn',
+      examples=transform.outputs['transformed_examples'],
+      transform_graph=transform.outputs['transform_graph'],
+      schema=schema_gen.outputs['schema'],
+      hyperparameters=hyperparameters,
+      train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
+      eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+      custom_config=custom_config)
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=baseline.LatestBlessedOtherModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id('latest_blessed_model_resolver')
+  model_resolver.add_upstream_node(trainer)
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs['examples'],
+      model=trainer.outputs['model'],
+      baseline_model=model_resolver.outputs['model'],
+      eval_config=eval_config(config))
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs['model'],
+      model_blessing=evaluator.outputs['blessing'],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=f'{serving_dir}/{config.model_name}')))
+  components += [trainer, model_resolver, evaluator, pusher]
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=pipeline_root,
+      components=components,
+      enable_cache=True,
+      metadata_connection_config=(
+          tfx.orchestration.metadata.sqlite_metadata_connection_config(
+              metadata_path)),
+      beam_pipeline_args=beam_pipeline_args)
