@@ -20,10 +20,10 @@ $(VENV)/.installed: setup.py constraints.txt
 env: $(VENV)/.installed
 
 run: env
-	@echo "The pipeline runner (python -m pipeline run) is not built yet: see issue 2."; exit 1
+	$(PY) -m pipeline run --output $(OUTPUT) $(ARGS)
 
 test: env
-	$(PY) -m pytest tests -q -m "not e2e"
+	$(PY) -m pytest tests -q -p no:warnings
 
 serve: env
 	$(PY) -m serving.model_server --port=8500 --rest_api_port=8501 \

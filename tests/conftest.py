@@ -1,0 +1,48 @@
+"""Shared fixtures: one real pipeline run, reused by the pipeline and serving tests."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+E2E_ROWS = 4000
+E2E_ARGS = ['--rows', str(E2E_ROWS), '--no-tune', '--train-steps', '150',
+            '--json']
+
+
+@dataclasses.dataclass
+class PipelineRun:
+  output: pathlib.Path
+  returncode: int
+  summary: dict
+  stdout: str
+  stderr: str
+  model_name: str = 'complaints'
+
+  @property
+  def serving_dir(self) -> pathlib.Path:
+    return self.output / 'serving'
+
+
+def run_pipeline(output, *extra) -> PipelineRun:
+  """Runs `python -m pipeline run` as a user would; parses its JSON summary."""
+  proc = subprocess.run(
+      [sys.executable, '-m', 'pipeline', 'run', '--output', str(output),
+       *E2E_ARGS, *extra],
+      cwd=REPO, capture_output=True, text=True, timeout=1500)
+  start = proc.stdout.find('\n{')
+  summary = json.loads(proc.stdout[start:]) if start >= 0 else {}
+  return PipelineRun(pathlib.Path(output), proc.returncode, summary,
+                     proc.stdout, proc.stderr)
+
+
+@pytest.fixture(scope='session')
+def e2e_run(tmp_path_factory) -> PipelineRun:
+  run = run_pipeline(tmp_path_factory.mktemp('e2e'))
+  assert run.returncode == 0, run.stderr[-3000:]
+  return run

@@ -1,0 +1,75 @@
+"""The real pipeline end to end: blessed and pushed, cached rerun, bad data stopped."""
+
+import csv
+import os
+
+import pytest
+
+from tests.conftest import run_pipeline
+
+pytestmark = pytest.mark.e2e
+
+
+def _versions(serving_dir):
+  model_dir = serving_dir / 'complaints'
+  return sorted(os.listdir(model_dir)) if model_dir.exists() else []
+
+
+def test_first_run_blesses_and_pushes_a_loadable_model(e2e_run):
+  summary = e2e_run.summary
+  assert summary['blessed'] is True
+  assert summary['anomalies'] == {}
+  assert summary['metrics']['Overall']['auc'] >= 0.65
+  assert summary['push']['pushed'] is True
+  versions = _versions(e2e_run.serving_dir)
+  assert versions == [summary['push']['version']]
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components import signatures  # pylint: disable=g-import-not-at-top
+  model = tf.saved_model.load(str(e2e_run.serving_dir / 'complaints' /
+                                  versions[0]))
+  complaint = dict(signatures.WARMUP_COMPLAINT)
+  by_example = model.signatures['serving_default'](examples=tf.constant(
+      [signatures.example_from_fields(complaint).SerializeToString()]))
+  from components import features  # pylint: disable=g-import-not-at-top
+  by_raw = model.signatures['predict_raw'](**{
+      key: tf.constant([complaint.get(key, '')])
+      for key in features.RAW_FEATURES})
+  p_example = float(by_example[signatures.OUTPUT_KEY].numpy().ravel()[0])
+  p_raw = float(by_raw[signatures.OUTPUT_KEY].numpy().ravel()[0])
+  assert 0.0 < p_example < 1.0
+  assert p_example == pytest.approx(p_raw, abs=1e-6)
+
+
+def test_rerun_with_unchanged_inputs_is_fully_cached(e2e_run):
+  before = _versions(e2e_run.serving_dir)
+  rerun = run_pipeline(e2e_run.output)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  states = {c['component']: c['state'] for c in rerun.summary['components']
+            if c['component'] != 'Resolver'}
+  assert set(states) >= {'CsvExampleGen', 'Transform', 'Trainer',
+                         'Evaluator', 'Pusher'}
+  assert set(states.values()) == {'CACHED'}, states
+  assert _versions(e2e_run.serving_dir) == before
+
+
+def test_bad_data_stops_before_training_and_pushes_nothing(e2e_run, tmp_path):
+  from data import generate  # pylint: disable=g-import-not-at-top
+  good = generate.ensure_generated(2000, 7, str(tmp_path)).export_csv
+  bad = tmp_path / 'bad.csv'
+  with open(good, newline='', encoding='utf-8') as src, open(
+      bad, 'w', newline='', encoding='utf-8') as dst:
+    rows = list(csv.DictReader(src))
+    writer = csv.DictWriter(dst, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for i, row in enumerate(rows):
+      if i % 2:
+        row['Product'] = 'Crypto asset'  # not a CFPB product of 2015-2017
+      writer.writerow(row)
+  before = _versions(e2e_run.serving_dir)
+  result = run_pipeline(e2e_run.output, '--data', str(bad))
+  assert result.returncode == 3, result.stderr[-3000:]
+  assert 'product' in result.stderr
+  assert 'Traceback' not in result.stderr.split('error:')[-1]
+  ran = {c['component'] for c in result.summary['components']}
+  assert 'Trainer' not in ran and 'Transform' not in ran
+  assert _versions(e2e_run.serving_dir) == before
