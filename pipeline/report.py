@@ -9,8 +9,10 @@ from pipeline import summary
 MAX_SLICES = 6  # per slicing feature, the largest slices (all are in --json)
 
 
-def _latest(store, context, type_name):
-  artifacts = summary.output_artifacts(store, context, type_name)
+def _latest(store, context, type_name, producer=''):
+  """Newest artifact of a type in the run (optionally under a producer's dir)."""
+  artifacts = [a for a in summary.output_artifacts(store, context, type_name)
+               if not producer or f'/{producer}/' in a.uri]
   return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
@@ -37,7 +39,8 @@ def summarize(paths, config, prepared, wall_seconds) -> Dict[str, Any]:
   if not run['run_id']:
     return out
   store, context = run['store'], run['run_context']
-  stats = _latest(store, context, 'ExampleStatistics')
+  # Transform also writes ExampleStatistics; the raw data's are StatisticsGen's.
+  stats = _latest(store, context, 'ExampleStatistics', 'StatisticsGen')
   if stats:
     out['rows_per_split'] = _rows_per_split(stats.uri)
   anomalies = _latest(store, context, 'ExampleAnomalies')

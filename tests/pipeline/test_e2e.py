@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.conftest import run_pipeline
+from tests.conftest import E2E_ROWS, run_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -19,6 +19,10 @@ def test_first_run_blesses_and_pushes_a_loadable_model(e2e_run):
   summary = e2e_run.summary
   assert summary['blessed'] is True
   assert summary['anomalies'] == {}
+  rows = summary['rows_per_split']
+  assert set(rows) == {'train', 'eval'}
+  assert sum(rows.values()) == E2E_ROWS
+  assert 0.15 < rows['eval'] / E2E_ROWS < 0.25  # 4:1 hash split
   assert summary['metrics']['Overall']['auc'] >= 0.65
   assert summary['push']['pushed'] is True
   versions = _versions(e2e_run.serving_dir)
