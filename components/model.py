@@ -4,6 +4,8 @@
 with the Transform graph attached, so both are testable without TFX.
 """
 
+import json
+import os
 from typing import Any, Dict, List
 
 import tensorflow as tf
@@ -20,6 +22,10 @@ DEFAULT_HPARAMS: Dict[str, Any] = {
     'embedding_dim': 16,
 }
 BATCH_SIZE = 128
+# The train steps are split into this many epochs, so the training curve
+# (loss and AUC on train and eval) has points to plot and to record.
+EPOCHS = 10
+HISTORY_FILE = 'training_history.json'  # in the Trainer's model_run dir
 
 
 def _num_ids(key: str) -> int:
@@ -94,20 +100,42 @@ def estimate_label_rate(dataset: tf.data.Dataset, batches: int = 20) -> float:
 
 
 def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
-  """Fits the model for fn_args.train_steps and reports eval metrics."""
+  """Fits for fn_args.train_steps, recording the curve in model_run_dir."""
   tf.keras.utils.set_random_seed(int(fn_args.custom_config.get('seed', 42))
                                  if fn_args.custom_config else 42)
   train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor,
                           tf_transform_output)
   eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor,
                          tf_transform_output)
-  model = get_model(hparams, estimate_label_rate(train_ds))
-  model.fit(train_ds, steps_per_epoch=fn_args.train_steps,
-            validation_data=eval_ds, validation_steps=fn_args.eval_steps,
-            callbacks=[tf.keras.callbacks.TensorBoard(
-                log_dir=fn_args.model_run_dir, update_freq='epoch')],
-            verbose=2)
+  label_rate = estimate_label_rate(train_ds)
+  model = get_model(hparams, label_rate)
+  epochs = max(1, min(EPOCHS, fn_args.train_steps))
+  history = model.fit(
+      train_ds, epochs=epochs, steps_per_epoch=fn_args.train_steps // epochs,
+      validation_data=eval_ds,
+      validation_steps=max(1, fn_args.eval_steps // epochs),
+      callbacks=[tf.keras.callbacks.TensorBoard(
+          log_dir=fn_args.model_run_dir, update_freq='epoch')],
+      verbose=2)
+  write_history(fn_args.model_run_dir, history.history, hparams, label_rate,
+                steps_per_epoch=fn_args.train_steps // epochs)
   return model
+
+
+def write_history(model_run_dir: str, history: Dict[str, List[float]],
+                  hparams: Dict[str, Any], label_rate: float,
+                  steps_per_epoch: int) -> str:
+  """Writes the training curve and its settings as JSON (for lineage)."""
+  record = {'hyperparameters': {k: v for k, v in hparams.items()},
+            'label_rate': label_rate, 'steps_per_epoch': steps_per_epoch,
+            'epochs': len(next(iter(history.values()), [])),
+            'history': {k: [float(v) for v in values]
+                        for k, values in history.items()}}
+  tf.io.gfile.makedirs(model_run_dir)
+  path = os.path.join(model_run_dir, HISTORY_FILE)
+  with tf.io.gfile.GFile(path, 'w') as f:
+    f.write(json.dumps(record, indent=1, sort_keys=True))
+  return path
 
 
 def run_fn(fn_args) -> None:

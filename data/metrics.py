@@ -5,7 +5,7 @@ against the labels drawn from them: no model trained on the same features can
 beat it except by chance, so it is the ceiling to compare a model's AUC with.
 """
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Tuple
 
 import numpy as np
 
@@ -76,3 +76,34 @@ def total_variation_distance(a: Mapping[str, float],
   if pa.sum() <= 0 or pb.sum() <= 0:
     raise ValueError('Both distributions need a positive total.')
   return float(0.5 * np.abs(pa / pa.sum() - pb / pb.sum()).sum())
+
+
+def auc_confidence_interval(auc: float, positives: int, negatives: int,
+                            z: float = 1.96) -> Tuple[float, float]:
+  """Hanley & McNeil (1982) normal-approximation interval for a ROC AUC.
+
+  Needs only the AUC and the class counts, which TFMA reports per slice, so
+  every slice's AUC can carry its uncertainty without the predictions: on a
+  few hundred eval rows the AUC moves by several hundredths.
+
+  Args:
+    auc: The measured AUC.
+    positives: Positive examples it was measured on.
+    negatives: Negative examples.
+    z: Standard normal quantile (1.96 for 95%).
+
+  Returns:
+    (low, high), clipped to [0, 1].
+
+  Raises:
+    ValueError: A class is empty (the AUC is undefined).
+  """
+  if positives < 1 or negatives < 1:
+    raise ValueError('AUC needs both classes; got %d positives and %d '
+                     'negatives.' % (positives, negatives))
+  q1 = auc / (2.0 - auc)
+  q2 = 2.0 * auc * auc / (1.0 + auc)
+  variance = (auc * (1.0 - auc) + (positives - 1) * (q1 - auc * auc) +
+              (negatives - 1) * (q2 - auc * auc)) / (positives * negatives)
+  half = z * float(np.sqrt(max(variance, 0.0)))
+  return max(0.0, auc - half), min(1.0, auc + half)

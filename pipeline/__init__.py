@@ -6,3 +6,10 @@ import os
 
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # C++ info logs drown the summary
+
+import warnings  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# google-api-core (pulled in by Beam's GCP extra) warns on every start that
+# Python 3.10 is old; the stack is pinned to 3.10 by TFX 1.16 on purpose.
+warnings.filterwarnings('ignore', category=FutureWarning,
+                        module=r'google\.api_core\..*')

@@ -29,4 +29,5 @@ class PipelineConfig:
   max_auc_regression: float = 0.01
   # Hash of the module code; module code wired by dotted path is not
   # fingerprinted by TFX, so this is what invalidates the cache on a change.
-  code_fingerprint: str = ''
+  code_fingerprint: str = ''       # all of components/ (Tuner, Trainer)
+  transform_fingerprint: str = ''  # the files preprocessing_fn depends on

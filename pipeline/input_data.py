@@ -8,7 +8,9 @@ its file is never rewritten (ExampleGen's cache fingerprint includes mtimes).
 import dataclasses
 import os
 import re
-from typing import Optional
+from typing import Optional, Sequence, Union
+
+import pandas as pd
 
 from data import cfpb_export
 
@@ -33,14 +35,23 @@ def latest_span(input_root: str) -> Optional[int]:
   return max(spans) if spans else None
 
 
-def prepare(export_csv: str, input_root: str,
+def read_exports(export_csvs: Sequence[str]) -> pd.DataFrame:
+  """All rows of one or more export files; a complaint listed twice counts once."""
+  frames = [cfpb_export.read_export(path) for path in export_csvs]
+  rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+  return rows.drop_duplicates(subset=[cfpb_export.ID_EXPORT_COLUMN],
+                              keep='first', ignore_index=True)
+
+
+def prepare(export_csvs: Union[str, Sequence[str]], input_root: str,
             unlabelled_dir: str) -> PreparedInput:
-  """Converts export_csv; raises cfpb_export.ExportFormatError on bad files."""
-  labelled, unlabelled = cfpb_export.split_labelled(
-      cfpb_export.read_export(export_csv))
+  """Converts the export file(s); raises cfpb_export.ExportFormatError on bad files."""
+  if isinstance(export_csvs, str):
+    export_csvs = [export_csvs]
+  labelled, unlabelled = cfpb_export.split_labelled(read_exports(export_csvs))
   if labelled.empty:
     raise cfpb_export.ExportFormatError(
-        f'{export_csv} has no row with a "Consumer disputed?" label '
+        f'{", ".join(export_csvs)}: no row has a "Consumer disputed?" label '
         '(Yes/No): there is nothing to train on.')
   frame = cfpb_export.to_pipeline_frame(labelled)
   latest = latest_span(input_root)

@@ -10,6 +10,9 @@ from components import data_gate
 from components import features
 from pipeline.config import PipelineConfig
 
+PLOT_THRESHOLDS = 100  # points on the ROC and precision-recall curves
+PLOT_BUCKETS = 10      # bins of the calibration plot
+
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
   """Metrics overall and per slice, with the blessing thresholds."""
@@ -20,6 +23,9 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
           direction=tfma.MetricDirection.HIGHER_IS_BETTER,
           absolute={'value': -config.max_auc_regression}))
   metrics = [tfma.MetricConfig(class_name='ExampleCount'),
+             # The disputed share per slice: with the count, the class sizes
+             # that the AUC's confidence interval needs.
+             tfma.MetricConfig(class_name='MeanLabel'),
              tfma.MetricConfig(
                  class_name='AUC',
                  # Gate on the overall slice only: small slices are noise.
@@ -29,14 +35,22 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
              tfma.MetricConfig(class_name='Precision'),
              tfma.MetricConfig(class_name='Recall'),
              tfma.MetricConfig(class_name='BinaryAccuracy'),
-             tfma.MetricConfig(class_name='Calibration')]
+             tfma.MetricConfig(class_name='Calibration'),
+             # Curves for the run report (ROC, precision-recall, calibration).
+             tfma.MetricConfig(class_name='ConfusionMatrixPlot',
+                               config='"num_thresholds": %d' % PLOT_THRESHOLDS),
+             tfma.MetricConfig(class_name='CalibrationPlot',
+                               config='"num_buckets": %d' % PLOT_BUCKETS)]
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(label_key=features.LABEL_KEY,
                                   signature_name='serving_default')],
       slicing_specs=[tfma.SlicingSpec()] + [
           tfma.SlicingSpec(feature_keys=[key])
           for key in features.SLICE_FEATURES],
-      metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+      metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+      # The model's compiled Keras metrics would duplicate these and make
+      # TFMA reload the model as Keras inside every metrics combiner.
+      options=tfma.Options(include_default_metrics={'value': False}))
 
 
 def create_pipeline(config: PipelineConfig, data_root: str,
@@ -67,7 +81,12 @@ def create_pipeline(config: PipelineConfig, data_root: str,
   transform = tfx.components.Transform(
       examples=example_gen.outputs['examples'],
       schema=schema_gen.outputs['schema'],
-      preprocessing_fn='components.transform.preprocessing_fn')
+      preprocessing_fn='components.transform.preprocessing_fn',
+      # StatisticsGen already profiles the raw data; Transform's own pre- and
+      # post-transform statistics would be two more full TFDV passes.
+      disable_statistics=True,
+      # Not read by preprocessing_fn: keys Transform's cache on its code.
+      custom_config={'code_fingerprint': config.transform_fingerprint})
   transform.add_upstream_node(gate)
   custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
                    'code_fingerprint': config.code_fingerprint}

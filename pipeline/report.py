@@ -29,6 +29,26 @@ def _rows_per_split(statistics_uri: str) -> Dict[str, int]:
   return rows
 
 
+def with_auc_intervals(metrics: Dict[str, Dict[str, float]]):
+  """Adds a 95% interval to each slice's AUC; drops AUCs of one-class slices.
+
+  TFMA reports AUC 0 for a slice without positives (or negatives), which
+  reads as a terrible model rather than an undefined number.
+  """
+  from data import metrics as data_metrics  # pylint: disable=g-import-not-at-top
+  for values in metrics.values():
+    if 'auc' not in values or 'mean_label' not in values:
+      continue
+    count = values.get('example_count', 0)
+    positives = int(round(values['mean_label'] * count))
+    try:
+      values['auc_ci95'] = list(data_metrics.auc_confidence_interval(
+          values['auc'], positives, int(count) - positives))
+    except ValueError:
+      del values['auc']
+  return metrics
+
+
 def summarize(paths, config, prepared, wall_seconds) -> Dict[str, Any]:
   """Everything the summary shows, read back from ML Metadata and artifacts."""
   from components import data_gate  # pylint: disable=g-import-not-at-top
@@ -48,7 +68,7 @@ def summarize(paths, config, prepared, wall_seconds) -> Dict[str, Any]:
     out['anomalies'] = data_gate.read_anomalies(anomalies.uri)
   evaluation = _latest(store, context, 'ModelEvaluation')
   if evaluation:
-    out['metrics'] = summary.eval_metrics(evaluation.uri)
+    out['metrics'] = with_auc_intervals(summary.eval_metrics(evaluation.uri))
     out['blessed'] = summary.validation_ok(evaluation.uri)
   pushed = _latest(store, context, 'PushedModel')
   if pushed:
@@ -75,12 +95,15 @@ def render(s: Dict[str, Any]) -> str:
                            for k in sorted((k for k in metrics
                                             if k.startswith(key + ':')),
                                            key=by_count)[:MAX_SLICES]]
-    lines.append('%-45s ' % 'slice' + ' '.join('%10s' % n[:10] for n in names))
+    lines.append('%-45s ' % 'slice' + ' '.join('%10s' % n[:10] for n in names)
+                 + '  auc 95% CI')
     for name in shown:
       values = metrics.get(name, {})
+      interval = values.get('auc_ci95')
       lines.append('%-45s ' % name[:45] + ' '.join(
           '%10.4g' % values[n] if n in values else '%10s' % '-'
-          for n in names))
+          for n in names) + ('  %.3f-%.3f' % tuple(interval) if interval
+                             else '  -'))
   if 'blessed' in s:
     lines.append(f"blessed: {'yes' if s['blessed'] else 'no'}")
   push = s.get('push')
@@ -92,4 +115,8 @@ def render(s: Dict[str, Any]) -> str:
   for c in s['components']:
     lines.append(f"  {c['component']:<28} {c['state']:<10} {c['seconds']:8.1f}")
   lines.append(f"total wall time: {s['wall_seconds']} s")
+  if s.get('report'):
+    lines.append(f"report: {s['report']}")
+  if s.get('model_card'):
+    lines.append(f"model card: {s['model_card']}")
   return '\n'.join(lines)

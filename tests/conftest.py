@@ -1,8 +1,13 @@
 """Shared fixtures: one real pipeline run, reused by the pipeline and serving tests."""
 
-import dataclasses
-import json
 import os
+
+# TFX 1.16 needs Keras 2: test modules may import TensorFlow before the
+# project's packages (which set this), so set it before any test module loads.
+os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+
+import dataclasses  # pylint: disable=g-import-not-at-top,wrong-import-position
+import json  # pylint: disable=wrong-import-position
 import pathlib
 import subprocess
 import sys

@@ -40,3 +40,22 @@ def test_total_variation_distance():
                                           {'a': 2, 'b': 2}) == 0
   assert metrics.total_variation_distance({'a': 3, 'b': 1}, {'b': 5}) == 0.75
   assert metrics.total_variation_distance({'a': 1}, {'c': 1}) == 1.0
+
+
+def test_auc_confidence_interval_matches_hanley_mcneil_table():
+  # By hand: A=0.8, Q1=A/(2-A)=2/3, Q2=2A^2/(1+A)=0.7111; with 50 and 50
+  # cases SE^2 = (0.16 + 49*(2/3-0.64) + 49*(0.7111-0.64)) / 2500 = 0.0019804.
+  low, high = metrics.auc_confidence_interval(0.8, 50, 50, z=1.0)
+  assert (high - low) / 2 == pytest.approx(0.0019804 ** 0.5, abs=1e-5)
+
+
+def test_auc_confidence_interval_shrinks_with_more_data_and_is_clipped():
+  small = metrics.auc_confidence_interval(0.7, 20, 80)
+  large = metrics.auc_confidence_interval(0.7, 2000, 8000)
+  assert small[0] < large[0] < 0.7 < large[1] < small[1]
+  assert metrics.auc_confidence_interval(0.99, 3, 3)[1] == 1.0
+
+
+def test_auc_confidence_interval_needs_both_classes():
+  with pytest.raises(ValueError, match='both classes'):
+    metrics.auc_confidence_interval(0.7, 0, 10)

@@ -1,0 +1,468 @@
+"""`python -m pipeline lineage`: where a pushed model came from, from ML Metadata.
+
+Walks MLMD's events from the PushedModel back through Pusher, Evaluator,
+Trainer, Tuner, Transform, ExampleValidator, StatisticsGen and CsvExampleGen
+to the input CSV, so each answer is what the run recorded, not a guess from
+folder names. Files are only read where MLMD points (artifact URIs, the
+ExampleGen's recorded input base and pattern).
+"""
+
+import datetime
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional
+
+from pipeline import data_stats
+from pipeline import evaluation
+from pipeline import metadata_graph
+from pipeline import runner
+
+HPARAMS_FILE = 'best_hyperparameters.txt'
+
+
+class LineageError(RuntimeError):
+  """No pushed model (or not the version asked for): exit code 2."""
+
+
+def sha256_file(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def iso_time(millis: int) -> str:
+  return datetime.datetime.fromtimestamp(
+      millis / 1000.0, datetime.timezone.utc).isoformat(timespec='seconds')
+
+
+def pushed_models(graph: metadata_graph.Graph) -> List[Any]:
+  """PushedModel artifacts that were actually pushed, oldest version first."""
+  pushed = [a for a in graph.artifacts_of_type('PushedModel')
+            if metadata_graph.prop(a, 'pushed')]
+  return sorted(pushed, key=lambda a: (
+      str(metadata_graph.prop(a, 'pushed_version', '')).zfill(20), a.id))
+
+
+def find_pushed(graph: metadata_graph.Graph, version: Optional[str] = None):
+  models = pushed_models(graph)
+  if not models:
+    raise LineageError('no pushed model is recorded in this ML Metadata '
+                       '(no run was blessed and pushed yet)')
+  if version is None:
+    return models[-1]
+  for model in models:
+    if str(metadata_graph.prop(model, 'pushed_version')) == str(version):
+      return model
+  known = ', '.join(str(metadata_graph.prop(m, 'pushed_version'))
+                    for m in models)
+  raise LineageError(f'no pushed model with version {version}; '
+                     f'pushed versions: {known}')
+
+
+def _data_files(example_gen, span) -> List[str]:
+  """The CSV files the ExampleGen read: its recorded input base and pattern."""
+  base = metadata_graph.prop(example_gen, 'input_base', '')
+  config = metadata_graph.json_prop(example_gen, 'input_config', {}) or {}
+  files = []
+  for split in config.get('splits', []):
+    # The executing ExampleGen records the pattern with the span resolved.
+    pattern = split.get('pattern', '').replace('{SPAN}', str(span))
+    files += sorted(glob.glob(os.path.join(base, pattern)))
+  return files
+
+
+def _recorded_bytes(fingerprint: str) -> Optional[int]:
+  """total_bytes of TFX's input fingerprint ('split:all,...,total_bytes:N')."""
+  for part in (fingerprint or '').split(','):
+    if part.startswith('total_bytes:'):
+      return int(part.split(':', 1)[1])
+  return None
+
+
+def data_lineage(graph: metadata_graph.Graph, examples) -> Dict[str, Any]:
+  """Input files, span, rows per split, statistics and anomalies of Examples."""
+  from components import data_gate  # pylint: disable=g-import-not-at-top
+  example_gen = graph.producer(examples)
+  span = metadata_graph.prop(examples, 'span')
+  files = _data_files(example_gen, span) if example_gen else []
+  hashed = [{'path': path, 'bytes': os.path.getsize(path),
+             'sha256': sha256_file(path)} for path in files]
+  fingerprint = hashlib.sha256(''.join(
+      f['sha256'] for f in hashed).encode()).hexdigest() if len(
+          hashed) > 1 else (hashed[0]['sha256'] if hashed else None)
+  recorded = metadata_graph.prop(examples, 'input_fingerprint', '')
+  recorded_bytes = _recorded_bytes(recorded)
+  out = {
+      'span': span,
+      'files': hashed,
+      'sha256': fingerprint,
+      'tfx_input_fingerprint': recorded,
+      # TFX's fingerprint records sizes and mtimes, not content: a size
+      # mismatch means the file changed since this data was ingested.
+      'unchanged_since_ingestion': (
+          None if recorded_bytes is None or not hashed
+          else recorded_bytes == sum(f['bytes'] for f in hashed)),
+      'examples': {'id': examples.id, 'uri': examples.uri},
+      'example_gen_execution': example_gen.id if example_gen else None,
+      'ingested_at': (iso_time(example_gen.create_time_since_epoch)
+                      if example_gen else None),
+  }
+  statistics = _first_output(graph, examples, 'StatisticsGen', 'statistics')
+  if statistics:
+    out['statistics'] = {'id': statistics.id, 'uri': statistics.uri}
+    out['rows_per_split'] = data_stats.rows_per_split(statistics.uri)
+    anomalies = _first_output(graph, statistics, 'ExampleValidator',
+                              'anomalies')
+    if anomalies:
+      out['anomalies'] = {'id': anomalies.id, 'uri': anomalies.uri,
+                          'found': (data_gate.read_anomalies(anomalies.uri)
+                                    if os.path.isdir(anomalies.uri)
+                                    else None)}  # None: deleted from disk
+      validator = graph.producer(anomalies)
+      schema = graph.input(validator, 'schema') if validator else None
+      if schema:
+        out['schema'] = schema_lineage(graph, schema)
+  return out
+
+
+def schema_lineage(graph: metadata_graph.Graph, schema) -> Dict[str, Any]:
+  importer = graph.producer(schema)
+  return {'id': schema.id, 'uri': schema.uri,
+          'source_file': (metadata_graph.prop(importer, 'schema_file')
+                          if importer else None),
+          'produced_by': graph.node_id(importer) if importer else None}
+
+
+def _first_output(graph, artifact, node: str, key: str):
+  for execution in graph.consumers(artifact, node):
+    found = graph.output(execution, key)
+    if found:
+      return found
+  return None
+
+
+def hyperparameters(graph: metadata_graph.Graph, trainer) -> Dict[str, Any]:
+  """The Tuner's best hyperparameters, else the Trainer's defaults."""
+  from components import model  # pylint: disable=g-import-not-at-top
+  model_run = graph.output(trainer, 'model_run')
+  # What run_fn says it used (newer runs record it), else reconstructed.
+  used = ((training_history(model_run.uri) if model_run else None)
+          or {}).get('hyperparameters')
+  values = dict(model.DEFAULT_HPARAMS)
+  tuned = graph.input(trainer, 'hyperparameters')
+  if tuned is None:
+    return {'source': 'defaults in components.model.DEFAULT_HPARAMS, no '
+                      'Tuner ran', 'tuned': False, 'values': used or values,
+            'recorded_by_trainer': bool(used)}
+  path = os.path.join(tuned.uri, HPARAMS_FILE)
+  best = {}
+  if os.path.exists(path):
+    with open(path, encoding='utf-8') as f:
+      best = json.load(f).get('values', {})
+  values.update(best)
+  tuner = graph.producer(tuned)
+  return {'source': 'best trial of the Tuner', 'tuned': True,
+          'values': used or values,
+          'recorded_by_trainer': bool(used),
+          'tuner_best': best,
+          'artifact': {'id': tuned.id, 'uri': tuned.uri},
+          'tuner_execution': tuner.id if tuner else None,
+          'tuner_config': (metadata_graph.json_prop(tuner, 'custom_config')
+                           if tuner else None),
+          'tuner_steps': ((metadata_graph.json_prop(tuner, 'train_args')
+                           or {}).get('num_steps') if tuner else None)}
+
+
+def training_logs(model_run_uri: str) -> Dict[str, Dict[str, float]]:
+  """Last value of each scalar Keras wrote to TensorBoard (train, validation)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  found = {}
+  for part in ('train', 'validation'):
+    for path in sorted(glob.glob(os.path.join(model_run_uri, part,
+                                              'events.out.tfevents.*'))):
+      for event in tf.compat.v1.train.summary_iterator(path):
+        for v in event.summary.value:
+          if v.tag.startswith('epoch_'):
+            number = (float(tf.make_ndarray(v.tensor))
+                      if v.HasField('tensor') else v.simple_value)
+            found.setdefault(part, {})[v.tag[len('epoch_'):]] = number
+  return found
+
+
+def training_history(model_run_uri: str) -> Optional[Dict[str, Any]]:
+  """The curve run_fn records beside the TensorBoard logs, if it did."""
+  from components import model  # pylint: disable=g-import-not-at-top
+  path = os.path.join(model_run_uri, getattr(model, 'HISTORY_FILE',
+                                             'training_history.json'))
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    return json.load(f)
+
+
+def training(graph: metadata_graph.Graph, trainer) -> Dict[str, Any]:
+  """Steps and config the Trainer recorded; losses from its model_run logs."""
+  train_args = metadata_graph.json_prop(trainer, 'train_args') or {}
+  eval_args = metadata_graph.json_prop(trainer, 'eval_args') or {}
+  model_run = graph.output(trainer, 'model_run')
+  logs = training_logs(model_run.uri) if model_run else {}
+  history = training_history(model_run.uri) if model_run else None
+  final = {}
+  if history:  # the last epoch's values, as Keras reported them
+    final = {name: values[-1] for name, values in
+             history.get('history', {}).items() if values}
+  return {
+      'trainer_execution': trainer.id,
+      'run_fn': metadata_graph.prop(trainer, 'run_fn'),
+      'train_steps': train_args.get('num_steps'),
+      'eval_steps': eval_args.get('num_steps'),
+      'custom_config': metadata_graph.json_prop(trainer, 'custom_config'),
+      'started': iso_time(trainer.create_time_since_epoch),
+      'seconds': (trainer.last_update_time_since_epoch -
+                  trainer.create_time_since_epoch) / 1000.0,
+      # TensorBoard scalars, last epoch: 'train' is the mean over that
+      # epoch's steps, 'validation' the evaluation at its end.
+      'logged': logs,
+      'history': history,
+      'final': final,
+      'model_run': {'id': model_run.id, 'uri': model_run.uri}
+                   if model_run else None,
+  }
+
+
+def _pushed_version_of(graph: metadata_graph.Graph, model) -> Optional[str]:
+  for pusher in graph.consumers(model, 'Pusher'):
+    pushed = graph.output(pusher, 'pushed_model')
+    if pushed and metadata_graph.prop(pushed, 'pushed'):
+      return str(metadata_graph.prop(pushed, 'pushed_version'))
+  return None
+
+
+def evaluation_lineage(graph: metadata_graph.Graph, evaluator) -> Dict[str, Any]:
+  """Metrics, thresholds, validation and baseline of an Evaluator execution."""
+  result = evaluation_uri = None
+  found = graph.output(evaluator, 'evaluation')
+  if found:
+    evaluation_uri = found.uri
+  baseline = graph.input(evaluator, 'baseline_model')
+  eval_config = metadata_graph.json_prop(evaluator, 'eval_config') or {}
+  result = {
+      'evaluator_execution': evaluator.id,
+      'uri': evaluation_uri,
+      'thresholds': evaluation.thresholds(eval_config),
+      'baseline': None if baseline is None else {
+          'model_id': baseline.id, 'uri': baseline.uri,
+          'pushed_version': _pushed_version_of(graph, baseline),
+          'run_id': _run_id(graph, graph.producer(baseline))},
+  }
+  if evaluation_uri and os.path.isdir(evaluation_uri):
+    metrics = evaluation.load_metrics(evaluation_uri)
+    result['metrics'] = metrics['candidate']
+    if 'baseline' in metrics:
+      result['baseline_metrics'] = metrics['baseline']
+    if 'diff' in metrics:
+      result['diff'] = metrics['diff']
+    result['validation'] = evaluation.validation(evaluation_uri)
+  return result
+
+
+def _run_id(graph, execution) -> Optional[str]:
+  run = graph.run_of(execution) if execution else None
+  return run.name if run else None
+
+
+def git_version(repo_root: str) -> Dict[str, Any]:
+  """Commit and dirty flag of the code now (read-only git commands)."""
+  env = dict(os.environ, GIT_OPTIONAL_LOCKS='0')  # never rewrite the index
+
+  def git(*args):
+    return subprocess.run(['git', '-C', repo_root, *args], env=env,
+                          capture_output=True, text=True, timeout=30,
+                          check=True).stdout.strip()
+  try:
+    commit = git('rev-parse', 'HEAD')
+    dirty = bool(git('status', '--porcelain', '--untracked-files=no'))
+  except (OSError, subprocess.SubprocessError):
+    return {'commit': None, 'dirty': None}
+  return {'commit': commit, 'dirty': dirty}
+
+
+def code_version(repo_root: str, recorded_fingerprint: Optional[str]):
+  """Git state and component hashes now, against what the Trainer recorded."""
+  folder = os.path.join(repo_root, 'components')
+  files = {name: sha256_file(os.path.join(folder, name))
+           for name in sorted(os.listdir(folder)) if name.endswith('.py')}
+  now = runner.code_fingerprint()
+  return {'git_now': git_version(repo_root),
+          'code_fingerprint_recorded': recorded_fingerprint,
+          'code_fingerprint_now': now,
+          'components_unchanged': (None if not recorded_fingerprint
+                                   else recorded_fingerprint == now),
+          'components_sha256_now': files}
+
+
+def model_lineage(graph: metadata_graph.Graph, model) -> Dict[str, Any]:
+  """Everything upstream of a Model artifact: data, schema, transform, training."""
+  trainer = graph.producer(model)
+  out = {'model': {'id': model.id, 'uri': model.uri},
+         'run_id': _run_id(graph, trainer)}
+  transformed = graph.input(trainer, 'examples')
+  transform_graph = graph.input(trainer, 'transform_graph')
+  transform = graph.producer(transform_graph) if transform_graph else None
+  if transform:
+    out['transform'] = {
+        'execution': transform.id, 'graph_uri': transform_graph.uri,
+        'preprocessing_fn': metadata_graph.prop(transform, 'preprocessing_fn'),
+        'transformed_examples_uri': transformed.uri if transformed else None}
+    raw = graph.input(transform, 'examples')
+    if raw:
+      out['data'] = data_lineage(graph, raw)
+  schema = graph.input(trainer, 'schema')
+  if schema:
+    out['schema'] = schema_lineage(graph, schema)
+  out['hyperparameters'] = hyperparameters(graph, trainer)
+  out['training'] = training(graph, trainer)
+  return out
+
+
+def trace(graph: metadata_graph.Graph, pushed, repo_root: str) -> Dict[str, Any]:
+  """The full lineage of one PushedModel."""
+  pusher = graph.producer(pushed)
+  model = graph.input(pusher, 'model')
+  blessing = graph.input(pusher, 'model_blessing')
+  out = {'push': {
+      'version': str(metadata_graph.prop(pushed, 'pushed_version')),
+      'destination': metadata_graph.prop(pushed, 'pushed_destination'),
+      'pushed_at': iso_time(pusher.last_update_time_since_epoch),
+      'pusher_execution': pusher.id,
+      'run_id': _run_id(graph, pusher)}}
+  out.update(model_lineage(graph, model))
+  if blessing:
+    evaluator = graph.producer(blessing)
+    out['blessing'] = {'id': blessing.id, 'uri': blessing.uri,
+                       'blessed': bool(metadata_graph.prop(blessing,
+                                                           'blessed'))}
+    out['evaluation'] = evaluation_lineage(graph, evaluator)
+  recorded = (out['training'].get('custom_config') or {}).get(
+      'code_fingerprint')
+  out['code'] = code_version(repo_root, recorded)
+  return out
+
+
+def _fmt(value) -> str:
+  if isinstance(value, float):
+    return '%.4g' % value
+  return str(value)
+
+
+def render(t: Dict[str, Any]) -> str:
+  """The lineage as text, upstream first."""
+  push, data = t['push'], t.get('data', {})
+  lines = [f"=== lineage of pushed version {push['version']} ===",
+           f"push: {push['destination']} at {push['pushed_at']} "
+           f"(run {push['run_id']})"]
+  lines.append(f"data: span {data.get('span')}, ingested "
+               f"{data.get('ingested_at')}")
+  for f in data.get('files', []):
+    lines.append(f"  file {f['path']} ({f['bytes']} bytes)")
+    lines.append(f"  sha256 {f['sha256']}")
+  if data.get('unchanged_since_ingestion') is False:
+    lines.append('  WARNING: the file changed since it was ingested')
+  rows = data.get('rows_per_split', {})
+  lines.append('  rows per split: ' + (', '.join(
+      f'{k} {v}' for k, v in rows.items()) or 'unknown'))
+  lines.append(f"  statistics: {data.get('statistics', {}).get('uri')}")
+  anomalies = data.get('anomalies', {})
+  found = anomalies.get('found')
+  lines.append(f"  anomalies: {anomalies.get('uri')} -> " + (
+      'not on disk any more' if found is None else 'none' if not found
+      else json.dumps(found)))
+  schema = t.get('schema') or data.get('schema') or {}
+  lines.append(f"schema: {schema.get('uri')} (from "
+               f"{schema.get('source_file')})")
+  transform = t.get('transform', {})
+  lines.append(f"transform: {transform.get('preprocessing_fn')} -> "
+               f"{transform.get('graph_uri')}")
+  hp = t['hyperparameters']
+  lines.append('hyperparameters: ' + ', '.join(
+      f'{k}={_fmt(v)}' for k, v in sorted(hp['values'].items())) +
+               f" ({hp['source']})")
+  tr = t['training']
+  lines.append(f"training: {tr['train_steps']} train steps, "
+               f"{tr['eval_steps']} eval steps, {tr['seconds']:.0f} s, "
+               f"started {tr['started']}")
+  if tr['final']:
+    lines.append(f"  last of {tr['history'].get('epochs')} epochs: " +
+                 ', '.join(f'{k} {_fmt(v)}' for k, v in
+                           sorted(tr['final'].items())))
+  for part, values in tr['logged'].items():
+    lines.append(f'  tensorboard {part}: ' + ', '.join(
+        f'{k} {_fmt(v)}' for k, v in sorted(values.items())))
+  if not tr['logged'] and not tr['final']:
+    lines.append('  no loss recorded (no TensorBoard logs under model_run)')
+  lines.append(f"  model: {t['model']['uri']}")
+  ev = t.get('evaluation')
+  if ev:
+    overall = ev.get('metrics', {}).get(evaluation.OVERALL, {})
+    lines.append('evaluation: ' + ', '.join(
+        f'{k} {_fmt(v)}' for k, v in sorted(overall.items())))
+    lines.append(f"  slices: {len(ev.get('metrics', {})) - 1} "
+                 '(all in --json)')
+    for th in ev['thresholds']:
+      lines.append(f"  threshold: {th['metric']} on {th['slice']}: "
+                   f"{th['rule']}")
+    baseline = ev['baseline']
+    lines.append('  baseline: ' + ('none' if baseline is None else
+                                   f"model {baseline['model_id']} (pushed "
+                                   f"version {baseline['pushed_version']}, "
+                                   f"run {baseline['run_id']})"))
+    for name, value in sorted(ev.get('diff', {}).get(
+        evaluation.OVERALL, {}).items()):
+      lines.append(f'  {name} vs baseline: {value:+.4g}')
+    validation = ev.get('validation', {})
+    lines.append(f"  validation: {'ok' if validation.get('ok') else 'failed'}"
+                 + ''.join(f'\n    {f}' for f in validation.get(
+                     'failures', [])))
+  blessing = t.get('blessing')
+  lines.append('blessing: ' + ('none' if not blessing else
+                               f"{'blessed' if blessing['blessed'] else 'not blessed'}"
+                               f" ({blessing['uri']})"))
+  code = t['code']
+  git = code['git_now']
+  lines.append(f"code now: git {git['commit'] or 'unavailable'}"
+               + (' (uncommitted changes)' if git['dirty'] else ''))
+  lines.append(f"  components fingerprint at training "
+               f"{code['code_fingerprint_recorded']}, now "
+               f"{code['code_fingerprint_now']} -> " + (
+                   'unchanged' if code['components_unchanged'] else
+                   'CHANGED since training' if code['components_unchanged']
+                   is False else 'unknown'))
+  for name, digest in code['components_sha256_now'].items():
+    lines.append(f'  components/{name} {digest}')
+  return '\n'.join(lines)
+
+
+def lineage_of_version(paths, version: Optional[str] = None,
+                       repo_root: Optional[str] = None) -> Dict[str, Any]:
+  """The lineage of a pushed version (default the latest) under paths.output."""
+  graph = metadata_graph.Graph(metadata_graph.open_store(paths.metadata_path))
+  return trace(graph, find_pushed(graph, version),
+               repo_root or runner.REPO_ROOT)
+
+
+def main(args) -> int:
+  """CLI: exit 0 with the lineage, 2 with a one-line error."""
+  paths = runner.RunPaths(os.path.abspath(args.output))
+  try:
+    result = lineage_of_version(paths, args.version)
+  except (metadata_graph.NoMetadataError, LineageError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 2
+  print(json.dumps(result, indent=2) if args.json else render(result))
+  return 0

@@ -1,0 +1,168 @@
+"""ML Metadata as a graph: runs, executions and the artifacts between them.
+
+Lineage, the run list and the reports follow MLMD's events (which execution
+read or wrote which artifact) and contexts (which run an execution belongs
+to) rather than guessing from paths under the pipeline root.
+"""
+
+import collections
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+Execution = metadata_store_pb2.Execution
+Event = metadata_store_pb2.Event
+_READS = (Event.INPUT,)
+_WRITES = (Event.OUTPUT, Event.INTERNAL_OUTPUT)
+
+
+class NoMetadataError(RuntimeError):
+  """The output folder has no ML Metadata (no run was made there)."""
+
+
+def open_store(metadata_path: str) -> mlmd.MetadataStore:
+  """Read-only: looking at a run must never change its record."""
+  if not os.path.isfile(metadata_path):
+    raise NoMetadataError(f'no ML Metadata at {metadata_path}: run '
+                          '`python -m pipeline run --output ...` there first')
+  config = metadata_store_pb2.ConnectionConfig()
+  config.sqlite.filename_uri = metadata_path
+  config.sqlite.connection_mode = (
+      metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
+  return mlmd.MetadataStore(config)
+
+
+def value(prop) -> Any:
+  """The Python value of an MLMD (custom) property."""
+  kind = prop.WhichOneof('value')
+  if kind == 'struct_value':
+    from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+    return json_format.MessageToDict(prop.struct_value)
+  return getattr(prop, kind) if kind else None
+
+
+def prop(node, name: str, default=None) -> Any:
+  """A property or custom property of an artifact, execution or context."""
+  for props in (node.properties, node.custom_properties):
+    if name in props:
+      return value(props[name])
+  return default
+
+
+def json_prop(node, name: str, default=None) -> Any:
+  """A property holding JSON (TFX stores exec properties as JSON strings)."""
+  raw = prop(node, name)
+  if not isinstance(raw, str):
+    return default if raw is None else raw
+  try:
+    return json.loads(raw)
+  except ValueError:
+    return raw
+
+
+def state_name(execution) -> str:
+  return Execution.State.Name(execution.last_known_state)
+
+
+class Graph:
+  """Cached, read-only walks over one metadata store."""
+
+  def __init__(self, store: mlmd.MetadataStore):
+    self.store = store
+    self._artifact_types = {t.id: t.name for t in store.get_artifact_types()}
+    self._events_by_execution = {}
+    self._events_by_artifact = {}
+    self._node_ids = {}
+
+  def type_of(self, artifact) -> str:
+    return self._artifact_types.get(artifact.type_id, '')
+
+  def node_id(self, execution) -> str:
+    """The pipeline node ('Trainer', 'latest_blessed_model_resolver', ...)."""
+    if execution.id not in self._node_ids:
+      names = [c.name for c in self.store.get_contexts_by_execution(
+          execution.id) if c.type == 'node']
+      self._node_ids[execution.id] = (names[0].split('.', 1)[-1] if names
+                                      else execution.type.split('.')[-1])
+    return self._node_ids[execution.id]
+
+  def _execution_events(self, execution_id: int) -> List[Any]:
+    if execution_id not in self._events_by_execution:
+      self._events_by_execution[execution_id] = (
+          self.store.get_events_by_execution_ids([execution_id]))
+    return self._events_by_execution[execution_id]
+
+  def _artifact_events(self, artifact_id: int) -> List[Any]:
+    if artifact_id not in self._events_by_artifact:
+      self._events_by_artifact[artifact_id] = (
+          self.store.get_events_by_artifact_ids([artifact_id]))
+    return self._events_by_artifact[artifact_id]
+
+  def _artifacts_by_key(self, execution_id: int,
+                        types) -> Dict[str, List[Any]]:
+    events = [e for e in self._execution_events(execution_id)
+              if e.type in types]
+    artifacts = {a.id: a for a in self.store.get_artifacts_by_id(
+        sorted({e.artifact_id for e in events}))}
+    found = collections.defaultdict(list)
+    for event in events:
+      keys = [s.key for s in event.path.steps if s.HasField('key')]
+      found[keys[0] if keys else ''].append(artifacts[event.artifact_id])
+    return dict(found)
+
+  def inputs(self, execution) -> Dict[str, List[Any]]:
+    return self._artifacts_by_key(execution.id, _READS)
+
+  def outputs(self, execution) -> Dict[str, List[Any]]:
+    return self._artifacts_by_key(execution.id, _WRITES)
+
+  def input(self, execution, key: str):
+    found = self.inputs(execution).get(key) or []
+    return found[0] if found else None
+
+  def output(self, execution, key: str):
+    found = self.outputs(execution).get(key) or []
+    return found[0] if found else None
+
+  def producer(self, artifact) -> Optional[Any]:
+    """The execution that computed the artifact (not a cached reuse of it)."""
+    ids = sorted({e.execution_id for e in self._artifact_events(artifact.id)
+                  if e.type in _WRITES})
+    executions = self.store.get_executions_by_id(ids)
+    computed = [e for e in executions
+                if e.last_known_state == Execution.COMPLETE]
+    return min(computed or executions, key=lambda e: e.id, default=None)
+
+  def consumers(self, artifact, node: str = '') -> List[Any]:
+    """Executions that read the artifact (optionally of one node), oldest first."""
+    ids = sorted({e.execution_id for e in self._artifact_events(artifact.id)
+                  if e.type in _READS})
+    executions = self.store.get_executions_by_id(ids)
+    return sorted((e for e in executions if not node or self.node_id(e) == node),
+                  key=lambda e: e.id)
+
+  def runs(self) -> List[Any]:
+    """pipeline_run contexts, oldest first."""
+    return sorted(self.store.get_contexts_by_type('pipeline_run'),
+                  key=lambda c: (c.create_time_since_epoch, c.id))
+
+  def run_of(self, execution) -> Optional[Any]:
+    runs = [c for c in self.store.get_contexts_by_execution(execution.id)
+            if c.type == 'pipeline_run']
+    return runs[0] if runs else None
+
+  def run_executions(self, run) -> List[Any]:
+    return sorted(self.store.get_executions_by_context(run.id),
+                  key=lambda e: e.id)
+
+  def run_node(self, run, node: str) -> Optional[Any]:
+    """The run's (last) execution of a node, cached or not."""
+    found = [e for e in self.run_executions(run) if self.node_id(e) == node]
+    return found[-1] if found else None
+
+  def artifacts_of_type(self, type_name: str) -> List[Any]:
+    return sorted(self.store.get_artifacts_by_type(type_name),
+                  key=lambda a: a.id)

@@ -1,0 +1,184 @@
+"""A Markdown model card written inside each pushed model version.
+
+It goes to `<version dir>/assets.extra/model_card.md`: assets.extra is TF
+Serving's folder for files that travel with a SavedModel but are not part of
+it (the warm-up requests live there), so the card is copied, archived and
+rolled back together with the exact model it describes, and neither
+tf.saved_model.load nor the model servers read it.
+"""
+
+import os
+from typing import Any, Dict, List, Optional
+
+from pipeline import evaluation
+
+CARD_DIR = 'assets.extra'
+CARD_FILE = 'model_card.md'
+SLICES_PER_FEATURE = 5
+SMALL_SLICE = 100  # eval examples below which slice metrics are noise
+METRICS = ['example_count', 'auc', 'precision', 'recall', 'binary_accuracy',
+           'calibration']
+
+
+def card_path(version_dir: str) -> str:
+  return os.path.join(version_dir, CARD_DIR, CARD_FILE)
+
+
+def _num(value) -> str:
+  if value is None:
+    return '-'
+  if isinstance(value, float):
+    return 'n/a' if value != value else '%.4g' % value
+  return str(value)
+
+
+def _output_of(push: Dict[str, Any]) -> str:
+  """The run's --output: pushes go to <output>/serving/<model>/<version>."""
+  return os.path.dirname(os.path.dirname(os.path.dirname(
+      push['destination'])))
+
+
+def _signed(value) -> str:
+  return '-' if value is None or value != value else '%+.4g' % value
+
+
+def _metrics_table(metrics: Dict[str, Dict[str, float]]) -> List[str]:
+  """Overall and the largest slices of each slicing feature."""
+  by_feature = {}
+  for name in metrics:
+    if name != evaluation.OVERALL:
+      by_feature.setdefault(name.split(':')[0], []).append(name)
+  shown = [evaluation.OVERALL] + [
+      n for feature in sorted(by_feature)
+      for n in sorted(by_feature[feature], key=lambda n: (
+          -metrics[n].get('example_count', 0), n))[:SLICES_PER_FEATURE]]
+  lines = ['| slice | ' + ' | '.join(METRICS) + ' |',
+           '|---' * (len(METRICS) + 1) + '|']
+  for name in shown:
+    values = metrics.get(name, {})
+    lines.append(f'| {name} | ' + ' | '.join(
+        _num(values.get(m)) for m in METRICS) + ' |')
+  return lines
+
+
+def render(trail: Dict[str, Any], model_name: str,
+           data_source: Optional[str] = None,
+           generated: Optional[bool] = None) -> str:
+  """The card's Markdown from a lineage trace (pipeline.lineage.trace).
+
+  Args:
+    trail: the lineage of the pushed model.
+    model_name: the served model's name.
+    data_source: the export the span was converted from, if known (MLMD
+      only records the converted span file).
+    generated: whether that export came from data/generate.py (None:
+      unknown).
+  """
+  push, data = trail['push'], trail.get('data', {})
+  ev = trail.get('evaluation', {})
+  metrics = ev.get('metrics', {})
+  overall = metrics.get(evaluation.OVERALL, {})
+  training, hp = trail['training'], trail['hyperparameters']
+  rows = data.get('rows_per_split', {})
+  small = sorted(n for n, v in metrics.items()
+                 if n != evaluation.OVERALL and
+                 v.get('example_count', 0) < SMALL_SLICE)
+  git = trail['code']['git_now']
+  lines = [
+      f'# Model card: {model_name}, version {push["version"]}', '',
+      'Written by the pipeline from ML Metadata when the model was pushed; '
+      f'`python -m pipeline lineage --output {_output_of(push)} --version '
+      f'{push["version"]}` shows the full lineage.', '',
+      '## Model', '',
+      f'- Predicts the probability that a consumer disputes the company\'s '
+      'response to a CFPB complaint (label `consumer_disputed`), from the '
+      'complaint\'s product, issue, company, state, ZIP prefix, channel, '
+      'tags, the company\'s response and timeliness, and the narrative '
+      'text (output `disputed_probability`).',
+      '- Architecture: one-hot categorical features and a mean embedding of '
+      'narrative words, one hidden ReLU layer, sigmoid output (Keras, '
+      '`components/model.py`); the Transform graph is part of the '
+      'SavedModel, so serving applies the same preprocessing as training.',
+      '- Hyperparameters: ' + ', '.join(
+          f'{k}={_num(v)}' for k, v in sorted(hp['values'].items())) +
+      f' ({hp["source"]}).',
+      f'- Training: {training["train_steps"]} steps, evaluated on '
+      f'{training["eval_steps"]} batches, in run {trail["run_id"]}.',
+      f'- Pushed: {push["pushed_at"]} to `{push["destination"]}`.',
+      f'- Code: components fingerprint '
+      f'{trail["code"]["code_fingerprint_recorded"]} at training; git '
+      f'{git["commit"] or "unavailable"}'
+      f'{" with uncommitted changes" if git["dirty"] else ""} when this card '
+      'was written.', '',
+      '## Intended use', '',
+      '- Ranking incoming complaints so that the ones likely to be disputed '
+      'get a closer look (a second review, a faster follow-up).',
+      '- Not for decisions about an individual consumer, not as evidence '
+      'against a company, and not on complaints from after April 2017 '
+      'without revalidation (see Limitations).', '',
+      '## Training data', '',
+      f'- Span {data.get("span")}: ' + ', '.join(
+          f'`{f["path"]}`' for f in data.get('files', [])) + '.',
+      f'- Content sha256: `{data.get("sha256")}`.',
+      '- Rows per split: ' + ', '.join(f'{k} {v:,}' for k, v in
+                                       rows.items()) + '.']
+  if data_source:
+    lines.append(f'- Converted from: `{data_source}`' + (
+        ', generated by `data/generate.py`.' if generated else '.'))
+  lines += ['', '## Evaluation', '',
+            f'On the eval split ({int(overall.get("example_count", 0)):,} '
+            'complaints), overall and for the largest slices of each '
+            'slicing feature:', ''] + _metrics_table(metrics) + ['']
+  lines += ['Thresholds the model passed to be blessed:', '']
+  lines += [f'- {t["metric"]} on {t["slice"]}: {t["rule"]}'
+            for t in ev.get('thresholds', [])]
+  baseline = ev.get('baseline')
+  if baseline is None:
+    lines.append('- Baseline: none (no earlier blessed model), so only the '
+                 'absolute threshold applied.')
+  else:
+    diff = ev.get('diff', {}).get(evaluation.OVERALL, {})
+    lines.append(f'- Baseline: version {baseline["pushed_version"]} (run '
+                 f'{baseline["run_id"]}); AUC change '
+                 f'{_signed(diff.get("auc"))}.')
+  validation = ev.get('validation', {})
+  lines.append(f'- Result: {"passed" if validation.get("ok") else "failed"}.')
+  lines += [
+      '', '## Limitations', '',
+      ('- Generated data: the rows' if generated else
+       '- Unless the run was given a real CFPB export (`--data`), the rows')
+      + ' are generated by `data/generate.py` from distributions fitted to '
+      'about a thousand real labelled complaints: metrics here measure how '
+      'well the model recovers the generator\'s label model, not how it '
+      'does on real complaints (see `data/REAL_VS_GENERATED.md`).'
+      if generated is not False else
+      '- Real data, but few rows: the real labelled CFPB exports are small, '
+      'so every metric here has a wide margin of error.',
+      '- The label, "Consumer disputed?", was collected by the CFPB only '
+      'until April 2017: there are no newer real labels to retrain or '
+      'monitor on, and products, issues and company responses were renamed '
+      'after that date.',
+      f'- Small slices are noisy: {len(small)} of {len(metrics) - 1} slices '
+      f'have fewer than {SMALL_SLICE} eval examples, so their metrics vary '
+      'from run to run; only the overall AUC is gated.',
+      '- A dispute depends on much that the complaint does not record (the '
+      'full exchange with the company, the consumer\'s circumstances): '
+      'scores are a prioritization signal, and the calibration '
+      f'(overall {_num(overall.get("calibration"))}, 1 is perfect) should '
+      'be checked before reading them as probabilities.', '']
+  return '\n'.join(lines)
+
+
+def write(version_dir: str, text: str) -> str:
+  """Writes the card once: it describes the model as it was pushed.
+
+  A rerun whose Pusher was cached leaves an existing card alone (the files
+  of a version being served are not touched again).
+  """
+  path = card_path(version_dir)
+  if os.path.exists(path):
+    return path
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write(text)
+  return path

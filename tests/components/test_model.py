@@ -1,0 +1,168 @@
+"""get_model trains, the export's two signatures agree, the history is recorded.
+
+A real Transform graph is made with tft_beam on 300 generated complaints, so
+the exported model is the same kind of artifact the Trainer writes.
+"""
+
+import json
+import os
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata
+from tensorflow_transform.tf_metadata import metadata_io
+
+from components import features
+from components import model as model_lib
+from components import signatures
+from components import transform
+from data import cfpb_export
+from data import generate
+
+ROWS = 300
+
+
+@pytest.fixture(scope='module')
+def raw_rows():
+  export, _ = generate.generate(ROWS, seed=3)
+  frame = cfpb_export.to_pipeline_frame(export, include_label=True)
+  return [{key: (row[key].encode() if key != features.LABEL_KEY
+                 else int(row[key]))
+           for key in features.RAW_FEATURES + [features.LABEL_KEY]}
+          for row in frame.to_dict('records')]
+
+
+@pytest.fixture(scope='module')
+def transformed(raw_rows, tmp_path_factory):
+  """(transformed rows, TFTransformOutput) from a real tft_beam analysis."""
+  spec = {key: tf.io.FixedLenFeature([], tf.string)
+          for key in features.RAW_FEATURES}
+  spec[features.LABEL_KEY] = tf.io.FixedLenFeature([], tf.int64)
+  metadata = dataset_metadata.DatasetMetadata.from_feature_spec(spec)
+  out = str(tmp_path_factory.mktemp('transform_output'))
+  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft'))):
+    (data, _), transform_fn = ((raw_rows, metadata)
+                               | tft_beam.AnalyzeAndTransformDataset(
+                                   transform.preprocessing_fn))
+    _ = transform_fn | tft_beam.WriteTransformFn(out)
+  # The raw schema, as Transform writes it next to the graph.
+  metadata_io.write_metadata(metadata, os.path.join(
+      out, tft.TFTransformOutput.RAW_METADATA_DIR))
+  return data, tft.TFTransformOutput(out)
+
+
+def _batch(rows):
+  """Transformed rows as the model's input tensors and the label."""
+  inputs = {}
+  for key in list(features.CATEGORICAL_FEATURES) + [features.ZIP_FEATURE]:
+    name = features.transformed_name(key)
+    inputs[name] = np.array([[r[name]] for r in rows], dtype=np.int64)
+  text = features.transformed_name(features.TEXT_FEATURE)
+  inputs[text] = np.array([r[text] for r in rows], dtype=np.int64)
+  label = np.array([[r[features.LABEL_KEY]] for r in rows], dtype=np.float32)
+  return inputs, label
+
+
+def test_get_model_output_bias_starts_at_the_base_rate():
+  model = model_lib.get_model(model_lib.DEFAULT_HPARAMS, label_rate=0.2)
+  bias = model.get_layer(signatures.OUTPUT_KEY).bias.numpy()
+  assert float(tf.sigmoid(bias[0])) == pytest.approx(0.2, abs=1e-6)
+  assert set(model.input) == {
+      features.transformed_name(k) for k in
+      list(features.CATEGORICAL_FEATURES) +
+      [features.ZIP_FEATURE, features.TEXT_FEATURE]}
+
+
+def test_get_model_trains_and_loss_goes_down(transformed):
+  rows, _ = transformed
+  inputs, label = _batch(rows)
+  tf.keras.utils.set_random_seed(1)
+  model = model_lib.get_model({**model_lib.DEFAULT_HPARAMS,
+                               'learning_rate': 1e-2}, float(label.mean()))
+  history = model.fit(inputs, label, epochs=8, batch_size=64, verbose=0)
+  losses = history.history['loss']
+  assert all(np.isfinite(losses))
+  assert losses[-1] < losses[0]
+
+
+def test_export_signatures_agree_and_write_warmup(transformed, raw_rows,
+                                                  tmp_path):
+  rows, tf_transform_output = transformed
+  inputs, label = _batch(rows)
+  model = model_lib.get_model(model_lib.DEFAULT_HPARAMS, float(label.mean()))
+  model.fit(inputs, label, epochs=1, batch_size=64, verbose=0)
+  export_dir = str(tmp_path / '1')
+  signatures.export(model, tf_transform_output, export_dir)
+  assert os.path.getsize(os.path.join(export_dir, signatures.WARMUP_FILE)) > 0
+
+  loaded = tf.saved_model.load(export_dir)
+  complaints = [{key: raw_rows[i][key].decode()
+                 for key in features.RAW_FEATURES} for i in range(5)]
+  complaints.append({'product': 'Mortgage'})  # a client leaving fields out
+  by_example = loaded.signatures['serving_default'](examples=tf.constant(
+      [signatures.example_from_fields(c).SerializeToString()
+       for c in complaints]))[signatures.OUTPUT_KEY].numpy().ravel()
+  by_raw = loaded.signatures['predict_raw'](**{
+      key: tf.constant([c.get(key, '') for c in complaints])
+      for key in features.RAW_FEATURES})[signatures.OUTPUT_KEY].numpy().ravel()
+  in_process = model.predict(_batch(rows[:5])[0], verbose=0).ravel()
+  assert np.all((by_example > 0) & (by_example < 1))
+  np.testing.assert_allclose(by_example, by_raw, atol=1e-6)
+  # The serving graph applies the same Transform as training did: no skew.
+  np.testing.assert_allclose(by_example[:5], in_process, atol=1e-5)
+
+
+def test_write_history_records_the_curve_and_settings(tmp_path):
+  path = model_lib.write_history(
+      str(tmp_path / 'run'), {'loss': [0.6, np.float32(0.5)],
+                              'val_auc': [0.61, 0.66]},
+      {'learning_rate': 0.003, 'hidden_units': 64}, 0.2, steps_per_epoch=40)
+  record = json.loads(open(path).read())
+  assert os.path.basename(path) == model_lib.HISTORY_FILE
+  assert record['epochs'] == 2
+  assert record['history']['loss'] == pytest.approx([0.6, 0.5])
+  assert record['hyperparameters']['hidden_units'] == 64
+  assert record['steps_per_epoch'] == 40
+
+
+def test_train_splits_steps_into_epochs_and_writes_history(transformed,
+                                                           tmp_path):
+  """train() as the Trainer calls it, on Transform's real output files."""
+  rows, tf_transform_output = transformed
+  files = str(tmp_path / 'examples.tfrecord')
+  feature_spec = tf_transform_output.transformed_feature_spec()
+  with tf.io.TFRecordWriter(files) as writer:
+    for row in rows:
+      example = tf.train.Example()
+      for key, spec in feature_spec.items():
+        values = np.atleast_1d(row[key]).tolist()
+        if spec.dtype == tf.int64:
+          example.features.feature[key].int64_list.value.extend(values)
+        else:
+          example.features.feature[key].float_list.value.extend(values)
+      writer.write(example.SerializeToString())
+  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
+  accessor = fn_args_utils.DataAccessor(
+      tf_dataset_factory=_tf_dataset_factory, record_batch_factory=None,
+      data_view_decode_fn=None)
+  fn_args = types.SimpleNamespace(
+      train_files=[files], eval_files=[files], data_accessor=accessor,
+      train_steps=20, eval_steps=10, model_run_dir=str(tmp_path / 'run'),
+      custom_config={'seed': 5})
+  model_lib.train(fn_args, tf_transform_output, model_lib.DEFAULT_HPARAMS)
+  record = json.loads(open(tmp_path / 'run' / model_lib.HISTORY_FILE).read())
+  assert record['epochs'] == model_lib.EPOCHS
+  assert record['steps_per_epoch'] == 20 // model_lib.EPOCHS
+  assert len(record['history']['val_loss']) == model_lib.EPOCHS
+
+
+def _tf_dataset_factory(file_pattern, options, schema):
+  """TFX's TFRecord dataset factory, as the Trainer's DataAccessor gives it."""
+  from tfx_bsl.tfxio import tf_example_record  # pylint: disable=g-import-not-at-top
+  return tf_example_record.TFExampleRecord(
+      file_pattern=file_pattern, schema=schema,
+      telemetry_descriptors=['test']).TensorFlowDataset(options)

@@ -1,0 +1,123 @@
+"""`runs` and `compare` on a copy of the e2e output plus a drifted, stopped run."""
+
+import contextlib
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, run_pipeline
+
+pytestmark = pytest.mark.e2e
+
+# Left alone by the drifted data below (only Product is rewritten).
+UNCHANGED = ['state', 'company_response', 'timely_response', 'submitted_via']
+
+
+def _main(*argv):
+  """The CLI in-process: TensorFlow is imported once, not per call."""
+  from pipeline import runner  # pylint: disable=g-import-not-at-top
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    code = runner.main(list(argv))
+  assert code == 0, err.getvalue()[-3000:]
+  return out.getvalue()
+
+
+@pytest.fixture(scope='module')
+def drifted(e2e_run, tmp_path_factory):
+  """A copy of the e2e output plus a run whose Product mix drifted.
+
+  Half the products become 'Crypto asset' (not in the schema), so the data
+  gate stops the run after StatisticsGen: it has statistics but no model.
+  Seed and size differ from test_e2e's bad data so this is always a new span.
+  """
+  from data import generate  # pylint: disable=g-import-not-at-top
+  work = tmp_path_factory.mktemp('drift')
+  output = work / 'output'
+  shutil.copytree(e2e_run.output, output)
+  good = generate.ensure_generated(1000, 11, str(work)).export_csv
+  bad = work / 'drifted.csv'
+  with open(good, newline='', encoding='utf-8') as src, open(
+      bad, 'w', newline='', encoding='utf-8') as dst:
+    rows = list(csv.DictReader(src))
+    writer = csv.DictWriter(dst, fieldnames=list(rows[0]))
+    writer.writeheader()
+    for i, row in enumerate(rows):
+      if i % 2:
+        row['Product'] = 'Crypto asset'
+      writer.writerow(row)
+  result = run_pipeline(output, '--data', str(bad))
+  assert result.returncode == 3, result.stderr[-3000:]
+  return result
+
+
+def test_runs_lists_the_complete_and_the_stopped_run(e2e_run, drifted):
+  from pipeline import runs  # pylint: disable=g-import-not-at-top
+  listed = json.loads(_main('runs', '--output', str(drifted.output), '--json'))
+  first, last = listed[0], listed[-1]
+  assert first['run_id'] == e2e_run.summary['run_id']
+  assert first['status'] == 'complete'
+  assert first['data']['span'] == e2e_run.summary['span']
+  assert first['data']['rows_per_split'] == e2e_run.summary['rows_per_split']
+  assert first['evaluation']['metrics']['Overall']['auc'] == pytest.approx(
+      e2e_run.summary['metrics']['Overall']['auc'])
+  assert first['blessed'] is True
+  assert first['pushed_version'] == e2e_run.summary['push']['version']
+  assert last['run_id'] == drifted.summary['run_id']
+  assert last['status'] == 'stopped by data gate'
+  assert last['data']['span'] == drifted.summary['span']
+  assert last['data']['rows_per_split'] == drifted.summary['rows_per_split']
+  assert last['pushed_version'] is None and 'evaluation' not in last
+  with open(drifted.summary['report'], encoding='utf-8') as f:
+    report = f.read()  # a stopped run gets its report too
+  assert 'stopped by data gate' in report and 'Crypto asset' in report
+  text = runs.render_runs(listed)  # what `runs` prints without --json
+  assert 'stopped by data gate' in text and e2e_run.summary['run_id'] in text
+
+
+def test_compare_reports_product_drift_against_the_stopped_run(drifted):
+  from pipeline import runs  # pylint: disable=g-import-not-at-top
+  result = json.loads(_main('compare', '1', 'latest', '--output',
+                            str(drifted.output), '--json'))
+  features = {f['feature']: f for f in result['drift']['features']}
+  threshold = result['drift']['threshold']
+  # Half the rows moved to a new product: the L-infinity distance is ~0.5.
+  assert features['product']['measure'] == 'L-infinity'
+  assert features['product']['distance'] > 0.4 > threshold
+  assert features['product']['drifted'] is True
+  for name in UNCHANGED:  # only sampling noise between two seeds
+    assert features[name]['distance'] < threshold, name
+    assert features[name]['drifted'] is False
+  assert result['b']['status'] == 'stopped by data gate'
+  # B trained nothing: its hyperparameters and metrics are empty, A's are set.
+  auc = [m for m in result['metrics']
+         if m['slice'] == 'Overall' and m['metric'] == 'auc'][0]
+  assert auc['a'] is not None and auc['b'] is None and auc['delta'] is None
+  assert 'DRIFTED: product' in runs.render_compare(result)
+
+
+def test_compare_a_run_with_itself_has_no_drift(drifted):
+  from pipeline import runs  # pylint: disable=g-import-not-at-top
+  result = runs.compare(str(drifted.output / 'metadata.sqlite'), '1', '1')
+  assert result['drift']['same_data'] is True
+  assert all(f['distance'] == pytest.approx(0.0, abs=1e-9)
+             for f in result['drift']['features'])
+  assert all(h['same'] for h in result['hyperparameters'])
+  assert all(m['delta'] in (0.0, None) or m['delta'] != m['delta']
+             for m in result['metrics'])
+
+
+def test_unknown_run_exits_2(drifted):
+  """As a user runs it; the run ids are checked before anything is loaded."""
+  proc = subprocess.run(
+      [sys.executable, '-m', 'pipeline', 'compare', '1', '99', '--output',
+       str(drifted.output)], cwd=REPO, capture_output=True, text=True,
+      timeout=600)
+  assert proc.returncode == 2
+  assert 'no single run matches' in proc.stderr
+  assert 'Traceback' not in proc.stderr
