@@ -19,8 +19,8 @@ from pipeline import runner
 from pipeline import runs
 from pipeline import svg_plot
 
-METRICS = ['example_count', 'auc', 'precision', 'recall', 'binary_accuracy',
-           'calibration', 'loss']
+METRICS = ['example_count', 'mean_label', 'auc', 'auc_ci95', 'precision',
+           'recall', 'binary_accuracy', 'calibration']
 SMALL_SLICE = 100  # eval examples below which a slice's metrics are noise
 MAX_SLICES = 6  # per slicing feature in the baseline comparison
 _SIGNED = re.compile(r'^[+-][0-9.]')
@@ -56,6 +56,8 @@ def _e(value) -> str:
 def _num(value, digits: int = 4) -> str:
   if value is None:
     return '-'
+  if isinstance(value, list) and len(value) == 2:  # an interval
+    return '%.3f-%.3f' % tuple(value)
   if isinstance(value, float) and math.isnan(value):
     return 'n/a'  # e.g. precision of a slice with no predicted positive
   if isinstance(value, float):
@@ -70,7 +72,7 @@ def _table(header: List[str], rows: List[List[Any]],
   for i, row in enumerate(rows):
     css = f' class="{classes[i]}"' if classes and classes[i] else ''
     out.append(f'<tr{css}>' + ''.join(
-        f'<td class="num">{_num(c)}</td>' if isinstance(c, (int, float))
+        f'<td class="num">{_num(c)}</td>' if isinstance(c, (int, float, list))
         and not isinstance(c, bool) else f'<td class="num">{_e(c)}</td>'
         if isinstance(c, str) and _SIGNED.match(c) else f'<td>{_e(c)}</td>'
         for c in row)
@@ -196,8 +198,11 @@ def _metrics_section(ev: Dict[str, Any]) -> str:
   if ev.get('uri') and os.path.isdir(ev['uri']):
     parts.append(_plots_section(ev['uri']))
   parts += ['<h3>Metrics overall and per slice (eval split)</h3>',
-           f'<p class="note">Grey rows: slices with fewer than {SMALL_SLICE}'
-           ' eval examples, whose metrics are mostly noise.</p>']
+           f'<p class="note">mean_label: the share of disputed complaints. '
+           'auc_ci95: the 95% interval of the AUC (Hanley-McNeil); no AUC '
+           'where a slice has one class only. Grey rows: slices with fewer '
+           f'than {SMALL_SLICE} eval examples, whose metrics are mostly '
+           'noise.</p>']
   order = _slice_order(metrics)
   rows = [[name] + [metrics[name].get(m) for m in METRICS] for name in order]
   classes = ['small' if metrics[name].get('example_count', 0) < SMALL_SLICE

@@ -262,10 +262,14 @@ def evaluation_lineage(graph: metadata_graph.Graph, evaluator) -> Dict[str, Any]
           'run_id': _run_id(graph, graph.producer(baseline))},
   }
   if evaluation_uri and os.path.isdir(evaluation_uri):
+    from pipeline import report  # pylint: disable=g-import-not-at-top
     metrics = evaluation.load_metrics(evaluation_uri)
-    result['metrics'] = metrics['candidate']
+    # As in the run summary: each AUC with its 95% interval, and no AUC for
+    # a slice with one class only (TFMA's 0 there is undefined, not bad).
+    result['metrics'] = report.with_auc_intervals(metrics['candidate'])
     if 'baseline' in metrics:
-      result['baseline_metrics'] = metrics['baseline']
+      result['baseline_metrics'] = report.with_auc_intervals(
+          metrics['baseline'])
     if 'diff' in metrics:
       result['diff'] = metrics['diff']
     result['validation'] = evaluation.validation(evaluation_uri)
@@ -358,6 +362,8 @@ def trace(graph: metadata_graph.Graph, pushed, repo_root: str) -> Dict[str, Any]
 def _fmt(value) -> str:
   if isinstance(value, float):
     return '%.4g' % value
+  if isinstance(value, list) and len(value) == 2:  # an interval
+    return '%.3f-%.3f' % tuple(value)
   return str(value)
 
 
@@ -372,6 +378,8 @@ def render(t: Dict[str, Any]) -> str:
   for f in data.get('files', []):
     lines.append(f"  file {f['path']} ({f['bytes']} bytes)")
     lines.append(f"  sha256 {f['sha256']}")
+  if not data.get('files'):
+    lines.append('  file: not on disk any more')
   if data.get('unchanged_since_ingestion') is False:
     lines.append('  WARNING: the file changed since it was ingested')
   rows = data.get('rows_per_split', {})
@@ -408,12 +416,13 @@ def render(t: Dict[str, Any]) -> str:
     lines.append('  no loss recorded (no TensorBoard logs under model_run)')
   lines.append(f"  model: {t['model']['uri']}")
   ev = t.get('evaluation')
-  if ev:
-    overall = ev.get('metrics', {}).get(evaluation.OVERALL, {})
+  if ev and 'metrics' not in ev:
+    lines.append(f"evaluation: {ev['uri']} is not on disk any more")
+  elif ev:
+    overall = ev['metrics'].get(evaluation.OVERALL, {})
     lines.append('evaluation: ' + ', '.join(
         f'{k} {_fmt(v)}' for k, v in sorted(overall.items())))
-    lines.append(f"  slices: {len(ev.get('metrics', {})) - 1} "
-                 '(all in --json)')
+    lines.append(f"  slices: {len(ev['metrics']) - 1} (all in --json)")
     for th in ev['thresholds']:
       lines.append(f"  threshold: {th['metric']} on {th['slice']}: "
                    f"{th['rule']}")
@@ -425,7 +434,7 @@ def render(t: Dict[str, Any]) -> str:
     for name, value in sorted(ev.get('diff', {}).get(
         evaluation.OVERALL, {}).items()):
       lines.append(f'  {name} vs baseline: {value:+.4g}')
-    validation = ev.get('validation', {})
+    validation = ev['validation']
     lines.append(f"  validation: {'ok' if validation.get('ok') else 'failed'}"
                  + ''.join(f'\n    {f}' for f in validation.get(
                      'failures', [])))

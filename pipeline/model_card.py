@@ -16,8 +16,8 @@ CARD_DIR = 'assets.extra'
 CARD_FILE = 'model_card.md'
 SLICES_PER_FEATURE = 5
 SMALL_SLICE = 100  # eval examples below which slice metrics are noise
-METRICS = ['example_count', 'auc', 'precision', 'recall', 'binary_accuracy',
-           'calibration']
+METRICS = ['example_count', 'auc', 'auc_ci95', 'precision', 'recall',
+           'binary_accuracy', 'calibration']
 
 
 def card_path(version_dir: str) -> str:
@@ -27,6 +27,8 @@ def card_path(version_dir: str) -> str:
 def _num(value) -> str:
   if value is None:
     return '-'
+  if isinstance(value, list) and len(value) == 2:  # an interval
+    return '%.3f-%.3f' % tuple(value)
   if isinstance(value, float):
     return 'n/a' if value != value else '%.4g' % value
   return str(value)
@@ -128,7 +130,10 @@ def render(trail: Dict[str, Any], model_name: str,
   lines += ['', '## Evaluation', '',
             f'On the eval split ({int(overall.get("example_count", 0)):,} '
             'complaints), overall and for the largest slices of each '
-            'slicing feature:', ''] + _metrics_table(metrics) + ['']
+            'slicing feature:', ''] + _metrics_table(metrics) + [
+                '', 'auc_ci95 is the AUC\'s 95% confidence interval '
+                '(Hanley-McNeil); a slice with one class only has no AUC.',
+                '']
   lines += ['Thresholds the model passed to be blessed:', '']
   lines += [f'- {t["metric"]} on {t["slice"]}: {t["rule"]}'
             for t in ev.get('thresholds', [])]

@@ -142,6 +142,8 @@ def _metric_rows(a: Dict[str, Any], b: Dict[str, Any]) -> List[Dict[str, Any]]:
     va, vb = ma.get(slice_name, {}), mb.get(slice_name, {})
     for metric in sorted(set(va) | set(vb)):
       x, y = va.get(metric), vb.get(metric)
+      if isinstance(x, list) or isinstance(y, list):
+        continue  # intervals (auc_ci95) are in each run's own listing
       rows.append({'slice': slice_name, 'metric': metric, 'a': x, 'b': y,
                    'delta': y - x if x is not None and y is not None
                    else None})
@@ -165,6 +167,7 @@ def compare(metadata_path: str, run_a: str, run_b: str,
              {'name': k, 'a': ha.get(k), 'b': hb.get(k),
               'same': ha.get(k) == hb.get(k)}
              for k in sorted(set(ha) | set(hb))],
+         'trained': {'a': bool(ha), 'b': bool(hb)},
          'metrics': _metric_rows(a, b)}
   stats_a = (a.get('data') or {}).get('statistics')
   stats_b = (b.get('data') or {}).get('statistics')
@@ -209,12 +212,16 @@ def render_compare(c: Dict[str, Any]) -> str:
            f", rows {a['rows_per_split']}",
            f"B: #{b['index']} {b['run_id']}  {b['status']}, span {b['span']}"
            f", rows {b['rows_per_split']}", '', 'hyperparameters:']
+  both = all(c['trained'].values())
   for h in c['hyperparameters']:
-    lines.append('  %-20s %18s %18s %s' % (h['name'], _num(h['a']),
-                                          _num(h['b']),
-                                          '' if h['same'] else '<- differs'))
+    lines.append('  %-20s %18s %18s %s' % (
+        h['name'], _num(h['a']), _num(h['b']),
+        '<- differs' if both and not h['same'] else ''))
   if not c['hyperparameters']:
     lines.append('  neither run trained a model')
+  elif not both:
+    lines.append('  (%s trained no model)' % ('A' if not c['trained']['a']
+                                              else 'B'))
   d = c.get('drift')
   lines.append('')
   if not d or 'missing' in d:

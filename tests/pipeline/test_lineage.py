@@ -87,7 +87,10 @@ def test_evaluation_blessing_and_code(e2e_run, lineage_json):
   expected = e2e_run.summary['metrics']
   assert set(ev['metrics']) == set(expected)
   for name, values in expected.items():
-    assert ev['metrics'][name] == pytest.approx(values, nan_ok=True), name
+    assert set(ev['metrics'][name]) == set(values), name
+    for metric, value in values.items():  # auc_ci95 is a [low, high] list
+      assert ev['metrics'][name][metric] == pytest.approx(
+          value, nan_ok=True), (name, metric)
   assert ev['validation']['ok'] is True
   assert ev['baseline'] is None  # the first model had nothing to beat
   assert {'metric': 'AUC', 'slice': 'Overall',
