@@ -7,6 +7,7 @@ histograms for numeric ones. It reports the distance of every feature that
 has a comparator, and an anomaly for those above the threshold.
 """
 
+import math
 import os
 from typing import Any, Dict, List
 
@@ -49,16 +50,47 @@ def compare(previous, current, schema,
   anomalies = tfdv.validate_statistics(
       data_stats.stats_list(current), with_comparators(schema, threshold),
       previous_statistics=data_stats.stats_list(previous))
+  counts_a, counts_b = _value_counts(previous), _value_counts(current)
   found = []
   for info in anomalies.drift_skew_info:
+    name = '.'.join(info.path.step)
     for measurement in info.drift_measurements:
+      measure = _MEASURES.get(measurement.type, str(measurement.type))
+      na, nb = counts_a.get(name, 0), counts_b.get(name, 0)
+      noise = (sampling_noise(na, nb) if measure == 'L-infinity' else None)
       found.append({
-          'feature': '.'.join(info.path.step),
-          'measure': _MEASURES.get(measurement.type, str(measurement.type)),
+          'feature': name, 'measure': measure,
           'distance': measurement.value,
           'threshold': measurement.threshold,
-          'drifted': measurement.value > measurement.threshold})
+          'drifted': measurement.value > measurement.threshold,
+          'values_a': na, 'values_b': nb, 'sampling_noise': noise,
+          'within_noise': (noise is not None and
+                           measurement.value <= noise)})
   return sorted(found, key=lambda d: (-d['distance'], d['feature']))
+
+
+def sampling_noise(values_a: int, values_b: int) -> float:
+  """A share's largest plausible move between two samples of one population.
+
+  Three standard deviations of the difference of two sample shares at the
+  worst case p = 0.5: a sparse feature (few values present) can pass the
+  threshold by chance, and this says so.
+  """
+  if values_a < 1 or values_b < 1:
+    return 1.0
+  return 3.0 * math.sqrt(0.25 * (1.0 / values_a + 1.0 / values_b))
+
+
+def _value_counts(dataset) -> Dict[str, int]:
+  """Values present per feature (what the shares are computed over)."""
+  from pipeline import data_stats  # pylint: disable=g-import-not-at-top
+  counts = {}
+  for feature in dataset.features:
+    kind = feature.WhichOneof('stats')
+    if kind in ('string_stats', 'num_stats'):
+      counts[data_stats.feature_name(feature)] = int(
+          getattr(feature, kind).common_stats.tot_num_values)
+  return counts
 
 
 def load_schema(schema_uri: str):

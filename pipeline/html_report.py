@@ -72,8 +72,9 @@ def _table(header: List[str], rows: List[List[Any]],
   for i, row in enumerate(rows):
     css = f' class="{classes[i]}"' if classes and classes[i] else ''
     out.append(f'<tr{css}>' + ''.join(
-        f'<td class="num">{_num(c)}</td>' if isinstance(c, (int, float, list))
-        and not isinstance(c, bool) else f'<td class="num">{_e(c)}</td>'
+        f'<td class="num">{_num(c)}</td>' if c is None or isinstance(
+            c, (int, float, list)) and not isinstance(c, bool)
+        else f'<td class="num">{_e(c)}</td>'
         if isinstance(c, str) and _SIGNED.match(c) else f'<td>{_e(c)}</td>'
         for c in row)
                + '</tr>')

@@ -1,4 +1,4 @@
-"""`python -m pipeline lineage`: where a pushed model came from, from ML Metadata.
+"""`python -m pipeline lineage`: where a pushed model came from, from MLMD.
 
 Walks MLMD's events from the PushedModel back through Pusher, Evaluator,
 Trainer, Tuner, Transform, ExampleValidator, StatisticsGen and CsvExampleGen
@@ -180,7 +180,7 @@ def hyperparameters(graph: metadata_graph.Graph, trainer) -> Dict[str, Any]:
 
 
 def training_logs(model_run_uri: str) -> Dict[str, Dict[str, float]]:
-  """Last value of each scalar Keras wrote to TensorBoard (train, validation)."""
+  """Last value of each Keras scalar in TensorBoard (train, validation)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   found = {}
   for part in ('train', 'validation'):
@@ -244,7 +244,8 @@ def _pushed_version_of(graph: metadata_graph.Graph, model) -> Optional[str]:
   return None
 
 
-def evaluation_lineage(graph: metadata_graph.Graph, evaluator) -> Dict[str, Any]:
+def evaluation_lineage(graph: metadata_graph.Graph,
+                       evaluator) -> Dict[str, Any]:
   """Metrics, thresholds, validation and baseline of an Evaluator execution."""
   result = evaluation_uri = None
   found = graph.output(evaluator, 'evaluation')
@@ -312,7 +313,7 @@ def code_version(repo_root: str, recorded_fingerprint: Optional[str]):
 
 
 def model_lineage(graph: metadata_graph.Graph, model) -> Dict[str, Any]:
-  """Everything upstream of a Model artifact: data, schema, transform, training."""
+  """Everything upstream of a Model: data, schema, transform, training."""
   trainer = graph.producer(model)
   out = {'model': {'id': model.id, 'uri': model.uri},
          'run_id': _run_id(graph, trainer)}
@@ -335,7 +336,8 @@ def model_lineage(graph: metadata_graph.Graph, model) -> Dict[str, Any]:
   return out
 
 
-def trace(graph: metadata_graph.Graph, pushed, repo_root: str) -> Dict[str, Any]:
+def trace(graph: metadata_graph.Graph, pushed,
+          repo_root: str) -> Dict[str, Any]:
   """The full lineage of one PushedModel."""
   pusher = graph.producer(pushed)
   model = graph.input(pusher, 'model')
@@ -439,9 +441,9 @@ def render(t: Dict[str, Any]) -> str:
                  + ''.join(f'\n    {f}' for f in validation.get(
                      'failures', [])))
   blessing = t.get('blessing')
-  lines.append('blessing: ' + ('none' if not blessing else
-                               f"{'blessed' if blessing['blessed'] else 'not blessed'}"
-                               f" ({blessing['uri']})"))
+  verdict = blessing and ('blessed' if blessing['blessed'] else 'not blessed')
+  lines.append('blessing: ' + (f"{verdict} ({blessing['uri']})" if blessing
+                               else 'none'))
   code = t['code']
   git = code['git_now']
   lines.append(f"code now: git {git['commit'] or 'unavailable'}"

@@ -137,12 +137,13 @@ class Graph:
     return min(computed or executions, key=lambda e: e.id, default=None)
 
   def consumers(self, artifact, node: str = '') -> List[Any]:
-    """Executions that read the artifact (optionally of one node), oldest first."""
+    """Executions that read the artifact, oldest first (of `node` only)."""
     ids = sorted({e.execution_id for e in self._artifact_events(artifact.id)
                   if e.type in _READS})
     executions = self.store.get_executions_by_id(ids)
-    return sorted((e for e in executions if not node or self.node_id(e) == node),
-                  key=lambda e: e.id)
+    return sorted(
+        (e for e in executions if not node or self.node_id(e) == node),
+        key=lambda e: e.id)
 
   def runs(self) -> List[Any]:
     """pipeline_run contexts, oldest first."""
@@ -157,11 +158,6 @@ class Graph:
   def run_executions(self, run) -> List[Any]:
     return sorted(self.store.get_executions_by_context(run.id),
                   key=lambda e: e.id)
-
-  def run_node(self, run, node: str) -> Optional[Any]:
-    """The run's (last) execution of a node, cached or not."""
-    found = [e for e in self.run_executions(run) if self.node_id(e) == node]
-    return found[-1] if found else None
 
   def artifacts_of_type(self, type_name: str) -> List[Any]:
     return sorted(self.store.get_artifacts_by_type(type_name),

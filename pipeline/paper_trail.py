@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional
 
 def write(paths, summary: Dict[str, Any],
           data_source: Optional[str] = None) -> None:
-  """Writes both and adds their paths to the summary ('report', 'model_card')."""
+  """Writes both; adds their paths to the summary (report, model_card)."""
   from pipeline import html_report, lineage, metadata_graph, model_card, runner  # pylint: disable=g-import-not-at-top
   if not summary.get('run_id'):
     return

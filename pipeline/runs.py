@@ -228,16 +228,26 @@ def render_compare(c: Dict[str, Any]) -> str:
     lines.append('data drift: no statistics to compare' + (
         f" ({d['missing']})" if d else ''))
   else:
-    drifted = [f['feature'] for f in d['features'] if f['drifted']]
+    drifted = [f['feature'] for f in d['features']
+               if f['drifted'] and not f['within_noise']]
+    noisy = [f['feature'] for f in d['features']
+             if f['drifted'] and f['within_noise']]
     lines.append(f"data drift ({d['split']} split, B against A, threshold "
                  f"{d['threshold']:g}): " + (
                      'same data' if d['same_data'] else
                      ('DRIFTED: ' + ', '.join(drifted)) if drifted else
-                     'no feature above the threshold'))
+                     'no feature drifted') + (
+                         f" (above the threshold but within sampling noise:"
+                         f" {', '.join(noisy)})" if noisy else ''))
+    lines.append('  %-20s %-15s %8s %8s %8s %8s' % (
+        'feature', 'measure', 'distance', 'noise', 'values A', 'values B'))
     for f in d['features']:
-      lines.append('  %-20s %-15s %8.4f %s' % (
+      noise = f['sampling_noise']
+      lines.append('  %-20s %-15s %8.4f %8s %8d %8d %s' % (
           f['feature'], f['measure'], f['distance'],
-          'DRIFT' if f['drifted'] else ''))
+          '%.4f' % noise if noise is not None else '-', f['values_a'],
+          f['values_b'], '' if not f['drifted'] else
+          'DRIFT' if not f['within_noise'] else 'noise?'))
   lines += ['', 'metrics overall (B - A):']
   rows = c['metrics']
   if not rows:

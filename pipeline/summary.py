@@ -25,8 +25,6 @@ def latest_run(metadata_path: str) -> Dict[str, Any]:
   components = []
   for execution in sorted(store.get_executions_by_context(run.id),
                           key=lambda e: e.id):
-    node = execution.custom_properties.get('__tfx_node_id__')  # may be absent
-    name = execution.properties.get('component_id')
     components.append({
         'component': (execution.type.split('.')[-1] if execution.type
                       else str(execution.type_id)),
@@ -36,7 +34,6 @@ def latest_run(metadata_path: str) -> Dict[str, Any]:
                     execution.create_time_since_epoch) / 1000.0,
         'id': execution.id,
     })
-    del node, name
   return {'components': components, 'run_id': run.name, 'store': store,
           'run_context': run}
 
@@ -57,7 +54,9 @@ def eval_metrics(evaluation_uri: str) -> Dict[str, Dict[str, float]]:
                                k.int64_value) for k in keys) or 'Overall'
     values = {}
     for kv in metrics.metric_keys_and_values:
-      if kv.key.is_diff:
+      # With a baseline, TFMA also stores the baseline's own values and the
+      # differences; the summary is about the candidate.
+      if kv.key.is_diff or kv.key.model_name == 'baseline':
         continue
       if kv.value.HasField('double_value'):
         values[kv.key.name] = kv.value.double_value.value
