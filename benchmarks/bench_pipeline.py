@@ -140,7 +140,8 @@ def bench_ours(work: str, rows: int, seed: int, extra: List[str],
        '--seed', str(seed), '--output', out, '--json', *extra],
       os.path.join(work, f'ours_{rows}{label}.log'))
   stdout = result.pop('stdout')
-  summary = json.loads(stdout[stdout.find('\n{'):]) if '\n{' in stdout else {}
+  from pipeline import report  # pylint: disable=g-import-not-at-top
+  summary = report.parse_json_summary(stdout)
   result.update(rows=rows, rows_per_second=round(rows / result['wall_seconds'],
                                                   1),
                 components_seconds=component_seconds(

@@ -120,3 +120,14 @@ def render(s: Dict[str, Any]) -> str:
   if s.get('model_card'):
     lines.append(f"model card: {s['model_card']}")
   return '\n'.join(lines)
+
+
+def parse_json_summary(stdout: str) -> Dict[str, Any]:
+  """The summary that `run --json` prints last, from the command's stdout.
+
+  Components (KerasTuner, for one) print to stdout too, dicts included; the
+  summary is the last top-level (unindented) JSON object.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  start = ('\n' + stdout).rfind('\n{\n')
+  return json.loads(stdout[start:]) if start >= 0 else {}

@@ -7,7 +7,6 @@ import os
 os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 
 import dataclasses  # pylint: disable=g-import-not-at-top,wrong-import-position
-import json  # pylint: disable=wrong-import-position
 import pathlib
 import subprocess
 import sys
@@ -40,10 +39,32 @@ def run_pipeline(output, *extra) -> PipelineRun:
       [sys.executable, '-m', 'pipeline', 'run', '--output', str(output),
        *E2E_ARGS, *extra],
       cwd=REPO, capture_output=True, text=True, timeout=1500)
-  start = proc.stdout.find('\n{')
-  summary = json.loads(proc.stdout[start:]) if start >= 0 else {}
+  from pipeline import report  # pylint: disable=g-import-not-at-top
+  summary = report.parse_json_summary(proc.stdout)
   return PipelineRun(pathlib.Path(output), proc.returncode, summary,
                      proc.stdout, proc.stderr)
+
+
+def write_crypto_export(rows: int, seed: int, folder) -> pathlib.Path:
+  """A generated export where every other complaint is about 'Crypto asset'.
+
+  Not a CFPB product of 2015-2017, so the curated schema flags `product` and
+  the data gate must stop the run; the product mix also drifts strongly.
+  """
+  import csv  # pylint: disable=g-import-not-at-top
+  from data import generate  # pylint: disable=g-import-not-at-top
+  good = generate.ensure_generated(rows, seed, str(folder)).export_csv
+  bad = pathlib.Path(folder) / 'crypto.csv'
+  with open(good, newline='', encoding='utf-8') as src, open(
+      bad, 'w', newline='', encoding='utf-8') as dst:
+    records = list(csv.DictReader(src))
+    writer = csv.DictWriter(dst, fieldnames=list(records[0]))
+    writer.writeheader()
+    for i, record in enumerate(records):
+      if i % 2:
+        record['Product'] = 'Crypto asset'
+      writer.writerow(record)
+  return bad
 
 
 @pytest.fixture(scope='session')

@@ -1,11 +1,10 @@
 """The real pipeline end to end: blessed and pushed, cached rerun, bad data stopped."""
 
-import csv
 import os
 
 import pytest
 
-from tests.conftest import E2E_ROWS, run_pipeline
+from tests.conftest import E2E_ROWS, run_pipeline, write_crypto_export
 
 pytestmark = pytest.mark.e2e
 
@@ -57,18 +56,7 @@ def test_rerun_with_unchanged_inputs_is_fully_cached(e2e_run):
 
 
 def test_bad_data_stops_before_training_and_pushes_nothing(e2e_run, tmp_path):
-  from data import generate  # pylint: disable=g-import-not-at-top
-  good = generate.ensure_generated(2000, 7, str(tmp_path)).export_csv
-  bad = tmp_path / 'bad.csv'
-  with open(good, newline='', encoding='utf-8') as src, open(
-      bad, 'w', newline='', encoding='utf-8') as dst:
-    rows = list(csv.DictReader(src))
-    writer = csv.DictWriter(dst, fieldnames=list(rows[0]))
-    writer.writeheader()
-    for i, row in enumerate(rows):
-      if i % 2:
-        row['Product'] = 'Crypto asset'  # not a CFPB product of 2015-2017
-      writer.writerow(row)
+  bad = write_crypto_export(2000, 7, tmp_path)
   before = _versions(e2e_run.serving_dir)
   result = run_pipeline(e2e_run.output, '--data', str(bad))
   assert result.returncode == 3, result.stderr[-3000:]

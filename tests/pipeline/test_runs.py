@@ -1,7 +1,6 @@
 """`runs` and `compare` on a copy of the e2e output plus a drifted run."""
 
 import contextlib
-import csv
 import io
 import json
 import shutil
@@ -10,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, run_pipeline
+from tests.conftest import REPO, run_pipeline, write_crypto_export
 
 pytestmark = pytest.mark.e2e
 
@@ -36,21 +35,10 @@ def drifted(e2e_run, tmp_path_factory):
   gate stops the run after StatisticsGen: it has statistics but no model.
   Seed and size differ from test_e2e's bad data so this is always a new span.
   """
-  from data import generate  # pylint: disable=g-import-not-at-top
   work = tmp_path_factory.mktemp('drift')
   output = work / 'output'
   shutil.copytree(e2e_run.output, output)
-  good = generate.ensure_generated(1000, 11, str(work)).export_csv
-  bad = work / 'drifted.csv'
-  with open(good, newline='', encoding='utf-8') as src, open(
-      bad, 'w', newline='', encoding='utf-8') as dst:
-    rows = list(csv.DictReader(src))
-    writer = csv.DictWriter(dst, fieldnames=list(rows[0]))
-    writer.writeheader()
-    for i, row in enumerate(rows):
-      if i % 2:
-        row['Product'] = 'Crypto asset'
-      writer.writerow(row)
+  bad = write_crypto_export(1000, 11, work)
   result = run_pipeline(output, '--data', str(bad))
   assert result.returncode == 3, result.stderr[-3000:]
   return result
