@@ -56,11 +56,16 @@ ZIP_FEATURE = 'zip_code'
 ZIP_PREFIX_LENGTH = 3
 ZIP_VOCAB_SIZE = 1000
 
-# The free-text narrative feeds an embedding bag over a TFT word vocabulary.
+# The free-text narrative becomes a bag of word n-grams: single words and
+# word pairs ("not satisfied", "never responded" carry what single words
+# do not), mapped through a TFT vocabulary of the most frequent n-grams.
 TEXT_FEATURE = 'narrative'
+TEXT_NGRAM_RANGE = (1, 2)
 TEXT_VOCAB_SIZE = 10000
-TEXT_MAX_TOKENS = 128
 TEXT_OOV_BUCKETS = 1
+# Words read per narrative: bounds the cost of a pathological input while
+# keeping whole real narratives (the longest bundled real one has 4,319).
+TEXT_MAX_TOKENS = 5000
 
 # Raw features the model reads (all strings), in a stable order.
 RAW_FEATURES: List[str] = (

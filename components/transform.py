@@ -49,18 +49,19 @@ def tokenize(text):
   return tokens[:, :features.TEXT_MAX_TOKENS]
 
 
-def _token_ids(narrative):
-  """Maps narrative words through a TFT vocabulary; 0 pads, ids start at 1."""
-  tokens = tokenize(narrative).to_sparse()
-  ids = tft.compute_and_apply_vocabulary(
-      tokens,
+def _ngram_ids(narrative):
+  """Ids of the narrative's word n-grams in a TFT vocabulary (sparse rows).
+
+  A sparse output becomes a variable-length feature: every n-gram of a long
+  narrative is kept, and an empty narrative is an empty row.
+  """
+  ngrams = tft.ngrams(tokenize(narrative).to_sparse(),
+                      ngram_range=features.TEXT_NGRAM_RANGE, separator=' ')
+  return tft.compute_and_apply_vocabulary(
+      ngrams,
       top_k=features.TEXT_VOCAB_SIZE,
       num_oov_buckets=features.TEXT_OOV_BUCKETS,
       vocab_filename=features.vocabulary_name(features.TEXT_FEATURE))
-  dense = tf.sparse.to_dense(ids, default_value=-1) + 1
-  padding = features.TEXT_MAX_TOKENS - tf.shape(dense)[1]
-  dense = tf.pad(dense, [[0, 0], [0, padding]])
-  return tf.reshape(dense, [-1, features.TEXT_MAX_TOKENS])
 
 
 def preprocessing_fn(inputs):
@@ -87,7 +88,7 @@ def preprocessing_fn(inputs):
           top_k=features.ZIP_VOCAB_SIZE,
           num_oov_buckets=features.OOV_BUCKETS,
           vocab_filename=features.vocabulary_name(features.ZIP_FEATURE)))
-  outputs[features.transformed_name(features.TEXT_FEATURE)] = _token_ids(
+  outputs[features.transformed_name(features.TEXT_FEATURE)] = _ngram_ids(
       _dense_strings(inputs[features.TEXT_FEATURE]))
   if features.LABEL_KEY in inputs:
     label = inputs[features.LABEL_KEY]

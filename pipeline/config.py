@@ -15,11 +15,13 @@ class PipelineConfig:
   model_name: str = 'complaints'
   rows: int = 50_000                 # size of the generated data set
   seed: int = 42
-  train_steps: int = 400
+  train_steps: int = 1000
   eval_steps: int = 50
   tune: bool = True
   tuner_trials: int = 3
-  tuner_steps: int = 150
+  # Trials train as long as the Trainer will, so the Tuner ranks settings by
+  # the score they reach at that length (the best learning rate depends on it).
+  tuner_steps: int = 1000
   beam_workers: int = os.cpu_count() or 1
   hash_buckets_train: int = 4        # train:eval = 4:1 hash split
   hash_buckets_eval: int = 1

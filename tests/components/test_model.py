@@ -62,14 +62,19 @@ def _batch(rows):
     name = features.transformed_name(key)
     inputs[name] = np.array([[r[name]] for r in rows], dtype=np.int64)
   text = features.transformed_name(features.TEXT_FEATURE)
-  inputs[text] = np.array([r[text] for r in rows], dtype=np.int64)
+  ids = [np.asarray(r[text], dtype=np.int64).tolist() for r in rows]
+  inputs[text] = tf.SparseTensor(  # variable-length rows, as Transform emits
+      indices=np.array([[i, j] for i, row in enumerate(ids)
+                        for j in range(len(row))], np.int64).reshape(-1, 2),
+      values=np.array([v for row in ids for v in row], np.int64),
+      dense_shape=[len(ids), max(len(row) for row in ids)])
   label = np.array([[r[features.LABEL_KEY]] for r in rows], dtype=np.float32)
   return inputs, label
 
 
 def test_get_model_output_bias_starts_at_the_base_rate():
   model = model_lib.get_model(model_lib.DEFAULT_HPARAMS, label_rate=0.2)
-  bias = model.get_layer(signatures.OUTPUT_KEY).bias.numpy()
+  bias = model.get_layer(model_lib.BIAS_LAYER).bias.numpy()
   assert float(tf.sigmoid(bias[0])) == pytest.approx(0.2, abs=1e-6)
   assert set(model.input) == {
       features.transformed_name(k) for k in
@@ -77,12 +82,16 @@ def test_get_model_output_bias_starts_at_the_base_rate():
       [features.ZIP_FEATURE, features.TEXT_FEATURE]}
 
 
-def test_get_model_trains_and_loss_goes_down(transformed):
+@pytest.mark.parametrize('hidden_units', [0, 16])  # wide only; wide & deep
+def test_get_model_trains_and_loss_goes_down(transformed, hidden_units):
   rows, _ = transformed
   inputs, label = _batch(rows)
   tf.keras.utils.set_random_seed(1)
   model = model_lib.get_model({**model_lib.DEFAULT_HPARAMS,
+                               'hidden_units': hidden_units,
                                'learning_rate': 1e-2}, float(label.mean()))
+  assert (model.get_layer('deep') is not None) if hidden_units else all(
+      layer.name != 'deep' for layer in model.layers)
   history = model.fit(inputs, label, epochs=8, batch_size=64, verbose=0)
   losses = history.history['loss']
   assert all(np.isfinite(losses))

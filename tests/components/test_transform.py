@@ -59,13 +59,14 @@ def test_zip_code_reduced_to_three_digit_prefix(transformed):
           for r in transformed] == [0, 0, 1]
 
 
-def test_narrative_token_ids_padded_with_zero(transformed):
-  ids = [np.asarray(r[features.transformed_name('narrative')])
+def test_narrative_becomes_ids_of_words_and_word_pairs(transformed):
+  ids = [np.asarray(r[features.transformed_name('narrative')]).tolist()
          for r in transformed]
-  expected = np.zeros((3, features.TEXT_MAX_TOKENS), dtype=np.int64)
-  expected[0, :3] = [1, 2, 1]  # late (3 uses) -> 1, fee (1 use) -> 2
-  expected[1, 0] = 1
-  np.testing.assert_array_equal(np.stack(ids), expected)
+  # 'Late, FEE late.' -> late, "late fee", fee, "fee late", late. "late" is
+  # the most frequent n-gram (3 uses) -> 0; the three seen once tie, and TFT
+  # breaks ties by the n-gram's bytes, descending.
+  late, late_fee, fee_late, fee = 0, 1, 2, 3
+  assert ids == [[late, late_fee, fee, fee_late, late], [late], []]
 
 
 def test_label_passes_through(transformed):
