@@ -37,13 +37,6 @@ DEEP_L2 = 1e-3
 BIAS_LAYER = 'wide_categorical'
 
 
-def _num_ids(key: str) -> int:
-  """Number of distinct ids Transform can emit for a categorical feature."""
-  if key == features.ZIP_FEATURE:
-    return features.ZIP_VOCAB_SIZE + features.OOV_BUCKETS
-  return features.CATEGORICAL_FEATURES[key] + features.OOV_BUCKETS
-
-
 def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Model:
   """Wide & deep: a sparse linear model, plus an optional deep branch.
 
@@ -59,13 +52,13 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Mode
       log-odds of the base rate so the imbalance does not slow training and
       the probabilities stay calibrated (class weights would not).
   """
-  inputs, one_hots = {}, []
-  for key in list(features.CATEGORICAL_FEATURES) + [features.ZIP_FEATURE]:
-    name = features.transformed_name(key)
-    inputs[name] = tf.keras.Input(shape=(1,), name=name, dtype=tf.int64)
-    one_hots.append(tf.keras.layers.CategoryEncoding(
-        num_tokens=_num_ids(key), output_mode='one_hot')(inputs[name]))
-  categorical = tf.keras.layers.concatenate(one_hots)
+  inputs = {features.CATEGORICAL_XF: tf.keras.Input(
+      shape=(len(features.CATEGORICAL_INPUTS),), name=features.CATEGORICAL_XF,
+      dtype=tf.int64)}
+  # Each feature's id is one-hot; together, a multi-hot over the vocabulary.
+  categorical = tf.keras.layers.CategoryEncoding(
+      num_tokens=features.CATEGORICAL_VOCAB_SIZE + features.OOV_BUCKETS,
+      output_mode='multi_hot')(inputs[features.CATEGORICAL_XF])
   text_name = features.transformed_name(features.TEXT_FEATURE)
   inputs[text_name] = tf.keras.Input(
       shape=(None,), name=text_name, dtype=tf.int64, sparse=True)
@@ -76,7 +69,7 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Mode
   l1 = float(hparams.get('l1', 0.0))
   bias = float(np.log(label_rate / (1.0 - label_rate)))
   logits = [
-      # No penalty here: a few hundred categories, each seen often enough,
+      # No penalty here: a few thousand categories, most seen often enough,
       # and an L1 this strong would erase the rarer companies' effects.
       tf.keras.layers.Dense(
           1, name=BIAS_LAYER,

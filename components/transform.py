@@ -41,6 +41,21 @@ def zip_prefix(zip_code):
   return tf.where(valid, prefix, features.MISSING_TOKEN)
 
 
+def categorical_tokens(inputs):
+  """[N, len(CATEGORICAL_INPUTS)] tokens "<feature>=<value>" for one vocabulary.
+
+  The prefix keeps equal values of different features apart; missing values
+  become the feature's MISSING token, the ZIP code its 3-digit prefix.
+  """
+  columns = []
+  for key in features.CATEGORICAL_INPUTS:
+    value = _dense_strings(inputs[key])
+    value = (zip_prefix(value) if key == features.ZIP_FEATURE
+             else _fill_missing(value))
+    columns.append(tf.strings.join([key + '=', value]))
+  return tf.stack(columns, axis=1)
+
+
 def tokenize(text):
   """Lower-cases, drops punctuation and splits into at most TEXT_MAX_TOKENS words."""
   text = tf.strings.lower(text)
@@ -72,22 +87,15 @@ def preprocessing_fn(inputs):
       during training, the label `features.LABEL_KEY` (int).
 
   Returns:
-    Transformed features keyed by `features.transformed_name(...)`, plus
+    `features.CATEGORICAL_XF` (one vocabulary id per categorical input, in
+    `features.CATEGORICAL_INPUTS` order), the narrative's n-gram ids, and
     the label unchanged.
   """
-  outputs = {}
-  for key, vocab_size in features.CATEGORICAL_FEATURES.items():
-    outputs[features.transformed_name(key)] = tft.compute_and_apply_vocabulary(
-        _fill_missing(_dense_strings(inputs[key])),
-        top_k=vocab_size,
-        num_oov_buckets=features.OOV_BUCKETS,
-        vocab_filename=features.vocabulary_name(key))
-  outputs[features.transformed_name(features.ZIP_FEATURE)] = (
-      tft.compute_and_apply_vocabulary(
-          zip_prefix(_dense_strings(inputs[features.ZIP_FEATURE])),
-          top_k=features.ZIP_VOCAB_SIZE,
-          num_oov_buckets=features.OOV_BUCKETS,
-          vocab_filename=features.vocabulary_name(features.ZIP_FEATURE)))
+  outputs = {features.CATEGORICAL_XF: tft.compute_and_apply_vocabulary(
+      categorical_tokens(inputs),
+      top_k=features.CATEGORICAL_VOCAB_SIZE,
+      num_oov_buckets=features.OOV_BUCKETS,
+      vocab_filename=features.CATEGORICAL_VOCAB)}
   outputs[features.transformed_name(features.TEXT_FEATURE)] = _ngram_ids(
       _dense_strings(inputs[features.TEXT_FEATURE]))
   if features.LABEL_KEY in inputs:

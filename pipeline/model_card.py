@@ -34,6 +34,18 @@ def _num(value) -> str:
   return str(value)
 
 
+
+def _architecture(hparams) -> str:
+  """The model's shape, as the recorded hyperparameters made it."""
+  text = ('logistic regression over one-hot categorical features and the '
+          'multi-hot bag of narrative words and word pairs (L1 on the '
+          'n-grams)')
+  hidden = int(float(hparams.get('hidden_units', 0) or 0))
+  if hidden:
+    text += (f', plus a deep branch: {hidden} ReLU units over the '
+             'categoricals and an n-gram embedding bag')
+  return text + ', sigmoid output'
+
 def _output_of(push: Dict[str, Any]) -> str:
   """The run's --output: pushes go to <output>/serving/<model>/<version>."""
   return os.path.dirname(os.path.dirname(os.path.dirname(
@@ -97,8 +109,7 @@ def render(trail: Dict[str, Any], model_name: str,
       'complaint\'s product, issue, company, state, ZIP prefix, channel, '
       'tags, the company\'s response and timeliness, and the narrative '
       'text (output `disputed_probability`).',
-      '- Architecture: one-hot categorical features and a mean embedding of '
-      'narrative words, one hidden ReLU layer, sigmoid output (Keras, '
+      '- Architecture: ' + _architecture(hp['values']) + ' (Keras, '
       '`components/model.py`); the Transform graph is part of the '
       'SavedModel, so serving applies the same preprocessing as training.',
       '- Hyperparameters: ' + ', '.join(

@@ -57,10 +57,8 @@ def transformed(raw_rows, tmp_path_factory):
 
 def _batch(rows):
   """Transformed rows as the model's input tensors and the label."""
-  inputs = {}
-  for key in list(features.CATEGORICAL_FEATURES) + [features.ZIP_FEATURE]:
-    name = features.transformed_name(key)
-    inputs[name] = np.array([[r[name]] for r in rows], dtype=np.int64)
+  inputs = {features.CATEGORICAL_XF: np.array(
+      [r[features.CATEGORICAL_XF] for r in rows], dtype=np.int64)}
   text = features.transformed_name(features.TEXT_FEATURE)
   ids = [np.asarray(r[text], dtype=np.int64).tolist() for r in rows]
   inputs[text] = tf.SparseTensor(  # variable-length rows, as Transform emits
@@ -77,9 +75,7 @@ def test_get_model_output_bias_starts_at_the_base_rate():
   bias = model.get_layer(model_lib.BIAS_LAYER).bias.numpy()
   assert float(tf.sigmoid(bias[0])) == pytest.approx(0.2, abs=1e-6)
   assert set(model.input) == {
-      features.transformed_name(k) for k in
-      list(features.CATEGORICAL_FEATURES) +
-      [features.ZIP_FEATURE, features.TEXT_FEATURE]}
+      features.CATEGORICAL_XF, features.transformed_name(features.TEXT_FEATURE)}
 
 
 @pytest.mark.parametrize('hidden_units', [0, 16])  # wide only; wide & deep

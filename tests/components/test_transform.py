@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 
@@ -37,26 +38,58 @@ def _metadata():
 
 
 @pytest.fixture(scope='module')
-def transformed(tmp_path_factory):
+def analyzed(tmp_path_factory):
+  """(transformed rows, the categorical vocabulary) from tft_beam."""
+  out = str(tmp_path_factory.mktemp('transform_output'))
   with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft'))):
-    (data, _), _ = ((_raw_rows(), _metadata())
-                    | tft_beam.AnalyzeAndTransformDataset(
-                        transform.preprocessing_fn))
-  return data
+    (data, _), transform_fn = ((_raw_rows(), _metadata())
+                               | tft_beam.AnalyzeAndTransformDataset(
+                                   transform.preprocessing_fn))
+    _ = transform_fn | tft_beam.WriteTransformFn(out)
+  vocabulary = [token.decode() for token in tft.TFTransformOutput(
+      out).vocabulary_by_name(features.CATEGORICAL_VOCAB)]
+  return data, vocabulary
 
 
-def test_categoricals_are_vocabulary_ids_by_frequency(transformed):
-  xf = features.transformed_name
-  assert [r[xf('product')] for r in transformed] == [0, 0, 1]
+@pytest.fixture(scope='module')
+def transformed(analyzed):
+  return analyzed[0]
+
+
+def _tokens(analyzed):
+  """Each row's categorical ids decoded through the vocabulary."""
+  data, vocabulary = analyzed
+  return [[vocabulary[i] for i in row[features.CATEGORICAL_XF]]
+          for row in data]
+
+
+def test_categoricals_share_one_vocabulary_of_feature_value_tokens(analyzed):
+  tokens = _tokens(analyzed)
+  assert [len(row) for row in tokens] == [len(features.CATEGORICAL_INPUTS)] * 3
+  assert [row[0] for row in tokens] == [
+      'product=Mortgage', 'product=Mortgage', 'product=Credit card']
   # The empty state is the explicit MISSING category, not an OOV bucket.
-  assert [r[xf('state')] for r in transformed] == [0, 0, 1]
-  # A feature that is always missing maps everything to one id.
-  assert [r[xf('issue')] for r in transformed] == [0, 0, 0]
+  state = features.CATEGORICAL_INPUTS.index('state')
+  assert [row[state] for row in tokens] == [
+      'state=CA', 'state=CA', 'state=' + features.MISSING_TOKEN]
+  # A feature that is always missing maps every row to its one token.
+  issue = features.CATEGORICAL_INPUTS.index('issue')
+  assert {row[issue] for row in tokens} == {'issue=' + features.MISSING_TOKEN}
 
 
-def test_zip_code_reduced_to_three_digit_prefix(transformed):
-  assert [r[features.transformed_name('zip_code')]
-          for r in transformed] == [0, 0, 1]
+def test_vocabulary_ids_follow_frequency(analyzed):
+  data, vocabulary = analyzed
+  ids = {token: i for i, token in enumerate(vocabulary)}
+  # Seen in all three rows < in two rows < in one row.
+  assert (ids['issue=' + features.MISSING_TOKEN] < ids['product=Mortgage']
+          < ids['product=Credit card'])
+  assert len(vocabulary) == len(set(vocabulary))
+
+
+def test_zip_code_reduced_to_three_digit_prefix(analyzed):
+  zip_column = features.CATEGORICAL_INPUTS.index('zip_code')
+  assert [row[zip_column] for row in _tokens(analyzed)] == [
+      'zip_code=606', 'zip_code=606', 'zip_code=' + features.MISSING_TOKEN]
 
 
 def test_narrative_becomes_ids_of_words_and_word_pairs(transformed):
