@@ -133,8 +133,9 @@ def test_interactive_notebook_views_are_static(interactive):
     cell = next(c for c in cells if tag in c.metadata.get('tags', []))
     return [o.get('data', {}).get('text/html', '') for o in cell.outputs]
 
-  assert any('<table' in html and 'product_xf' in html
-             for html in outputs('transformed'))
+  # Ids shown with what they decode to through the vocabularies.
+  assert any('<table' in html and 'categorical_xf' in html
+             and '(product=' in html for html in outputs('transformed'))
   assert any('<table' in html and 'score' in html for html in outputs('tuner'))
   training = ''.join(outputs('training'))
   assert '<svg' in training and '<polyline' in training  # a curve, not a dot
