@@ -40,8 +40,9 @@ BIAS_LAYER = 'wide_categorical'
 def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Model:
   """Wide & deep: a sparse linear model, plus an optional deep branch.
 
-  The wide part is logistic regression over the one-hot categoricals and
-  the multi-hot bag of narrative n-grams, the n-grams with an L1 penalty:
+  The wide part is logistic regression over the categorical values (a
+  multi-hot over their shared vocabulary) and the multi-hot bag of narrative
+  n-grams, the n-grams with an L1 penalty:
   of ten thousand few carry signal, and L1 drives the rest to zero. The
   deep branch (hidden_units > 0) adds a dense layer over the categoricals
   and an n-gram embedding bag, for data whose label has interactions.
