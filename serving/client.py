@@ -225,16 +225,31 @@ The last line printed is JSON, e.g.
 """
 
 
+class UsageError(ClientError):
+  """A bad command-line argument (exit 2, like argparse's own errors)."""
+
+
 def _load_complaint(text: str) -> Dict[str, Any]:
   if text.startswith('@'):
-    with open(text[1:], 'r', encoding='utf-8') as f:
-      text = f.read()
+    path = text[1:]
+    try:
+      with open(path, 'rb') as f:
+        data = f.read()
+    except OSError as e:
+      raise UsageError(
+          f'--complaint: cannot read {path}: {e.strerror}') from None
+    try:
+      text = data.decode('utf-8')
+    except UnicodeDecodeError as e:
+      raise UsageError(
+          f'--complaint {path} is not UTF-8 text (byte 0x{data[e.start]:02x} '
+          f'at offset {e.start})') from None
   try:
     complaint = json.loads(text)
   except ValueError as e:
-    raise ClientError(f'--complaint is not valid JSON: {e}') from None
+    raise UsageError(f'--complaint is not valid JSON: {e}') from None
   if not isinstance(complaint, dict):
-    raise ClientError('--complaint must be a JSON object of export fields')
+    raise UsageError('--complaint must be a JSON object of export fields')
   return complaint
 
 
@@ -260,6 +275,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   port = args.port or (8501 if args.protocol == 'rest' else 8500)
   try:
     complaint = _load_complaint(args.complaint)
+  except UsageError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  try:
     client = make_client(args.protocol, host=args.host, port=port,
                          model_name=args.model_name, version=args.version,
                          label=args.label, timeout=args.timeout)

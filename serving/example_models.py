@@ -262,3 +262,32 @@ def sample_complaints(n: int, seed: int = 0) -> List[Dict[str, str]]:
   return rows
 
 
+
+
+class _Slow(tf.Module):
+  """TF2 module that busy-waits max(seconds) in the graph, then echoes it."""
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None], tf.float32, name='seconds')])
+  def spin(self, seconds):
+    wait = tf.maximum(tf.cast(tf.reduce_max(
+        tf.concat([seconds, [0.0]], 0)), tf.float64), 0.0)
+    end = tf.timestamp() + wait
+    count = tf.while_loop(lambda i: tf.timestamp() < end, lambda i: i + 1,
+                          [tf.constant(0, tf.int64)])[0]
+    with tf.control_dependencies([count]):
+      return {'y': tf.identity(seconds)}
+
+
+def write_slow_model(base_path: str, version: int) -> str:
+  """A model whose call takes as long as its input says: timeout tests.
+
+  `serving_default`: seconds DT_FLOAT [-1] -> y DT_FLOAT [-1] (= seconds),
+  after spinning max(seconds) seconds inside the graph (no sleep op exists
+  that a SavedModel can carry, and a spin needs no Python).
+  """
+  export_dir = os.path.join(base_path, str(version))
+  module = _Slow()
+  tf.saved_model.save(module, export_dir,
+                      signatures={'serving_default': module.spin})
+  return export_dir

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
@@ -19,6 +20,7 @@ from tensorflow.core.framework import types_pb2
 from serving import status
 
 ROW, COLUMNAR = 'row', 'columnar'
+_LONG_NUMBER = re.compile(r'-?\d{4301,}')
 _MAX_ERROR_JSON = 2048
 
 # tensorflow::DataTypeString names and numpy types of supported dtypes.
@@ -108,6 +110,14 @@ def parse_json(body: bytes) -> dict:
   except RecursionError:
     raise status.invalid_argument(
         'JSON Parse error: Nesting too deep.') from None
+  except ValueError:
+    # An integer of more than sys.get_int_max_str_digits() (4300) digits:
+    # rapidjson (TF Serving) cannot hold it either.
+    match = _LONG_NUMBER.search(text)
+    offset = f' at offset: {match.start()}' if match else ''
+    raise status.invalid_argument(
+        f'JSON Parse error: Number too big to be stored in double.{offset}'
+    ) from None
   if not isinstance(doc, dict):
     raise status.invalid_argument(f'JSON Value: {json_text(doc)} Is not object')
   return doc

@@ -65,7 +65,13 @@ class ModelServer:
     return self.rest_server.port if self.rest_server else None
 
   def start(self) -> 'ModelServer':
+    """Validates flags, binds both ports, then loads the models and serves.
+
+    The ports are bound before any model is loaded, so a busy port is
+    reported at once rather than after minutes of loading.
+    """
     options = self.options
+    server_config.validate_options(options)
     if options.port == 0:
       raise status.invalid_argument('server_options.grpc_port is not set.')
     config = server_config.initial_config(options)
@@ -86,28 +92,13 @@ class ModelServer:
     _configure_tensorflow(options)
     self.core = server_core.ServerCore(options, self.metrics, self.batcher)
     try:
+      self._bind(prometheus_path)
       self.core.reload_config(config)
       self.core.start()
-      self.grpc_server = grpc_api.GrpcServer(
-          self.core, self.metrics, options.bind_address, options.port,
-          options.grpc_max_threads, options.grpc_channel_arguments,
-          options.enable_signature_method_name_check)
       self.grpc_server.start()
       logging.info('Running gRPC ModelServer at %s:%d ...',
                    options.bind_address, self.grpc_server.port)
-      if options.rest_api_port and options.rest_api_port == options.port:
-        logging.error('server_options.http_port cannot be same as grpc_port. '
-                      'Please use a different port for HTTP/REST API. '
-                      'Skipped exporting HTTP/REST API.')
-      elif options.rest_api_port:
-        api = rest_api.RestApi(self.core, self.metrics,
-                               options.rest_api_timeout_in_ms,
-                               options.rest_api_enable_cors_support,
-                               prometheus_path,
-                               options.enable_signature_method_name_check)
-        self.rest_server = rest_server.RestServer(
-            api, options.bind_address, options.rest_api_port,
-            options.rest_api_max_body_bytes)
+      if self.rest_server is not None:
         self.rest_server.start()
         logging.info('Exporting HTTP/REST API at:%s:%d ...',
                      options.bind_address, self.rest_server.port)
@@ -115,6 +106,32 @@ class ModelServer:
       self.stop()
       raise
     return self
+
+  def _bind(self, prometheus_path: Optional[str]) -> None:
+    """Creates both servers, which binds their ports (nothing served yet)."""
+    options = self.options
+    self.grpc_server = grpc_api.GrpcServer(
+        self.core, self.metrics, options.bind_address, options.port,
+        options.grpc_max_threads, options.grpc_channel_arguments,
+        options.enable_signature_method_name_check)
+    if options.rest_api_port and options.rest_api_port == options.port:
+      logging.error('server_options.http_port cannot be same as grpc_port. '
+                    'Please use a different port for HTTP/REST API. '
+                    'Skipped exporting HTTP/REST API.')
+    elif options.rest_api_port:
+      api = rest_api.RestApi(self.core, self.metrics,
+                             options.rest_api_timeout_in_ms,
+                             options.rest_api_enable_cors_support,
+                             prometheus_path,
+                             options.enable_signature_method_name_check)
+      timeout_ms = options.rest_api_timeout_in_ms
+      self.rest_server = rest_server.RestServer(
+          api, options.bind_address, options.rest_api_port,
+          options.rest_api_max_body_bytes,
+          max_connections=(options.rest_api_num_threads or
+                           server_config.DEFAULT_REST_CONNECTIONS),
+          idle_timeout=options.rest_api_idle_timeout_in_ms / 1000.0,
+          request_timeout=timeout_ms / 1000.0 if timeout_ms > 0 else None)
 
   def _prometheus_path(self) -> Optional[str]:
     if not self.options.monitoring_config_file:

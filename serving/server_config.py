@@ -26,7 +26,7 @@ DEFAULT_PROMETHEUS_PATH = '/monitoring/prometheus/metrics'
 # a command line written for TF Serving still starts this server.
 IGNORED_FLAGS = (
     'flush_filesystem_caches', 'per_process_gpu_memory_fraction',
-    'num_load_threads', 'num_unload_threads', 'rest_api_num_threads',
+    'num_load_threads', 'num_unload_threads',
     'tensorflow_session_config_file', 'xla_cpu_compilation_enabled',
     'enable_profiler', 'remove_unused_fields_from_bundle_metagraph',
     'prefer_tflite_model', 'num_tflite_pools',
@@ -40,6 +40,9 @@ class ServerOptions:
   port: int = 8500
   rest_api_port: int = 0
   rest_api_timeout_in_ms: int = 30000
+  # TF Serving's name; here the cap on concurrent REST connections (each
+  # has one thread). 0 = DEFAULT_REST_CONNECTIONS.
+  rest_api_num_threads: int = 0
   rest_api_enable_cors_support: bool = False
   model_name: str = 'default'
   model_base_path: str = ''
@@ -65,6 +68,12 @@ class ServerOptions:
   # behaviour, so no command line needs them.
   bind_address: str = '0.0.0.0'
   rest_api_max_body_bytes: int = 64 * 1024 * 1024
+  rest_api_idle_timeout_in_ms: int = 30000
+  max_tensor_elements: int = 16 * 1024 * 1024
+  warmup_all_signatures: bool = True
+
+
+DEFAULT_REST_CONNECTIONS = 256
 
 
 def _parse_bool(value: str) -> bool:
@@ -109,7 +118,12 @@ _HELP = {
     'port': 'Port to listen on for the gRPC API.',
     'rest_api_port': 'Port to listen on for the HTTP/REST API; 0 disables '
                      'it. Must differ from --port.',
-    'rest_api_timeout_in_ms': 'Timeout for HTTP/REST API calls.',
+    'rest_api_timeout_in_ms': 'Timeout for HTTP/REST API calls: a request '
+                              'still running after it is answered 504 '
+                              '(0 = none).',
+    'rest_api_num_threads': 'Max concurrent HTTP/REST connections, one '
+                            'thread each; more get HTTP 503 (0 = '
+                            f'{DEFAULT_REST_CONNECTIONS}).',
     'rest_api_enable_cors_support': 'Enable CORS headers in responses.',
     'model_name': 'Name of the model (ignored if --model_config_file is set).',
     'model_base_path': 'Path to the model, without the version directory '
@@ -134,7 +148,9 @@ _HELP = {
     'monitoring_config_file': 'Text MonitoringConfig (Prometheus endpoint).',
     'grpc_channel_arguments': 'Comma-separated gRPC server arguments, e.g. '
                               'grpc.max_connection_age_ms=2000.',
-    'grpc_max_threads': 'Max gRPC worker threads (0 = auto).',
+    'grpc_max_threads': 'Max gRPC worker threads (0 = auto: max(32, '
+                        '4 x cores)); at most 4x as many RPCs are in '
+                        'flight, more get RESOURCE_EXHAUSTED.',
     'saved_model_tags': 'Comma-separated MetaGraphDef tags to load.',
     'enable_signature_method_name_check': 'Require classify/regress method '
                                           'names on signatures.',
@@ -144,7 +160,35 @@ _HELP = {
     'bind_address': '[extension] Address both APIs listen on.',
     'rest_api_max_body_bytes': '[extension] Larger REST bodies are refused '
                                'with HTTP 413.',
+    'rest_api_idle_timeout_in_ms': '[extension] A REST connection silent '
+                                   'this long (between requests or between '
+                                   'two reads) is closed.',
+    'max_tensor_elements': '[extension] Max elements of one request tensor '
+                           '(gRPC TensorProto or REST JSON); larger ones are '
+                           'INVALID_ARGUMENT.',
+    'warmup_all_signatures': '[extension] After the warmup records, also '
+                             'run every signature once on a default input, '
+                             'so no first request pays for its graph.',
 }
+
+
+def validate_options(options: ServerOptions) -> None:
+  """Rejects flag values that cannot work, before anything is loaded."""
+  for name in ('port', 'rest_api_port'):
+    value = getattr(options, name)
+    if not 0 <= value <= 65535:
+      raise status.invalid_argument(
+          f'--{name} must be a TCP port (0-65535), got {value}')
+  for name, minimum, meaning in (
+      ('grpc_max_threads', 0, '0 = auto'),
+      ('rest_api_num_threads', 0, f'0 = {DEFAULT_REST_CONNECTIONS}'),
+      ('rest_api_max_body_bytes', 0, 'bytes'),
+      ('rest_api_idle_timeout_in_ms', 1, 'milliseconds'),
+      ('max_tensor_elements', 1, 'elements')):
+    value = getattr(options, name)
+    if value < minimum:
+      raise status.invalid_argument(
+          f'--{name} must be >= {minimum} ({meaning}), got {value}')
 
 
 def parse_text_proto(path: str, message):

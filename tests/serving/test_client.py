@@ -112,3 +112,29 @@ def test_cli_help_has_examples():
                           capture_output=True, text=True, timeout=60,
                           check=True)
   assert 'python -m serving.client --protocol rest' in result.stdout
+
+
+@pytest.mark.parametrize('content', [b'{"Product": "\xff\xfe"}', b'\x80abc'])
+def test_cli_non_utf8_complaint_file_is_a_one_line_error(tmp_path, content):
+  path = tmp_path / 'complaint.json'
+  path.write_bytes(content)
+  result = subprocess.run(
+      [sys.executable, '-m', 'serving.client', '--port', str(free_port()),
+       '--complaint', f'@{path}'],
+      capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 2, result.stderr
+  assert 'Traceback' not in result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: --complaint '), lines
+  assert 'UTF-8' in lines[0]
+
+
+def test_cli_missing_complaint_file_is_exit_2(tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'serving.client', '--port', str(free_port()),
+       '--complaint', f'@{tmp_path / "nope.json"}'],
+      capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.strip().splitlines() == [
+      f'error: --complaint: cannot read {tmp_path / "nope.json"}: '
+      'No such file or directory']

@@ -1,6 +1,7 @@
 """`python -m serving.model_server` as a process, like tensorflow_model_server."""
 
 import signal
+import socket
 import subprocess
 import sys
 
@@ -51,3 +52,45 @@ def test_help_lists_tf_serving_flags():
                '--batching_parameters_file', '--monitoring_config_file',
                '--rest_api_timeout_in_ms'):
     assert flag in result.stdout
+
+
+def _run_cli(*flags):
+  return subprocess.run(
+      [sys.executable, '-m', 'serving.model_server', *flags],
+      capture_output=True, text=True, timeout=120, check=False)
+
+
+def _last_line(text: str) -> str:
+  return text.strip().splitlines()[-1]
+
+
+def test_negative_grpc_max_threads_is_a_one_line_error(models, tmp_path):
+  deploy(models['hpt_v1'], tmp_path / 'hpt', 1)
+  result = _run_cli(f'--port={free_port()}', '--grpc_max_threads=-1',
+                    '--model_name=hpt', f'--model_base_path={tmp_path / "hpt"}')
+  assert result.returncode != 0
+  assert 'Traceback' not in result.stderr
+  assert _last_line(result.stderr) == (
+      'Failed to start server. Error: INVALID_ARGUMENT: --grpc_max_threads '
+      'must be >= 0 (0 = auto), got -1')
+
+
+def test_busy_port_is_reported_before_any_model_loads(models, tmp_path):
+  deploy(models['hpt_v1'], tmp_path / 'hpt', 1)
+  for busy_flag in ('--rest_api_port', '--port'):
+    with socket.socket() as busy:
+      busy.bind(('127.0.0.1', 0))
+      busy.listen(1)
+      port = busy.getsockname()[1]
+      other = '--port' if busy_flag == '--rest_api_port' else '--rest_api_port'
+      result = _run_cli(f'{busy_flag}={port}', f'{other}={free_port()}',
+                        '--bind_address=127.0.0.1', '--model_name=hpt',
+                        f'--model_base_path={tmp_path / "hpt"}')
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert 'Traceback' not in output
+    assert f'127.0.0.1:{port}' in _last_line(result.stderr), output
+    assert _last_line(result.stderr).startswith('Failed to start server.')
+    # Checked before loading: the model was never loaded.
+    assert 'Successfully loaded servable' not in output
+    assert 'Reading SavedModel' not in output
