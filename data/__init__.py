@@ -12,7 +12,8 @@
   probability model).
 * `data.compare_real` measures how close the generated rows are to the real
   ones; `data.metrics` holds the numpy ROC AUC and distances it uses;
-  `data.files` the atomic write-if-changed helper.
+  `data.files` the atomic write-if-changed helper and output checks;
+  `data.cli` the commands' one-line `error:` messages (exit 2).
 
 Nothing here runs at import time; the real rows are read only when a table
 fitted to them is first needed.

@@ -18,6 +18,7 @@ pipeline's columns, see `REQUIRED_COLUMNS`) and use the same functions.
 import argparse
 import csv
 import json
+import os
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -28,6 +29,7 @@ from components.features import ID_EXPORT_COLUMN
 from components.features import ID_KEY
 from components.features import LABEL_EXPORT_COLUMN
 from components.features import LABEL_KEY
+from data import cli
 from data import files
 
 # The CFPB export's columns, in the export's order.
@@ -79,6 +81,7 @@ def read_export(path: str) -> pd.DataFrame:
   Raises:
     ExportFormatError: The file is empty, compressed, not UTF-8 text, lacks
       required columns, or has rows whose field count differs from the header.
+    OSError: The file cannot be opened (missing, a directory, unreadable).
   """
   _check_not_compressed(path)
   old_limit = csv.field_size_limit(_FIELD_SIZE_LIMIT)
@@ -233,9 +236,77 @@ def _check_not_compressed(path: str) -> None:
         '(e.g. `unzip complaints.csv.zip`).' % path)
 
 
+def convert(export_csv: str, out: str) -> Dict:
+  """Writes the labelled rows of `export_csv` as the pipeline CSV `out`.
+
+  Everything is checked before `out` is touched, so on any error a file
+  already at `out` keeps its content: converting the wrong file must not
+  wipe a good input CSV.
+
+  Args:
+    export_csv: A CFPB export.
+    out: The pipeline CSV to write (only if its content changes).
+
+  Returns:
+    A summary: labelled_rows, unlabelled_rows, disputed_rate, out, written.
+
+  Raises:
+    files.OutputError: `out` cannot be written, or is the export itself.
+    ExportFormatError: `export_csv` is not an export, or has no labelled row.
+    OSError: `export_csv` cannot be read.
+  """
+  if not export_csv:
+    raise ExportFormatError('the export file name is empty')
+  files.check_output_file(out)
+  if _same_file(export_csv, out):
+    raise files.OutputError(
+        'cannot write %s: it is the export being converted, which would be '
+        'overwritten' % out)
+  labelled, unlabelled = split_labelled(read_export(export_csv))
+  _check_has_labelled_rows(export_csv, len(labelled), len(unlabelled))
+  frame = to_pipeline_frame(labelled, include_label=True)
+  return {
+      'labelled_rows': len(labelled), 'unlabelled_rows': len(unlabelled),
+      'disputed_rate': float(frame[LABEL_KEY].mean()),
+      'out': out, 'written': write_pipeline_csv(frame, out)}
+
+
+def _check_has_labelled_rows(path: str, labelled: int,
+                             unlabelled: int) -> None:
+  """Raises ExportFormatError when there is nothing to train on.
+
+  A header-only export, or one from after April 2017 (no "Consumer
+  disputed?" answers), would otherwise become a header-only pipeline CSV
+  that fails much later, inside the pipeline.
+  """
+  if not labelled and not unlabelled:
+    raise ExportFormatError('%s has a header but no complaint rows' % path)
+  if not labelled:
+    raise ExportFormatError(
+        '%s has %d complaint rows but none with a Yes/No "%s" (the CFPB '
+        'stopped collecting it in April 2017); nothing to train on' %
+        (path, unlabelled, LABEL_EXPORT_COLUMN))
+
+
+def _same_file(a: str, b: str) -> bool:
+  """True if paths `a` and `b` name one file (links and `./` included)."""
+  try:
+    return os.path.samefile(a, b)
+  except OSError:  # One of them does not exist.
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _read_error(path: str, error: OSError) -> str:
+  """'cannot read <path>: <reason>', without errno noise."""
+  return 'cannot read %s: %s' % (path, error.strerror or error)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-  """Converts a CFPB export to the pipeline's input CSV (labelled rows)."""
-  parser = argparse.ArgumentParser(
+  """Converts a CFPB export to the pipeline's input CSV (labelled rows).
+
+  Bad arguments get one `error:` line on stderr and exit status 2.
+  """
+  parser = cli.ArgumentParser(
       prog='python -m data.cfpb_export',
       description='Convert a CFPB complaints export to the pipeline input CSV '
       '(labelled rows only; rows without a Yes/No label are counted and '
@@ -248,24 +319,18 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--json', action='store_true', help='print JSON summary')
   args = parser.parse_args(argv)
   try:
-    labelled, unlabelled = split_labelled(read_export(args.export_csv))
-  except (OSError, ExportFormatError) as e:
-    print('error: %s' % e, file=sys.stderr)
-    return 2
-  frame = to_pipeline_frame(labelled, include_label=True)
-  written = write_pipeline_csv(frame, args.out)
-  summary = {
-      'labelled_rows': len(labelled), 'unlabelled_rows': len(unlabelled),
-      'disputed_rate': float(frame[LABEL_KEY].mean()) if len(frame) else None,
-      'out': args.out, 'written': written}
+    summary = convert(args.export_csv, args.out)
+  except (files.OutputError, ExportFormatError) as e:
+    return cli.fail(e)
+  except OSError as e:
+    return cli.fail(_read_error(args.export_csv, e))
   if args.json:
     print(json.dumps(summary))
   else:
-    rate = summary['disputed_rate']
-    print('%(labelled_rows)d labelled rows (disputed rate %(rate)s), '
-          '%(unlabelled_rows)d unlabelled rows skipped; %(out)s %(state)s.' %
-          dict(summary, rate='-' if rate is None else '%.3f' % rate,
-               state='written' if written else 'unchanged'))
+    print('%(labelled_rows)d labelled rows (disputed rate %(disputed_rate).3f'
+          '), %(unlabelled_rows)d unlabelled rows skipped; %(out)s %(state)s.'
+          % dict(summary, state='written' if summary['written']
+                 else 'unchanged'))
   return 0
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from components.features import LABEL_EXPORT_COLUMN
+from data import cli
 from data import label_model
 from data import metrics
 from data import real_stats
@@ -51,7 +52,8 @@ def compare(generated: pd.DataFrame,
   Returns:
     A dict with 'tv' (column -> distance), 'products', 'responses',
     'dispute_by_response', 'length_quantiles', 'narrative_share',
-    'disputed_rate' and 'best_achievable_auc' entries.
+    'disputed_rate' and 'best_achievable_auc' (None when the generated rows
+    hold a single class) entries.
   """
   real_rows = real_stats.load_real_rows() if real_rows is None else real_rows
   window = real_stats.window_rows(real_rows)
@@ -82,8 +84,9 @@ def compare(generated: pd.DataFrame,
                           {source: float((group[_NARRATIVE] != '').mean())
                            for source, group in real_rows.groupby('source')}),
       'disputed_rate': (float(gen_labels.mean()), float(real_labels.mean())),
-      'best_achievable_auc': metrics.best_achievable_auc(
-          probability, gen_labels.to_numpy()),
+      'best_achievable_auc': (
+          metrics.best_achievable_auc(probability, gen_labels.to_numpy())
+          if gen_labels.nunique() == 2 else None),
       'companies': (generated['Company'].nunique(),
                     real_rows['Company'].nunique()),
       'sizes': (len(generated), len(window), len(real_text), len(real_rows)),
@@ -123,8 +126,8 @@ def markdown_report(result: Dict, command: Optional[str] = None) -> str:
       (generated_rows, window_rows, narratives), '',
       '| measure | generated | real |', '|---|---|---|',
       '| disputed rate | %.3f | %.3f |' % result['disputed_rate'],
-      '| best achievable AUC (true probability vs. label) | %.3f | - |' %
-      result['best_achievable_auc'],
+      '| best achievable AUC (true probability vs. label) | %s | - |' %
+      _rate(result['best_achievable_auc']),
   ]
   for column, distance in result['tv'].items():
     lines.append('| total variation distance, %s%s | %.3f | - |' % (
@@ -156,35 +159,50 @@ def markdown_report(result: Dict, command: Optional[str] = None) -> str:
   lines += ['', '## Narrative length (characters, non-empty narratives)', '',
             '| quantile | generated | real |', '|---|---|---|']
   for q, g, r in zip(QUANTILES, *result['length_quantiles']):
-    lines.append('| %g%% | %.0f | %.0f |' % (100 * q, g, r))
+    lines.append('| %g%% | %s | %s |' % (100 * q, _length(g), _length(r)))
   lines += ['', NOTES]
   return '\n'.join(lines) + '\n'
 
 
-def _rate(value: float) -> str:
-  return '-' if np.isnan(value) else '%.3f' % value
+def _rate(value: Optional[float]) -> str:
+  """'0.123', or '-' for a value that is undefined on these rows."""
+  return '-' if value is None or np.isnan(value) else '%.3f' % value
+
+
+def _length(value: float) -> str:
+  """'805', or '-' when there is no narrative to measure (a tiny sample)."""
+  return '-' if np.isnan(value) else '%.0f' % value
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+  """The command line; bad arguments get one `error:` line and exit 2."""
   from data import files  # pylint: disable=g-import-not-at-top
   from data import generate  # pylint: disable=g-import-not-at-top
-  parser = argparse.ArgumentParser(
+  parser = cli.ArgumentParser(
       prog='python -m data.compare_real',
       description='Compare generated complaints with the real CFPB rows.',
       epilog='example: python -m data.compare_real --rows 50000 --seed 42 '
       '--out data/REAL_VS_GENERATED.md',
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--rows', type=int, default=50000)
-  parser.add_argument('--seed', type=int, default=42)
+  parser.add_argument('--rows', type=cli.checked_int(generate.check_rows),
+                      default=50000, help='generated complaints, 1 to %d '
+                      '(default 50000)' % generate.MAX_ROWS)
+  parser.add_argument('--seed', type=cli.checked_int(generate.check_seed),
+                      default=42, help='generator seed (default 42)')
   parser.add_argument('--out', help='also write the markdown to this file')
   args = parser.parse_args(argv)
-  generated, _ = generate.generate(args.rows, args.seed)
-  report = markdown_report(compare(generated), command=(
-      'python -m data.compare_real --rows %d --seed %d' %
-      (args.rows, args.seed)))
+  try:
+    if args.out is not None:  # Before the slow part; '' is an error too.
+      files.check_output_file(args.out)
+    generated, _ = generate.generate(args.rows, args.seed)
+    report = markdown_report(compare(generated), command=(
+        'python -m data.compare_real --rows %d --seed %d' %
+        (args.rows, args.seed)))
+    if args.out is not None:
+      files.write_bytes_if_changed(args.out, report.encode('utf-8'))
+  except files.OutputError as e:
+    return cli.fail(e)
   print(report, end='')
-  if args.out:
-    files.write_bytes_if_changed(args.out, report.encode('utf-8'))
   return 0
 
 

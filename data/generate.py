@@ -32,6 +32,7 @@ import pandas as pd
 
 from components.features import ID_EXPORT_COLUMN
 from components.features import LABEL_EXPORT_COLUMN
+from data import cli
 from data import files
 from data import label_model
 from data import metrics
@@ -51,6 +52,42 @@ NARRATIVE_SHARE = 0.4
 FIRST_COMPLAINT_ID = 1170000
 LAST_COMPLAINT_ID = 2460000
 PROBABILITY_FORMAT = '%.6f'
+# Generation holds about 3.6 KB per row in memory (0.7 GB measured at 200,000
+# rows), so a million rows need about 3.6 GB; far more would fail on memory
+# after minutes of work instead of with a message at once.
+MAX_ROWS = 1_000_000
+# numpy's seeds are non-negative; 32 bits are plenty and keep file names short.
+MAX_SEED = 2**32 - 1
+
+
+class GeneratorArgumentError(ValueError):
+  """`rows` or `seed` is outside what the generator accepts.
+
+  Raised before anything is generated or written, by `generate` and
+  `ensure_generated`, so a command that passes user input through (e.g.
+  `python -m pipeline run --rows`) can catch it and print its message.
+  """
+
+
+def check_rows(rows: int) -> None:
+  """Raises GeneratorArgumentError unless 1 <= rows <= MAX_ROWS."""
+  if not _is_int(rows) or not 1 <= rows <= MAX_ROWS:
+    raise GeneratorArgumentError(
+        'the number of rows must be a whole number from 1 to %d, got %r' %
+        (MAX_ROWS, rows))
+
+
+def check_seed(seed: int) -> None:
+  """Raises GeneratorArgumentError unless 0 <= seed <= MAX_SEED."""
+  if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+    raise GeneratorArgumentError(
+        'the seed must be a whole number from 0 to %d, got %r' %
+        (MAX_SEED, seed))
+
+
+def _is_int(value) -> bool:
+  """True for ints (numpy's too), False for bools, floats and strings."""
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 class GeneratedData(NamedTuple):
@@ -71,9 +108,12 @@ def generate(rows: int, seed: int = 42) -> Tuple[pd.DataFrame, pd.DataFrame]:
     (export, true_probabilities): the complaints with `EXPORT_COLUMNS` (all
     strings, "Consumer disputed?" as Yes/No, sorted by date received), and a
     frame with columns complaint_id (int) and true_probability, row-aligned.
+
+  Raises:
+    GeneratorArgumentError: `rows` or `seed` is out of range.
   """
-  if rows < 1:
-    raise ValueError('rows must be positive, got %d' % rows)
+  check_rows(rows)
+  check_seed(seed)
   tables = real_stats.load_tables()
   field_seed, text_seed, label_seed = np.random.SeedSequence(seed).spawn(3)
   rng = np.random.default_rng(field_seed)
@@ -168,7 +208,14 @@ def ensure_generated(rows: int, seed: int, out_dir: str) -> GeneratedData:
 
   Returns:
     The two paths, and whether anything was written.
+
+  Raises:
+    GeneratorArgumentError: `rows` or `seed` is out of range (nothing is
+      written).
+    files.OutputError: `out_dir` cannot be written (existing files stay).
   """
+  check_rows(rows)
+  check_seed(seed)
   paths = output_paths(rows, seed, out_dir)
   export, truth = generate(rows, seed)
   wrote_export = files.write_bytes_if_changed(
@@ -210,7 +257,8 @@ def _zip_codes(tables: real_stats.RealTables, states: np.ndarray,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  parser = argparse.ArgumentParser(
+  """The command line; bad arguments get one `error:` line and exit 2."""
+  parser = cli.ArgumentParser(
       prog='python -m data.generate',
       description='Write generated CFPB complaints (export layout) and their '
       'true dispute probabilities; files are rewritten only if they change.',
@@ -218,38 +266,57 @@ def main(argv: Optional[List[str]] = None) -> int:
       '  python -m data.generate --rows 50000 --seed 42 --out work/generated\n'
       '  python -m data.generate --rows 1000 --out /tmp/small --json',
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--rows', type=int, default=50000,
-                      help='number of complaints (default 50000)')
-  parser.add_argument('--seed', type=int, default=42,
-                      help='random seed (default 42)')
+  parser.add_argument('--rows', type=cli.checked_int(check_rows),
+                      default=50000,
+                      help='number of complaints, 1 to %d (default 50000)' %
+                      MAX_ROWS)
+  parser.add_argument('--seed', type=cli.checked_int(check_seed), default=42,
+                      help='random seed, 0 to %d (default 42)' % MAX_SEED)
   parser.add_argument('--out', required=True, help='output directory')
   parser.add_argument('--json', action='store_true',
                       help='print a JSON summary instead of text')
   args = parser.parse_args(argv)
   start = time.perf_counter()
-  result = ensure_generated(args.rows, args.seed, args.out)
+  try:
+    files.check_output_dir(args.out)
+    result = ensure_generated(args.rows, args.seed, args.out)
+  except files.OutputError as e:
+    return cli.fail(e)
   truth = pd.read_csv(result.true_probabilities_csv)
   labels = pd.read_csv(result.export_csv, usecols=[LABEL_EXPORT_COLUMN],
                        dtype=str)[LABEL_EXPORT_COLUMN] == 'Yes'
+  best_auc = _best_achievable_auc(truth['true_probability'], labels)
   summary = {
       'rows': args.rows, 'seed': args.seed,
       'export_csv': result.export_csv,
       'true_probabilities_csv': result.true_probabilities_csv,
       'written': result.written,
       'disputed_rate': round(float(labels.mean()), 4),
-      'best_achievable_auc': round(metrics.best_achievable_auc(
-          truth['true_probability'], labels), 4),
+      'best_achievable_auc': None if best_auc is None else round(best_auc, 4),
       'seconds': round(time.perf_counter() - start, 2),
   }
   if args.json:
     print(json.dumps(summary))
   else:
     print('%(rows)d complaints (seed %(seed)d), disputed rate '
-          '%(disputed_rate).3f, best achievable AUC %(best_achievable_auc).3f'
+          '%(disputed_rate).3f, best achievable AUC %(auc)s'
           ' in %(seconds).1fs\n  %(export_csv)s\n  %(true_probabilities_csv)s'
-          '\n  %(state)s' % dict(summary, state='written' if result.written
-                                 else 'unchanged (already up to date)'))
+          '\n  %(state)s' % dict(
+              summary, auc='-' if best_auc is None else '%.3f' % best_auc,
+              state='written' if result.written
+              else 'unchanged (already up to date)'))
   return 0
+
+
+def _best_achievable_auc(true_probability, labels) -> Optional[float]:
+  """The AUC ceiling, or None when the rows hold one class only.
+
+  A few rows can all be disputed or all not; the AUC is then undefined, which
+  is a fact about the sample, not an error of the command.
+  """
+  if labels.nunique() < 2:
+    return None
+  return metrics.best_achievable_auc(true_probability, labels)
 
 
 if __name__ == '__main__':
