@@ -23,7 +23,7 @@ run: env
 	$(PY) -m pipeline run --output $(OUTPUT) $(ARGS)
 
 test: env
-	$(PY) -m pytest tests -q -p no:warnings
+	$(PY) -m pytest tests -q -rfEs -p no:warnings -p tests.ci_no_skip
 
 serve: env
 	$(PY) -m serving.model_server --port=8500 --rest_api_port=8501 \
