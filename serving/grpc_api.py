@@ -69,8 +69,9 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
   def Predict(self, request, context):
     return self._call('Predict', request.model_spec, context,
-                      lambda s: inference.predict(s, request,
-                                                  _deadline(context)))
+                      lambda s: inference.predict(
+                          s, request, _deadline(context),
+                          self._core.options.max_tensor_elements))
 
   def Classify(self, request, context):
     return self._call('Classify', request.model_spec, context,

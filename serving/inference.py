@@ -35,9 +35,14 @@ def fill_model_spec(spec, name: str, version: int, signature_name: str):
   spec.signature_name = signature_name or servable_lib.DEFAULT_SIGNATURE
 
 
-def tensor_to_ndarray(alias: str, proto) -> np.ndarray:
+def tensor_to_ndarray(alias: str, proto,
+                      max_elements: Optional[int] = None) -> np.ndarray:
+  """A request tensor, checked and bounded before anything is allocated."""
   try:
-    return tensor_proto.to_ndarray(proto)
+    return tensor_proto.to_ndarray(proto, max_elements)
+  except tensor_proto.TensorError as e:
+    raise status.invalid_argument(
+        f'tensor parsing error: {alias} ({e})') from None
   except Exception:  # pylint: disable=broad-except
     raise status.invalid_argument(f'tensor parsing error: {alias}') from None
 
@@ -62,11 +67,13 @@ def input_to_examples(input_proto) -> np.ndarray:
 
 def predict(servable: servable_lib.Servable,
             request: predict_pb2.PredictRequest,
-            deadline: Optional[float] = None) -> predict_pb2.PredictResponse:
+            deadline: Optional[float] = None,
+            max_elements: Optional[int] = None) -> predict_pb2.PredictResponse:
+  """Predict on protos; outputs in the typed fields, as TF Serving writes."""
   signature_name = (request.model_spec.signature_name
                     or servable_lib.DEFAULT_SIGNATURE)
   servable.runner(signature_name)  # Fails first on an unknown signature.
-  inputs = {alias: tensor_to_ndarray(alias, proto)
+  inputs = {alias: tensor_to_ndarray(alias, proto, max_elements)
             for alias, proto in request.inputs.items()}
   outputs = servable.predict(signature_name, inputs,
                              list(request.output_filter), deadline)

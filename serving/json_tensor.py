@@ -20,6 +20,7 @@ from tensorflow.core.framework import types_pb2
 from serving import status
 
 ROW, COLUMNAR = 'row', 'columnar'
+DEFAULT_MAX_ELEMENTS = 16 * 1024 * 1024  # = tensor_proto's; no TF import.
 _LONG_NUMBER = re.compile(r'-?\d{4301,}')
 _MAX_ERROR_JSON = 2048
 
@@ -253,8 +254,17 @@ def _array(flat: list, shape: List[int], dtype: int) -> np.ndarray:
   return array.reshape(shape)
 
 
-def _to_array(value, dtype: int) -> np.ndarray:
+def _check_size(name: str, count: int, max_elements: int) -> None:
+  if count > max_elements:
+    raise status.invalid_argument(
+        f'Input {name} has {count} elements, more than the maximum of '
+        f'{max_elements} (--max_tensor_elements)')
+
+
+def _to_array(value, dtype: int, name: str = '',
+              max_elements: int = DEFAULT_MAX_ELEMENTS) -> np.ndarray:
   flat, shape = _flat(value, dtype)
+  _check_size(name, len(flat), max_elements)
   return _array(flat, shape, dtype)
 
 
@@ -262,7 +272,9 @@ def _shape_text(shape) -> str:
   return '[' + ','.join(str(d) for d in shape) + ']'
 
 
-def _instances(items: list, infos: Mapping[str, int]) -> Dict[str, np.ndarray]:
+def _instances(items: list, infos: Mapping[str, int],
+               max_elements: int = DEFAULT_MAX_ELEMENTS
+               ) -> Dict[str, np.ndarray]:
   """FillTensorMapFromInstancesList: row format -> batched tensors."""
   first = items[0]
   if (not isinstance(first, dict) or is_b64(first)) and len(infos) > 1:
@@ -307,6 +319,7 @@ def _instances(items: list, infos: Mapping[str, int]) -> Dict[str, np.ndarray]:
             f"Failed to process element: {where} of 'instances' list. "
             f'Error: {e.to_string()}') from None
       flats[name].extend(flat)
+      _check_size(name, len(flats[name]), max_elements)
     if as_objects and len(item) != len(infos):
       raise status.invalid_argument(
           f"Failed to process element: {index} of 'instances' list. JSON "
@@ -315,7 +328,9 @@ def _instances(items: list, infos: Mapping[str, int]) -> Dict[str, np.ndarray]:
                        infos[name]) for name in names}
 
 
-def _inputs(value, infos: Mapping[str, int]) -> Dict[str, np.ndarray]:
+def _inputs(value, infos: Mapping[str, int],
+            max_elements: int = DEFAULT_MAX_ELEMENTS
+            ) -> Dict[str, np.ndarray]:
   """FillTensorMapFromInputsMap: columnar format -> tensors."""
   if not isinstance(value, dict) or is_b64(value):
     if len(infos) > 1:
@@ -323,23 +338,25 @@ def _inputs(value, infos: Mapping[str, int]) -> Dict[str, np.ndarray]:
           'inputs is a plain value/list, but expecting an object as multiple '
           'input tensors required as per tensorinfo_map')
     name = next(iter(infos))
-    return {name: _to_array(value, infos[name])}
+    return {name: _to_array(value, infos[name], name, max_elements)}
   tensors = {}
   for name in sorted(infos):
     if name not in value:
       raise status.invalid_argument(
           f"Missing named input: {name} in 'inputs' object.")
-    tensors[name] = _to_array(value[name], infos[name])
+    tensors[name] = _to_array(value[name], infos[name], name, max_elements)
   return tensors
 
 
-def predict_inputs(doc: dict, infos: Mapping[str, int]
+def predict_inputs(doc: dict, infos: Mapping[str, int],
+                   max_elements: int = DEFAULT_MAX_ELEMENTS
                    ) -> Tuple[Dict[str, np.ndarray], str]:
   """The input tensors of a predict request and its format (ROW/COLUMNAR).
 
   Args:
     doc: the parsed request body.
     infos: input alias -> DataType of the requested signature.
+    max_elements: --max_tensor_elements; a larger input is INVALID_ARGUMENT.
   """
   if not infos:
     raise status.invalid_argument(
@@ -356,9 +373,9 @@ def predict_inputs(doc: dict, infos: Mapping[str, int]
         raise format_error(doc, "Excepting 'instances' to be an list/array")
       if not items:
         raise format_error(doc, "No values in 'instances' array")
-      return _instances(items, infos), ROW
+      return _instances(items, infos, max_elements), ROW
     if has_inputs:
-      return _inputs(doc['inputs'], infos), COLUMNAR
+      return _inputs(doc['inputs'], infos, max_elements), COLUMNAR
   except RecursionError:
     raise status.invalid_argument('JSON value is nested too deeply') from None
   raise status.invalid_argument("Missing 'inputs' or 'instances' key")

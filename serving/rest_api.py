@@ -163,7 +163,8 @@ class RestApi:
       raise status.invalid_argument(
           f'Serving signature name: "{key}" not found in signature def')
     infos = {k: v.dtype for k, v in servable.signature_defs[key].inputs.items()}
-    inputs, fmt = json_tensor.predict_inputs(doc, infos)
+    inputs, fmt = json_tensor.predict_inputs(
+        doc, infos, self._core.options.max_tensor_elements)
     outputs = servable.predict(key, inputs, (), self._deadline())
     return json_output.predictions(outputs, fmt)
 

@@ -42,6 +42,8 @@ _HEX = frozenset(b'0123456789abcdefABCDEF')
 _MAX_CONTENT_LENGTH_DIGITS = 19  # Beyond any int64 (and any body limit).
 _REJECT_QUEUE = 128
 _REJECT_SECONDS = 0.5
+_LINGER_SECONDS = 0.5
+_LINGER_BYTES = 1024 * 1024
 
 
 class _BadRequest(ValueError):
@@ -62,6 +64,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     self._answer_lock = threading.Lock()
     self._answered = False
+    self._linger = False
     with self.server.lock:
       self.server.connections.add(self.connection)
 
@@ -70,8 +73,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
       self.server.connections.discard(self.connection)
     try:
       super().finish()
+      if self._linger:
+        self._lingering_close()
     except OSError:
       pass
+
+  def _lingering_close(self) -> None:
+    """After an error answer, drains a little of what the client still sends.
+
+    Closing with unread input makes the kernel send a reset, which can
+    destroy the error response before the client reads it. The drain is
+    bounded in bytes and time, so it cannot hold the thread.
+    """
+    self.connection.shutdown(socket.SHUT_WR)
+    self.connection.settimeout(_LINGER_SECONDS)
+    end = time.monotonic() + _LINGER_SECONDS
+    drained = 0
+    while time.monotonic() < end and drained < _LINGER_BYTES:
+      data = self.connection.recv(65536)
+      if not data:
+        break
+      drained += len(data)
 
   def _line(self, what: str) -> bytes:
     line = self.rfile.readline(MAX_LINE_BYTES + 1)
@@ -147,6 +169,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
   def _error(self, code: int, message: str) -> None:
     self.close_connection = True  # The stream position is unknown.
+    self._linger = True
     self._respond(code, [('Content-Type', 'application/json')],
                   json_output.error(message))
 
@@ -434,7 +457,9 @@ class RestServer:
     self._thread.start()
 
   def stop(self) -> None:
-    if self._thread.is_alive():
+    """Stops serving; safe on a server that was bound but never started."""
+    started = self._thread.is_alive()
+    if started:
       self._server.shutdown()
     self._server.server_close()
     self._server.close_connections()
@@ -442,4 +467,5 @@ class RestServer:
     for helper in (self._server.rejector, self._server.watchdog):
       if helper is not None:
         helper.stop()
-    self._thread.join(timeout=10)
+    if started:
+      self._thread.join(timeout=10)

@@ -25,9 +25,12 @@ def _request(port, head: bytes, body: bytes = b'', shut_write=True,
              timeout=10.0) -> bytes:
   """Sends raw bytes, half-closes, returns everything the server answered."""
   with socket.create_connection((HOST, port), timeout=timeout) as sock:
-    sock.sendall(head + body)
-    if shut_write:
-      sock.shutdown(socket.SHUT_WR)
+    try:
+      sock.sendall(head + body)
+      if shut_write:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+      pass  # The server answered and closed before reading it all.
     chunks = []
     while True:
       try:
