@@ -178,14 +178,18 @@ STAND_IN_TEXT_LENGTH = 128
 
 def write_complaint_model(base_path: str, version: int, seed: int = 0,
                           warmup: bool = True,
-                          model_name: str = 'complaints') -> str:
+                          model_name: str = 'complaints',
+                          warmup_signatures=('serving_default', 'predict_raw')
+                          ) -> str:
   """An untrained model honouring the pipeline's serving contract.
 
   `serving_default`: examples DT_STRING [-1] (serialized tf.Example of raw
   string features) -> disputed_probability DT_FLOAT [-1, 1];
   `predict_raw`: one DT_STRING [-1] input per RAW_FEATURES name -> the same.
   Its preprocessing (lower-casing, tokenizing, vocabulary lookups, embedding
-  bags) costs about what the pipeline's Transform graph does.
+  bags) costs about what the pipeline's Transform graph does. The warmup
+  file has a record for each of `warmup_signatures` (the pipeline's own
+  export writes only serving_default).
   """
   import tf_keras as keras  # pylint: disable=g-import-not-at-top
   tf.random.set_seed(seed)
@@ -238,12 +242,15 @@ def write_complaint_model(base_path: str, version: int, seed: int = 0,
   if warmup:
     sample = {k: f'{k}_1' for k in features.RAW_FEATURES}
     sample[features.TEXT_FEATURE] = 'w1 w2 the bank charged me twice'
-    write_warmup_requests(export_dir, [
-        predict_log(model_name, 'serving_default', {
+    logs = {
+        'serving_default': predict_log(model_name, 'serving_default', {
             'examples': tf.constant([raw_example(sample).SerializeToString()])}),
-        predict_log(model_name, 'predict_raw',
-                    {k: tf.constant([v]) for k, v in sample.items()}),
-    ])
+        'predict_raw': predict_log(
+            model_name, 'predict_raw',
+            {k: tf.constant([v]) for k, v in sample.items()}),
+    }
+    write_warmup_requests(export_dir,
+                          [logs[name] for name in warmup_signatures])
   return export_dir
 
 

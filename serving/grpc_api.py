@@ -132,7 +132,11 @@ def _channel_arguments(text: str) -> List[Tuple[str, object]]:
   """Parses --grpc_channel_arguments ('k=v,k2=v2'; ints become ints)."""
   arguments = []
   for item in filter(None, (part.strip() for part in text.split(','))):
-    key, _, value = item.partition('=')
+    key, sep, value = item.partition('=')
+    if not sep or not key.strip():
+      raise status.invalid_argument(
+          f'--grpc_channel_arguments: expected key=value, got {item!r}')
+    key = key.strip()
     try:
       arguments.append((key, int(value)))
     except ValueError:
@@ -140,21 +144,41 @@ def _channel_arguments(text: str) -> List[Tuple[str, object]]:
   return arguments
 
 
+# RPCs in flight (running or queued) per worker thread: beyond it grpcio
+# answers RESOURCE_EXHAUSTED instead of queueing without bound.
+RPCS_PER_THREAD = 4
+
+
+def default_threads() -> int:
+  return max(32, 4 * (os.cpu_count() or 1))
+
+
 class GrpcServer:
-  """A grpcio server with both services on host:port."""
+  """A grpcio server with both services on host:port.
+
+  The port is bound here (before any model loads); `start` serves it.
+  Bounds: --grpc_max_threads worker threads, RPCS_PER_THREAD times as many
+  RPCs in flight, and TF Serving's message size (2 GiB - 1) unless
+  --grpc_channel_arguments sets grpc.max_receive_message_length /
+  grpc.max_send_message_length (the flag's values replace the defaults).
+  """
 
   def __init__(self, core, metrics, host: str, port: int,
                max_threads: int = 0, channel_arguments: str = '',
                check_method_names: bool = False):
-    workers = max_threads or max(32, 4 * (os.cpu_count() or 1))
-    options = [('grpc.max_receive_message_length', _MAX_MESSAGE),
-               ('grpc.max_send_message_length', _MAX_MESSAGE),
-               ('grpc.so_reuseport', 0)]
-    options += _channel_arguments(channel_arguments)
+    if max_threads < 0:
+      raise status.invalid_argument(
+          f'--grpc_max_threads must be >= 0 (0 = auto), got {max_threads}')
+    workers = max_threads or default_threads()
+    options = {'grpc.max_receive_message_length': _MAX_MESSAGE,
+               'grpc.max_send_message_length': _MAX_MESSAGE,
+               'grpc.so_reuseport': 0}
+    options.update(_channel_arguments(channel_arguments))
     self._server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=workers,
                                               thread_name_prefix='grpc'),
-        options=options, maximum_concurrent_rpcs=None)
+        options=list(options.items()),
+        maximum_concurrent_rpcs=RPCS_PER_THREAD * workers)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core, metrics, check_method_names), self._server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(

@@ -148,7 +148,8 @@ class ModelManager:
       if core.options.enable_model_warmup:
         warmup.run_warmup(servable,
                           core.options.num_request_iterations_for_warmup,
-                          core.metrics)
+                          core.metrics,
+                          all_signatures=core.options.warmup_all_signatures)
     except Exception as e:  # pylint: disable=broad-except
       error = status.from_tf_exception(e)
       if not isinstance(e, status.ServingError) or (

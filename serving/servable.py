@@ -75,6 +75,7 @@ class SignatureRunner:
     self.input_keys: List[str] = sorted(specs)
     self.input_specs: Dict[str, tf.TensorSpec] = dict(specs)
     self._fast = True
+    self.calls = 0  # Warmup runs every signature with none yet.
 
   def _call(self, inputs: Dict[str, np.ndarray]):
     tensors = [tf.convert_to_tensor(inputs[k], dtype=self.input_specs[k].dtype)
@@ -90,11 +91,25 @@ class SignatureRunner:
     return self._function(**dict(zip(self.input_keys, tensors)))
 
   def run(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    self.calls += 1
     try:
       outputs = self._call(inputs)
     except tf.errors.OpError as e:
       raise status.from_tf_exception(e) from None
     return {k: v.numpy() for k, v in outputs.items()}
+
+  def default_inputs(self, rows: int = 1) -> Dict[str, np.ndarray]:
+    """Zeros / empty strings in the signature's shapes, unknown dims = rows."""
+    inputs = {}
+    for key, spec in self.input_specs.items():
+      shape = ([rows] if spec.shape.rank is None else
+               [rows if d is None else d for d in spec.shape.as_list()])
+      if spec.dtype == tf.string:
+        value = np.full(shape, b'', dtype=object)
+      else:
+        value = np.zeros(shape, dtype=spec.dtype.as_numpy_dtype)
+      inputs[key] = value
+    return inputs
 
   def check_inputs(self, inputs: Dict[str, np.ndarray]) -> None:
     """Dtype and shape checks TF's runtime would make, as INVALID_ARGUMENT."""
