@@ -37,3 +37,9 @@ bench-pipeline: env
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The serving fuzz tier for longer than `make test` runs it (random seeds,
+# FUZZ_EXAMPLES examples per target; each crash found becomes a regression test).
+.PHONY: fuzz
+fuzz: env
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} FUZZ_RANDOM=1 $(PY) -m pytest tests/serving/test_fuzz.py -q -p no:warnings

@@ -54,6 +54,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
   """HTTP/1.1 keep-alive transport for RestApi."""
 
   protocol_version = 'HTTP/1.1'
+  # Errors in a request line of two words (HTTP/0.9 style) still get a
+  # status line and headers, not a bare HTML body (found by the fuzzer).
+  default_request_version = 'HTTP/1.1'
   server_version = 'TensorFlowServing-compatible'
 
   def setup(self):
@@ -172,6 +175,20 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     self._linger = True
     self._respond(code, [('Content-Type', 'application/json')],
                   json_output.error(message))
+
+  def send_error(self, code, message=None, explain=None):
+    """The standard library's protocol errors (bad request line, too long
+    headers, unsupported method) as TF Serving-style JSON errors."""
+    del explain
+    self.close_connection = True
+    self._linger = True
+    text = message or self.responses.get(code, ('Error',))[0]
+    try:
+      self.wfile.write(self._payload(
+          code, [('Content-Type', 'application/json')],
+          json_output.error(text)))
+    except OSError:
+      pass
 
   def time_out(self) -> None:
     """Called by the watchdog: answers 504 unless already answered."""

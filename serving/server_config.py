@@ -194,10 +194,16 @@ def validate_options(options: ServerOptions) -> None:
 def parse_text_proto(path: str, message):
   """Parses a text proto file like TF Serving's ParseProtoTextFile."""
   try:
-    with open(path, 'r', encoding='utf-8') as f:
-      text = f.read()
+    with open(path, 'rb') as f:
+      data = f.read()
   except OSError as e:
     raise status.ServingError(status.NOT_FOUND, f'{path}; {e.strerror}')
+  try:
+    text = data.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise status.invalid_argument(
+        f"Invalid protobuf file: '{path}' (not UTF-8 text: byte "
+        f'0x{data[e.start]:02x} at offset {e.start})') from None
   try:
     return text_format.Parse(text, message)
   except text_format.ParseError as e:

@@ -120,6 +120,10 @@ def _shape_and_size(proto, max_elements: int):
   if any(d < 0 for d in shape):
     raise TensorError(f'negative dimension in shape {shape}')
   size = math.prod(shape)  # Python ints: no overflow.
+  # [0, 2**62] holds no element, but no array can have that shape (found by
+  # the fuzzer): the non-zero dimensions are bounded too.
+  if math.prod(d for d in shape if d) > max_elements and not size:
+    raise TensorError(f'shape {shape} is too large')
   if size > max_elements:
     raise TensorError(
         f'tensor has {size} elements, more than the maximum of '

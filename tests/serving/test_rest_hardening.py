@@ -256,3 +256,17 @@ def test_rest_timeout_bounds_a_request_without_batching(slow_base,
   # The server keeps serving (the spinning call finishes on its own).
   assert call(server.rest_port, 'POST', '/v1/models/slow:predict',
               {'instances': [0.0]}) == (200, {'predictions': [0.0]})
+
+
+@pytest.mark.parametrize('request_line', [
+    b' /v1/models/hpt:predict HTTP/1.1',  # Found by the fuzzer.
+    b'POST /v1/models/hpt:predict', b'GET', b'A B C D',
+    b'GET /v1/models/hpt HTTP/9.9', b'GET /' + b'a' * 70_000 + b' HTTP/1.1'])
+def test_protocol_errors_are_json_with_a_status_line(small_limit_server,
+                                                     request_line):
+  # Before: a two-word request line got a bare HTML page, no status line.
+  response = _request(small_limit_server.rest_port,
+                      request_line + b'\r\n\r\n')
+  assert 400 <= _status(response) < 600
+  assert b'Content-Type: application/json' in response
+  assert 'error' in _json_body(response)

@@ -66,6 +66,10 @@ def test_shape_is_checked_against_the_content():
       _declared(types_pb2.DT_STRING, [1], tensor_content=b'abcd'),
       _declared(types_pb2.DT_INT32, [2 ** 40, 2 ** 40], int_val=[1]),
       _declared(types_pb2.DT_INVALID, [1]),
+      # Found by the fuzzer: no elements, but numpy cannot make the shape.
+      _declared(types_pb2.DT_FLOAT, [0, 2 ** 62]),
+      _declared(types_pb2.DT_STRING, [2 ** 62, 0]),
+      _declared(types_pb2.DT_INT8, [0, 2 ** 40], tensor_content=b''),
       _declared(1000, [1]),
   ]
   unknown = _declared(types_pb2.DT_FLOAT, [], float_val=[1.0])
