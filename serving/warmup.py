@@ -63,7 +63,7 @@ def warm_signatures(servable) -> List[str]:
         servable.run(runner, runner.default_inputs(rows))
       warmed.append(name)
     except Exception as e:  # pylint: disable=broad-except
-      logging.warning('Warmup of signature %s of %s on a default input '
+      logging.info('Warmup of signature %s of %s on a default input '
                       'failed (ignored): %s', name, servable.export_dir,
                       str(e).splitlines()[0] if str(e) else type(e).__name__)
   return warmed
