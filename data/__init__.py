@@ -9,7 +9,9 @@
   the CFPB stopped collecting "Consumer disputed?" in April 2017). It draws
   on `data.real_stats` (tables fitted to the real rows), `data.narratives`
   (narratives from real sentences) and `data.label_model` (the label's
-  probability model).
+  probability model). `data.scenarios` holds its named drifts (product and
+  channel mix, a new company response, reworded narratives, concept drift)
+  for the feedback loop: `python -m data.generate --scenario NAME --span K`.
 * `data.compare_real` measures how close the generated rows are to the real
   ones; `data.metrics` holds the numpy ROC AUC and distances it uses;
   `data.files` the atomic write-if-changed helper and output checks;

@@ -10,7 +10,9 @@ usage errors, so every bad argument gets the same one.
 import argparse
 import re
 import sys
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, TypeVar
+
+T = TypeVar('T')
 
 USAGE_ERROR = 2
 _LINE_BREAKS = re.compile(r'\s*[\r\n]+\s*')
@@ -62,5 +64,20 @@ def checked_int(check: Callable[[int], None]) -> Callable[[str], int]:
     except ValueError as e:
       raise argparse.ArgumentTypeError(str(e)) from None
     return value
+
+  return parse
+
+
+def checked_value(convert: Callable[[str], T]) -> Callable[[str], T]:
+  """An argparse `type` from a library function raising ValueError.
+
+  Like `checked_int`, the library's message is the one the person reads.
+  """
+
+  def parse(text: str) -> T:
+    try:
+      return convert(text)
+    except ValueError as e:
+      raise argparse.ArgumentTypeError(str(e)) from None
 
   return parse

@@ -21,11 +21,16 @@ found.
   kept out of the generator's sentence pools, so phrases appear only where
   inserted.
 
-Replace these tables to generate data with another signal.
+Replace these tables to generate data with another signal, or pass a
+`LabelModel` (the same terms with other tables) to `logit` and
+`true_probability`: `data.scenarios` does so for its concept drift and
+reworded narratives. Without one, the tables below are read at each call.
 """
 
+import dataclasses
 import hashlib
-from typing import Dict, NamedTuple, Tuple
+import types
+from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -97,17 +102,54 @@ RAISING_PHRASES = tuple(p for p in PHRASES if p.logit > 0)
 LOWERING_PHRASES = tuple(p for p in PHRASES if p.logit < 0)
 
 
+@dataclasses.dataclass(frozen=True)
+class LabelModel:
+  """The terms of the label model: the module's tables, or others.
+
+  `default_model()` is the one that labels the default generated data; a
+  scenario derives its own with `dataclasses.replace`.
+  """
+  base_logit: float
+  response_logit: Mapping[str, float]
+  product_logit: Mapping[str, float]
+  timely_logit: Mapping[str, float]
+  channel_logit: Mapping[str, float]
+  tags_logit: Mapping[str, float]
+  issue_scale: float
+  company_scale: float
+  state_scale: float
+  phrases: Tuple[Phrase, ...]
+
+
+def frozen_table(weights: Mapping[str, float]) -> Mapping[str, float]:
+  """A read-only copy of a value -> logit table."""
+  return types.MappingProxyType(dict(weights))
+
+
+def default_model() -> LabelModel:
+  """The model made of this module's tables, as they are now (read-only)."""
+  return LabelModel(
+      base_logit=BASE_LOGIT, response_logit=frozen_table(RESPONSE_LOGIT),
+      product_logit=frozen_table(PRODUCT_LOGIT),
+      timely_logit=frozen_table(TIMELY_LOGIT),
+      channel_logit=frozen_table(CHANNEL_LOGIT),
+      tags_logit=frozen_table(TAGS_LOGIT),
+      issue_scale=ISSUE_SCALE, company_scale=COMPANY_SCALE,
+      state_scale=STATE_SCALE, phrases=tuple(PHRASES))
+
+
 def contains_phrase(text: str) -> bool:
   """True if `text` contains any phrase key (case-insensitive)."""
   lower = text.lower()
   return any(p.key in lower for p in PHRASES)
 
 
-def word_logit(narratives: pd.Series) -> np.ndarray:
-  """Sum of the weights of the phrases present in each narrative."""
+def word_logit(narratives: pd.Series,
+               phrases: Optional[Tuple[Phrase, ...]] = None) -> np.ndarray:
+  """Sum of the weights of the phrases (default `PHRASES`) in each narrative."""
   lower = narratives.fillna('').astype(str).str.lower()
   total = np.zeros(len(lower))
-  for phrase in PHRASES:
+  for phrase in PHRASES if phrases is None else phrases:
     total += phrase.logit * lower.str.contains(
         phrase.key, regex=False).to_numpy()
   return total
@@ -122,29 +164,42 @@ def hashed_effect(value: str, salt: str, scale: float) -> float:
   return scale * (2.0 * unit - 1.0)
 
 
-def logit(rows: pd.DataFrame) -> np.ndarray:
-  """Log-odds of a dispute for rows in the CFPB export layout."""
-  def table(column: str, weights: Dict[str, float]) -> np.ndarray:
-    return rows[column].map(weights).fillna(0.0).to_numpy(dtype=np.float64)
+def logit(rows: pd.DataFrame,
+          model: Optional[LabelModel] = None) -> np.ndarray:
+  """Log-odds of a dispute for rows in the CFPB export layout.
+
+  Args:
+    rows: Rows with the export's columns.
+    model: The terms to use; default: this module's tables.
+  """
+  model = default_model() if model is None else model
+
+  def table(column: str, weights: Mapping[str, float]) -> np.ndarray:
+    return rows[column].map(dict(weights)).fillna(0.0).to_numpy(
+        dtype=np.float64)
 
   def hashed(column: str, scale: float) -> np.ndarray:
     values = rows[column].fillna('').astype(str)
     effects = {v: hashed_effect(v, column, scale) for v in values.unique()}
     return values.map(effects).to_numpy(dtype=np.float64)
 
-  return (BASE_LOGIT
-          + table('Company response to consumer', RESPONSE_LOGIT)
-          + table('Product', PRODUCT_LOGIT)
-          + table('Timely response?', TIMELY_LOGIT)
-          + table('Submitted via', CHANNEL_LOGIT)
-          + table('Tags', TAGS_LOGIT)
-          + hashed('Issue', ISSUE_SCALE)
-          + hashed('Company', COMPANY_SCALE)
-          + hashed('State', STATE_SCALE)
-          + word_logit(rows['Consumer complaint narrative']))
+  return (model.base_logit
+          + table('Company response to consumer', model.response_logit)
+          + table('Product', model.product_logit)
+          + table('Timely response?', model.timely_logit)
+          + table('Submitted via', model.channel_logit)
+          + table('Tags', model.tags_logit)
+          + hashed('Issue', model.issue_scale)
+          + hashed('Company', model.company_scale)
+          + hashed('State', model.state_scale)
+          + word_logit(rows['Consumer complaint narrative'], model.phrases))
 
 
-def true_probability(rows: pd.DataFrame) -> np.ndarray:
-  """P(disputed) for export rows, rounded to the 6 decimals written to disk."""
-  prob = 1.0 / (1.0 + np.exp(-logit(rows)))
+def true_probability(rows: pd.DataFrame,
+                     model: Optional[LabelModel] = None) -> np.ndarray:
+  """P(disputed) for export rows, rounded to the 6 decimals written to disk.
+
+  `model` as in `logit`.
+  """
+  prob = 1.0 / (1.0 + np.exp(-logit(rows, model)))
   return np.clip(np.round(prob, 6), 1e-6, 1.0 - 1e-6)

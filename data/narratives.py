@@ -9,7 +9,7 @@ redactions ("XXXX"), amount format ("{$350.00}") and vocabulary. Then some of
 """
 
 import bisect
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -51,11 +51,27 @@ class UniformStream:
 
 
 class NarrativeWriter:
-  """Writes narratives for (product, issue) pairs from the real pools."""
+  """Writes narratives for (product, issue) pairs from the real pools.
 
-  def __init__(self, tables: RealTables, stream: UniformStream):
+  `raising` and `lowering` are the phrases inserted (default: the label
+  model's); `length_factor` scales the real target lengths (a scenario's
+  longer narratives). The defaults write today's narratives.
+  """
+
+  def __init__(self, tables: RealTables, stream: UniformStream,
+               raising: Optional[Sequence[label_model.Phrase]] = None,
+               lowering: Optional[Sequence[label_model.Phrase]] = None,
+               length_factor: float = 1.0):
+    if not length_factor > 0:
+      raise ValueError('length_factor must be positive, got %r' %
+                       length_factor)
     self._tables = tables
     self._stream = stream
+    self._raising = tuple(label_model.RAISING_PHRASES if raising is None
+                          else raising)
+    self._lowering = tuple(label_model.LOWERING_PHRASES if lowering is None
+                           else lowering)
+    self._length_factor = length_factor
     self._lengths = tables.narrative_lengths.tolist()
     self._break_values, self._break_cumulative = _cumulative(tables.line_breaks)
 
@@ -63,6 +79,8 @@ class NarrativeWriter:
     """One narrative for a complaint about `product` and `issue`."""
     stream = self._stream
     target = stream.pick(self._lengths)
+    if self._length_factor != 1.0:
+      target *= self._length_factor
     product_pool = (self._tables.sentences_by_product.get(product) or
                     self._tables.all_sentences)
     issue_pool = self._tables.sentences_by_issue.get((product, issue), ())
@@ -85,14 +103,14 @@ class NarrativeWriter:
     stream = self._stream
     chosen: List[str] = []
     if stream.next() < P_RAISING:
-      raising = list(label_model.RAISING_PHRASES)
+      raising = list(self._raising)
       first = stream.pick(raising)
       chosen.append(first.sentence)
       if stream.next() < P_SECOND_RAISING:
         raising.remove(first)
         chosen.append(stream.pick(raising).sentence)
     if stream.next() < P_LOWERING:
-      chosen.append(stream.pick(label_model.LOWERING_PHRASES).sentence)
+      chosen.append(stream.pick(self._lowering).sentence)
     for sentence in chosen:
       sentences.insert(int(stream.next() * (len(sentences) + 1)), sentence)
 

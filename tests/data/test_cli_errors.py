@@ -26,6 +26,9 @@ UNLABELLED = REPO / 'data' / 'real' / 'cfpb_unlabelled_narratives.csv'
 OLD_MTIME_NS = 10**18  # 2001-09-09: proves a file was not rewritten.
 ROWS_RANGE = 'the number of rows must be a whole number from 1 to 1000000'
 SEED_RANGE = 'the seed must be a whole number from 0 to 4294967295'
+SPAN_RANGE = 'the span must be a whole number from 0 to 999'
+SCENARIOS = ('none, product_shift, channel_shift, product_channel_shift, '
+             'new_response, narrative_wording, concept_drift')
 
 
 def run(module, *args):
@@ -127,6 +130,27 @@ GENERATE_CASES = {
     'seed not a number': (['--rows', '5', '--seed', 'x', '--out',
                            '{work}/gen'],
                           "argument --seed: expected a whole number, got 'x'"),
+    'span negative': (['--rows', '5', '--span', '-1', '--out', '{work}/gen'],
+                      'argument --span: %s, got -1' % SPAN_RANGE),
+    'span too large': (['--rows', '5', '--span', '1000', '--out',
+                        '{work}/gen'],
+                       'argument --span: %s, got 1000' % SPAN_RANGE),
+    'span not a number': (['--rows', '5', '--span', 'next', '--out',
+                           '{work}/gen'],
+                          "argument --span: expected a whole number, got "
+                          "'next'"),
+    'scenario unknown': (['--rows', '5', '--scenario', 'drift', '--out',
+                          '{work}/gen'],
+                         "argument --scenario: unknown scenario 'drift'; "
+                         'choose from %s (see python -m data.generate --help)'
+                         % SCENARIOS),
+    'scenario empty': (['--rows', '5', '--scenario', '', '--out',
+                        '{work}/gen'],
+                       "argument --scenario: unknown scenario ''"),
+    'scenario wrong case': (['--rows', '5', '--scenario', 'Concept_Drift',
+                             '--out', '{work}/gen'],
+                            "argument --scenario: unknown scenario "
+                            "'Concept_Drift'"),
     'out missing': (['--rows', '5'],
                     'the following arguments are required: --out '
                     '(see python -m data.generate --help)'),
@@ -246,7 +270,8 @@ def test_compare_real_bad_argument(name, places):
 def test_cases_cover_every_option():
   """A new option must come with its bad values here."""
   for module, cases, options in [
-      ('data.generate', GENERATE_CASES, {'--rows', '--seed', '--out'}),
+      ('data.generate', GENERATE_CASES,
+       {'--rows', '--seed', '--scenario', '--span', '--out'}),
       ('data.cfpb_export', EXPORT_CASES, {'--out'}),
       ('data.compare_real', COMPARE_CASES, {'--rows', '--seed', '--out'})]:
     help_text = run(module, '--help').stdout
