@@ -11,7 +11,7 @@ Entry points: `python -m serving.model_server` (the server) and
 `python -m serving.client` (a client for the complaint model).
 """
 
-import os
-
-# TFX 1.16 needs Keras 2 (tf_keras); must be set before TensorFlow is imported.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+# `components` sets up the stack once, before TensorFlow is first imported
+# (TF_USE_LEGACY_KERAS for TFX 1.16's Keras 2, quieter TF and google-api-core
+# logs); every serving module imports `serving` first, hence this import.
+import components  # noqa: F401

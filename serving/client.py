@@ -22,10 +22,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from components import features
 
-OUTPUT_KEY = 'disputed_probability'
-RAW_SIGNATURE = 'predict_raw'
-EXAMPLES_SIGNATURE = 'serving_default'
-EXAMPLES_INPUT = 'examples'
+OUTPUT_KEY = features.OUTPUT_KEY
+RAW_SIGNATURE = features.RAW_SIGNATURE
+EXAMPLES_SIGNATURE = features.EXAMPLES_SIGNATURE
+EXAMPLES_INPUT = features.EXAMPLES_INPUT
 
 
 class ClientError(Exception):

@@ -24,7 +24,7 @@ from tensorflow_serving.apis import regression_pb2
 
 from components import features
 
-WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+WARMUP_FILE = features.WARMUP_FILE
 
 
 def float_example(x: float) -> tf.train.Example:
@@ -179,7 +179,8 @@ STAND_IN_TEXT_LENGTH = 128
 def write_complaint_model(base_path: str, version: int, seed: int = 0,
                           warmup: bool = True,
                           model_name: str = 'complaints',
-                          warmup_signatures=('serving_default', 'predict_raw')
+                          warmup_signatures=(features.EXAMPLES_SIGNATURE,
+                                             features.RAW_SIGNATURE)
                           ) -> str:
   """An untrained model honouring the pipeline's serving contract.
 
@@ -228,25 +229,27 @@ def write_complaint_model(base_path: str, version: int, seed: int = 0,
 
   @tf.function(input_signature=[raw_spec])
   def predict_raw(raw):
-    return {'disputed_probability': model(raw)}
+    return {features.OUTPUT_KEY: model(raw)}
 
   @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name='examples')])
+      tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
   def serve_examples(examples):
-    return {'disputed_probability': model(
+    return {features.OUTPUT_KEY: model(
         tf.io.parse_example(examples, parse_spec))}
 
   tf.saved_model.save(model, export_dir, signatures={
-      'serving_default': serve_examples,
-      'predict_raw': predict_raw.get_concrete_function()})
+      features.EXAMPLES_SIGNATURE: serve_examples,
+      features.RAW_SIGNATURE: predict_raw.get_concrete_function()})
   if warmup:
     sample = {k: f'{k}_1' for k in features.RAW_FEATURES}
     sample[features.TEXT_FEATURE] = 'w1 w2 the bank charged me twice'
     logs = {
-        'serving_default': predict_log(model_name, 'serving_default', {
-            'examples': tf.constant([raw_example(sample).SerializeToString()])}),
-        'predict_raw': predict_log(
-            model_name, 'predict_raw',
+        features.EXAMPLES_SIGNATURE: predict_log(
+            model_name, features.EXAMPLES_SIGNATURE,
+            {features.EXAMPLES_INPUT: tf.constant(
+                [raw_example(sample).SerializeToString()])}),
+        features.RAW_SIGNATURE: predict_log(
+            model_name, features.RAW_SIGNATURE,
             {k: tf.constant([v]) for k, v in sample.items()}),
     }
     write_warmup_requests(export_dir,

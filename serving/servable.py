@@ -23,6 +23,10 @@ from serving import status
 PREDICT_METHOD = 'tensorflow/serving/predict'
 CLASSIFY_METHOD = 'tensorflow/serving/classify'
 REGRESS_METHOD = 'tensorflow/serving/regress'
+# TF Serving's own default (kDefaultServingSignatureDefKey), used for any
+# model whose request names no signature; deliberately not taken from
+# components.features, whose EXAMPLES_SIGNATURE is this project's choice
+# (which happens to be the same name).
 DEFAULT_SIGNATURE = 'serving_default'
 
 def dtype_name(dtype: int) -> str:

@@ -26,10 +26,11 @@ import serving  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF import)
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from components import features
 from serving import inference
 from serving import status
 
-WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+WARMUP_FILE = features.WARMUP_FILE
 MAX_RECORDS = 1000
 
 
