@@ -11,9 +11,13 @@ setup(
     version='0.1.0',
     description='End-to-end TFX reference pipeline on CFPB consumer complaints',
     python_requires='>=3.10,<3.11',
-    packages=['pipeline', 'components', 'data', 'serving'],
+    packages=['pipeline', 'pipeline.metadata', 'pipeline.monitoring',
+              'pipeline.reports', 'pipeline.schema', 'components', 'data',
+              'serving'],
     package_data={
         'data': ['real/*.csv', 'real/README.md'],
+        # The curated schema: without it the pipeline refuses to run.
+        'pipeline.schema': ['schema.pbtxt'],
         'serving': ['configs/*.config'],
     },
     install_requires=[
@@ -32,5 +36,9 @@ setup(
         'pandas',
         'psutil',
     ],
-    extras_require={'test': ['pytest', 'nbclient', 'ipykernel']},
+    # playwright drives Debian's chromium (never a downloaded browser) in the
+    # browser tests of the run report and the run index; hypothesis is the
+    # fuzz tier of the server (tests/serving/test_fuzz.py).
+    extras_require={'test': ['pytest', 'nbclient', 'ipykernel', 'playwright',
+                             'hypothesis']},
 )

@@ -82,8 +82,8 @@ def run_timed(cmd: List[str], log_path: str) -> Dict[str, object]:
 
 def component_seconds(metadata_path: str) -> Dict[str, float]:
   """Per-component wall time of the newest run, read from ML Metadata."""
-  from pipeline import summary  # pylint: disable=g-import-not-at-top
-  run = summary.latest_run(metadata_path)
+  from pipeline.metadata import summary  # pylint: disable=g-import-not-at-top
+  run = summary.latest_run_at(metadata_path) or {'components': []}
   return {c['component']: round(c['seconds'], 1) for c in run['components']}
 
 
@@ -140,8 +140,8 @@ def bench_ours(work: str, rows: int, seed: int, extra: List[str],
        '--seed', str(seed), '--output', out, '--json', *extra],
       os.path.join(work, f'ours_{rows}{label}.log'))
   stdout = result.pop('stdout')
-  from pipeline import report  # pylint: disable=g-import-not-at-top
-  summary = report.parse_json_summary(stdout)
+  from pipeline.reports import summary_text  # pylint: disable=g-import-not-at-top
+  summary = summary_text.parse_json_summary(stdout)
   result.update(rows=rows, rows_per_second=round(rows / result['wall_seconds'],
                                                   1),
                 components_seconds=component_seconds(

@@ -9,8 +9,7 @@ LocalDagRunner as ours; only the paths are redirected to a scratch folder.
 import os
 import sys
 
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import components  # noqa: F401  (the stack's settings, before TensorFlow loads)
 
 
 def main(argv) -> int:

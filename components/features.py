@@ -1,30 +1,49 @@
-"""The single source of feature names for the whole project.
+"""The single source of the names the project shares.
 
-Every other module (data conversion, preprocessing, the model, the evaluator's
-slices, the serving client) takes its names from here, so a feature is renamed
-or added in one place. Replace with your own features when adapting the
+Features, the label, the join key, the serving signatures with their inputs
+and output, and TF Serving's warm-up file: every other module (data
+conversion, preprocessing, the model, the evaluator's slices, the model card,
+the serving client and server) takes its names from here, so a name is
+changed in one place. Replace with your own features when adapting the
 pipeline to another data set.
 """
 
+import os
 from typing import Dict, List
+
+# Raw feature keys of the pipeline's input CSV (snake_case, see below).
+PRODUCT = 'product'
+SUB_PRODUCT = 'sub_product'
+ISSUE = 'issue'
+SUB_ISSUE = 'sub_issue'
+NARRATIVE = 'narrative'
+COMPANY = 'company'
+STATE = 'state'
+ZIP_CODE = 'zip_code'
+TAGS = 'tags'
+SUBMITTED_VIA = 'submitted_via'
+COMPANY_RESPONSE = 'company_response'
+TIMELY_RESPONSE = 'timely_response'
 
 # Column of the CFPB export -> raw feature key in the pipeline's input CSV.
 # The export's headers have spaces and punctuation ("Consumer disputed?"),
 # which are not valid TensorFlow signature names, hence the snake_case keys.
 EXPORT_TO_FEATURE: Dict[str, str] = {
-    'Product': 'product',
-    'Sub-product': 'sub_product',
-    'Issue': 'issue',
-    'Sub-issue': 'sub_issue',
-    'Consumer complaint narrative': 'narrative',
-    'Company': 'company',
-    'State': 'state',
-    'ZIP code': 'zip_code',
-    'Tags': 'tags',
-    'Submitted via': 'submitted_via',
-    'Company response to consumer': 'company_response',
-    'Timely response?': 'timely_response',
+    'Product': PRODUCT,
+    'Sub-product': SUB_PRODUCT,
+    'Issue': ISSUE,
+    'Sub-issue': SUB_ISSUE,
+    'Consumer complaint narrative': NARRATIVE,
+    'Company': COMPANY,
+    'State': STATE,
+    'ZIP code': ZIP_CODE,
+    'Tags': TAGS,
+    'Submitted via': SUBMITTED_VIA,
+    'Company response to consumer': COMPANY_RESPONSE,
+    'Timely response?': TIMELY_RESPONSE,
 }
+FEATURE_TO_EXPORT: Dict[str, str] = {
+    key: column for column, key in EXPORT_TO_FEATURE.items()}
 
 # The label: 1 when the consumer disputed the company's response.
 LABEL_EXPORT_COLUMN = 'Consumer disputed?'
@@ -40,12 +59,12 @@ ID_KEY = 'complaint_id'
 # a Beam pass per vocabulary, and one shared pass instead of eleven halved its
 # time. Replace with your own features.
 CATEGORICAL_FEATURES: List[str] = [
-    'product', 'sub_product', 'issue', 'sub_issue', 'company', 'state',
-    'tags', 'submitted_via', 'company_response', 'timely_response',
+    PRODUCT, SUB_PRODUCT, ISSUE, SUB_ISSUE, COMPANY, STATE, TAGS,
+    SUBMITTED_VIA, COMPANY_RESPONSE, TIMELY_RESPONSE,
 ]
 # The ZIP code is published masked ("606XX"); only its 3-digit prefix is kept,
 # as one more categorical.
-ZIP_FEATURE = 'zip_code'
+ZIP_FEATURE = ZIP_CODE
 ZIP_PREFIX_LENGTH = 3
 # What the shared vocabulary is built from, in the column order of its output.
 CATEGORICAL_INPUTS: List[str] = CATEGORICAL_FEATURES + [ZIP_FEATURE]
@@ -59,7 +78,7 @@ OOV_BUCKETS = 4
 # The free-text narrative becomes a bag of word n-grams: single words and
 # word pairs ("not satisfied", "never responded" carry what single words
 # do not), mapped through a TFT vocabulary of the most frequent n-grams.
-TEXT_FEATURE = 'narrative'
+TEXT_FEATURE = NARRATIVE
 TEXT_NGRAM_RANGE = (1, 2)
 TEXT_VOCAB_SIZE = 10000
 TEXT_OOV_BUCKETS = 1
@@ -71,7 +90,7 @@ TEXT_MAX_TOKENS = 5000
 RAW_FEATURES: List[str] = CATEGORICAL_INPUTS + [TEXT_FEATURE]
 
 # Slices reported by the Evaluator.
-SLICE_FEATURES: List[str] = ['product', 'state', 'company_response']
+SLICE_FEATURES: List[str] = [PRODUCT, STATE, COMPANY_RESPONSE]
 
 
 def transformed_name(key: str) -> str:
@@ -86,3 +105,14 @@ def vocabulary_name(key: str) -> str:
 # Explicit token for a missing categorical value (empty in the CSV), so that
 # "missing" is a learned category rather than silently an OOV bucket.
 MISSING_TOKEN = '(missing)'
+
+# Serving: the SavedModel's signatures, their inputs and their output.
+# `serving_default` takes serialized tf.Examples (TF Serving's convention for
+# a Predict over gRPC); `predict_raw` one string tensor per raw feature.
+EXAMPLES_SIGNATURE = 'serving_default'
+EXAMPLES_INPUT = 'examples'
+RAW_SIGNATURE = 'predict_raw'
+OUTPUT_KEY = 'disputed_probability'
+# TF Serving replays this file (a TFRecord of PredictionLog) before a new
+# version takes traffic; the exporter writes it, the server reads it.
+WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')

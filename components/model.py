@@ -89,7 +89,7 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Mode
         hidden_units, activation='relu',
         kernel_regularizer=tf.keras.regularizers.L2(DEEP_L2))(deep))
     logits.append(tf.keras.layers.Dense(1, use_bias=False, name='deep')(deep))
-  output = tf.keras.layers.Activation('sigmoid', name='disputed_probability')(
+  output = tf.keras.layers.Activation('sigmoid', name=features.OUTPUT_KEY)(
       tf.keras.layers.Add()(logits))
   model = tf.keras.Model(inputs=inputs, outputs=output)
   model.compile(

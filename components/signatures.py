@@ -15,8 +15,8 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from components import features
 
-OUTPUT_KEY = 'disputed_probability'
-WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+OUTPUT_KEY = features.OUTPUT_KEY
+WARMUP_FILE = features.WARMUP_FILE
 
 
 def _raw_spec(tf_transform_output):
@@ -51,7 +51,7 @@ def export(model, tf_transform_output, export_dir: str) -> None:
     return {OUTPUT_KEY: model(model.tft_layer(raw))}
 
   @tf.function(input_signature=[
-      tf.TensorSpec([None], tf.string, name='examples')])
+      tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
   def serve_examples(examples):
     return predict(tf.io.parse_example(examples, raw_spec))
 
@@ -63,8 +63,8 @@ def export(model, tf_transform_output, export_dir: str) -> None:
                     for key, value in zip(features.RAW_FEATURES, values)})
 
   model.save(export_dir, save_format='tf', signatures={
-      'serving_default': serve_examples.get_concrete_function(),
-      'predict_raw': serve_raw.get_concrete_function(),
+      features.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
+      features.RAW_SIGNATURE: serve_raw.get_concrete_function(),
   })
   write_warmup_requests(export_dir)
 
@@ -80,22 +80,46 @@ def example_from_fields(fields) -> tf.train.Example:
 
 
 WARMUP_COMPLAINT = {
-    'product': 'Mortgage', 'issue': 'Loan servicing, payments, escrow account',
-    'company_response': 'Closed with explanation', 'timely_response': 'Yes',
-    'state': 'CA', 'zip_code': '940XX', 'submitted_via': 'Web',
-    'narrative': 'My payment was applied late and I was charged a fee.',
+    features.PRODUCT: 'Mortgage',
+    features.ISSUE: 'Loan servicing, payments, escrow account',
+    features.COMPANY_RESPONSE: 'Closed with explanation',
+    features.TIMELY_RESPONSE: 'Yes', features.STATE: 'CA',
+    features.ZIP_CODE: '940XX', features.SUBMITTED_VIA: 'Web',
+    features.NARRATIVE: 'My payment was applied late and I was charged a fee.',
 }
+
+
+WARMUP_BATCH_SIZES = (1, 2)  # a batch of 2 traces another shape than 1
+
+
+def warmup_requests():
+  """PredictRequests for every signature the clients call, at each size.
+
+  TF Serving replays them before a new version takes traffic, so neither
+  signature's first real request pays for tracing the graph.
+  """
+  requests = []
+  complaint = example_from_fields(WARMUP_COMPLAINT).SerializeToString()
+  for rows in WARMUP_BATCH_SIZES:
+    examples = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
+        signature_name=features.EXAMPLES_SIGNATURE))
+    examples.inputs[features.EXAMPLES_INPUT].CopyFrom(
+        tf.make_tensor_proto([complaint] * rows, dtype=tf.string))
+    raw = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
+        signature_name=features.RAW_SIGNATURE))
+    for key in features.RAW_FEATURES:
+      raw.inputs[key].CopyFrom(tf.make_tensor_proto(
+          [str(WARMUP_COMPLAINT.get(key, '')).encode()] * rows,
+          dtype=tf.string))
+    requests += [examples, raw]
+  return requests
 
 
 def write_warmup_requests(export_dir: str) -> None:
   """TF Serving replays these before a new version takes traffic."""
-  request = predict_pb2.PredictRequest(
-      model_spec=model_pb2.ModelSpec(signature_name='serving_default'))
-  request.inputs['examples'].CopyFrom(tf.make_tensor_proto(
-      [example_from_fields(WARMUP_COMPLAINT).SerializeToString()],
-      dtype=tf.string))
-  log = prediction_log_pb2.PredictionLog(
-      predict_log=prediction_log_pb2.PredictLog(request=request))
   os.makedirs(os.path.join(export_dir, 'assets.extra'), exist_ok=True)
   with tf.io.TFRecordWriter(os.path.join(export_dir, WARMUP_FILE)) as writer:
-    writer.write(log.SerializeToString())
+    for request in warmup_requests():
+      writer.write(prediction_log_pb2.PredictionLog(
+          predict_log=prediction_log_pb2.PredictLog(
+              request=request)).SerializeToString())

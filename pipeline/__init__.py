@@ -1,15 +1,10 @@
-"""The TFX pipeline definition and its command-line runner.
+"""The TFX pipeline: its paths, config, wiring, runner, readers and reports.
 
-TFX 1.16 needs Keras 2 (tf-keras): set before TensorFlow is first imported.
+Floors, each importing only those below it:
+  paths, config               where things live; every setting
+  input_data, pipeline        versioned input spans; the component wiring
+  metadata/                   read-only readers of ML Metadata
+  reports/                    text, HTML and the model card
+  local_runner, cli           one run; the command line (the only `main`)
 """
-import os
-
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # C++ info logs drown the summary
-
-import warnings  # pylint: disable=g-import-not-at-top,wrong-import-position
-
-# google-api-core (pulled in by Beam's GCP extra) warns on every start that
-# Python 3.10 is old; the stack is pinned to 3.10 by TFX 1.16 on purpose.
-warnings.filterwarnings('ignore', category=FutureWarning,
-                        module=r'google\.api_core\..*')
+import components  # noqa: F401  (sets up the stack before TensorFlow loads)

@@ -1,6 +1,6 @@
-"""Entry point: `python -m pipeline run ...`."""
+"""Entry point: `python -m pipeline run ...` (see pipeline/cli.py)."""
 import sys
 
-from pipeline import runner
+from pipeline import cli
 
-sys.exit(runner.main())
+sys.exit(cli.main())

@@ -1,11 +1,24 @@
 """Every setting of the pipeline in one typed, frozen config (no paths here).
 
-Paths belong to the runner; thresholds, budgets and names live here so they
-are not scattered as literals. Override from the CLI.
+Paths belong to `pipeline.paths`; thresholds, budgets and names live here so
+they are not scattered as literals. Every field a user would change can be
+set from the command line (`python -m pipeline run --min-auc 0.7`) or from a
+JSON file of field names (`--config settings.json`); the command line wins.
 """
 
 import dataclasses
+import json
 import os
+from typing import Any, Dict, Mapping, Optional
+
+
+class ConfigError(ValueError):
+  """A setting that cannot work (a one-line message for the CLI, exit 2)."""
+
+
+def _monitor(default):
+  """A setting of `pipeline monitor` rather than of `pipeline run`."""
+  return dataclasses.field(default=default, metadata={'command': 'monitor'})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +42,142 @@ class PipelineConfig:
   # and no regression beyond this against the last blessed model.
   min_auc: float = 0.65
   max_auc_regression: float = 0.01
+  # Monitoring (`pipeline monitor`): distances above which served traffic
+  # has shifted. L-infinity of a categorical's value shares (skew against
+  # training, drift against the previous window), Jensen-Shannon of the
+  # narrative's length and of the predicted probability. A feature alerts
+  # only above both its threshold and noise_z standard errors of what two
+  # samples of one population show at the window's size.
+  skew_threshold: float = _monitor(0.1)
+  drift_threshold: float = _monitor(0.1)
+  # Measured on 1,000 clean generated requests: JS of the narrative length
+  # up to 0.009, of the prediction up to 0.008; rewording (1.5x longer
+  # narratives) 0.03-0.05 (README, "Monitoring").
+  prediction_shift_threshold: float = _monitor(0.02)
+  narrative_length_threshold: float = _monitor(0.02)
+  noise_z: float = _monitor(3.0)
+  # Per-feature overrides, by raw feature key: 'state=0.2,company=0.3'.
+  feature_thresholds: str = _monitor('')
   # Hash of the module code; module code wired by dotted path is not
   # fingerprinted by TFX, so this is what invalidates the cache on a change.
+  # Computed by the runner from the code, never set by a user.
   code_fingerprint: str = ''       # all of components/ (Tuner, Trainer)
   transform_fingerprint: str = ''  # the files preprocessing_fn depends on
+
+  def __post_init__(self):
+    for name in ('rows', 'train_steps', 'eval_steps', 'tuner_trials',
+                 'tuner_steps', 'beam_workers', 'hash_buckets_train',
+                 'hash_buckets_eval'):
+      if getattr(self, name) < 1:
+        raise ConfigError(f'{option(name)} must be at least 1, not '
+                          f'{getattr(self, name)}')
+    if not 0.0 <= self.min_auc <= 1.0:
+      raise ConfigError(f'{option("min_auc")} must be between 0 and 1, not '
+                        f'{self.min_auc}')
+    if not 0.0 <= self.max_auc_regression <= 1.0:
+      raise ConfigError(f'{option("max_auc_regression")} must be between 0 '
+                        f'and 1, not {self.max_auc_regression}')
+    for name in ('skew_threshold', 'drift_threshold',
+                 'prediction_shift_threshold', 'narrative_length_threshold'):
+      if not 0.0 < getattr(self, name) <= 1.0:
+        raise ConfigError(f'{option(name)} must be above 0 and at most 1, '
+                          f'not {getattr(self, name)}')
+    if self.noise_z < 0:
+      raise ConfigError(f'{option("noise_z")} must be 0 or more, not '
+                        f'{self.noise_z}')
+    self.per_feature_thresholds()  # raises on a malformed list
+    for name in ('pipeline_name', 'model_name'):
+      value = getattr(self, name)
+      if not value or not value.replace('_', '').replace('-', '').isalnum():
+        raise ConfigError(f'{option(name)} must be letters, digits, "_" or '
+                          f'"-", not {value!r}')
+
+
+  def per_feature_thresholds(self) -> Dict[str, float]:
+    """feature_thresholds as {feature: threshold}."""
+    found = {}
+    for item in filter(None, (p.strip() for p in
+                              self.feature_thresholds.split(','))):
+      name, _, value = item.partition('=')
+      try:
+        found[name.strip()] = float(value)
+      except ValueError:
+        raise ConfigError(f'{option("feature_thresholds")} takes '
+                          f'feature=number pairs, not {item!r}') from None
+      if not 0.0 < found[name.strip()] <= 1.0:
+        raise ConfigError(f'the threshold of {name.strip()} must be above 0 '
+                          f'and at most 1, not {value}')
+    return found
+
+
+# Fields the runner computes; a user neither sets nor sees them as options.
+COMPUTED = ('code_fingerprint', 'transform_fingerprint')
+
+
+def option(name: str) -> str:
+  """The command-line option of a field ('min_auc' -> '--min-auc')."""
+  return '--' + name.replace('_', '-')
+
+
+def settable_fields(command: Optional[str] = None):
+  """The fields a user may set (of one command: 'run', 'monitor'), in order.
+
+  Shared fields (the model name) belong to every command.
+  """
+  shared = ('model_name',)
+  return [f for f in dataclasses.fields(PipelineConfig)
+          if f.name not in COMPUTED and (
+              command is None or f.name in shared or
+              f.metadata.get('command', 'run') == command)]
+
+
+def read_file(path: str) -> Dict[str, Any]:
+  """The settings in a JSON file of field names; ConfigError if unusable."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      values = json.load(f)
+  except OSError as error:
+    raise ConfigError(f'cannot read the config file {path}: '
+                      f'{error.strerror}') from None
+  except (ValueError, UnicodeDecodeError) as error:
+    raise ConfigError(f'the config file {path} is not JSON: {error}') from None
+  if not isinstance(values, dict):
+    raise ConfigError(f'the config file {path} must hold one JSON object of '
+                      'settings')
+  return values
+
+
+def build(file_values: Optional[Mapping[str, Any]] = None,
+          overrides: Optional[Mapping[str, Any]] = None,
+          **computed: str) -> PipelineConfig:
+  """A config from defaults, then a file's values, then command-line values.
+
+  Args:
+    file_values: from read_file (field names as keys).
+    overrides: values given on the command line (None: not given).
+    **computed: the fingerprints the runner computed.
+
+  Raises:
+    ConfigError: an unknown field, a value of the wrong type, or a value
+      that cannot work.
+  """
+  fields = {f.name: f for f in settable_fields()}
+  values: Dict[str, Any] = {}
+  for name, value in (file_values or {}).items():
+    if name not in fields:
+      raise ConfigError(f'unknown setting {name!r} in the config file; known: '
+                        + ', '.join(fields))
+    values[name] = _typed(name, fields[name].type, value)
+  values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+  return PipelineConfig(**values, **computed)
+
+
+def _typed(name: str, kind, value):
+  kind = {'int': int, 'float': float, 'bool': bool, 'str': str}.get(
+      kind, kind) if isinstance(kind, str) else kind
+  if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    return float(value)
+  if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    raise ConfigError(f'setting {name!r} must be {kind.__name__}, not '
+                      f'{value!r}')
+  return value

@@ -1,6 +1,11 @@
-"""Wires the TFX components; nothing else (paths come from the runner)."""
+"""Wires the TFX components; nothing else (paths come from the runner).
 
-from typing import List, Optional
+`create_pipeline` is a pure function of the config and the locations it is
+given: the same definition runs locally (`pipeline.local_runner`), in the
+notebook, or compiled for another orchestrator.
+"""
+
+from typing import List
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
@@ -43,7 +48,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                                config='"num_buckets": %d' % PLOT_BUCKETS)]
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(label_key=features.LABEL_KEY,
-                                  signature_name='serving_default')],
+                                  signature_name=features.EXAMPLES_SIGNATURE)],
       slicing_specs=[tfma.SlicingSpec()] + [
           tfma.SlicingSpec(feature_keys=[key])
           for key in features.SLICE_FEATURES],
@@ -55,9 +60,21 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
 
 def create_pipeline(config: PipelineConfig, data_root: str,
                     pipeline_root: str, serving_dir: str,
-                    metadata_path: str, schema_path: Optional[str],
+                    metadata_path: str, schema_path: str,
                     beam_pipeline_args: List[str]) -> tfx.dsl.Pipeline:
-  """The nine TFX components plus the data gate and the baseline resolver."""
+  """The nine TFX components plus the data gate and the baseline resolver.
+
+  Args:
+    config: the run's settings.
+    data_root: the folder of input spans (span-N/*.csv).
+    pipeline_root: where TFX writes artifacts.
+    serving_dir: the Pusher's destination (<serving_dir>/<model name>).
+    metadata_path: the ML Metadata SQLite file.
+    schema_path: the curated schema the data is validated against. It is
+      imported, never inferred: a schema inferred from the data would learn
+      bad data instead of rejecting it.
+    beam_pipeline_args: e.g. pipeline.paths.beam_args(workers).
+  """
   example_gen = tfx.components.CsvExampleGen(
       input_base=data_root,
       input_config=tfx.proto.Input(splits=[
@@ -69,11 +86,7 @@ def create_pipeline(config: PipelineConfig, data_root: str,
                       name='eval', hash_buckets=config.hash_buckets_eval)])))
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples'])
-  if schema_path:
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
-  else:
-    schema_gen = tfx.components.SchemaGen(
-        statistics=statistics_gen.outputs['statistics'])
+  schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
       schema=schema_gen.outputs['schema'])

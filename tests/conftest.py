@@ -2,9 +2,9 @@
 
 import os
 
-# TFX 1.16 needs Keras 2: test modules may import TensorFlow before the
-# project's packages (which set this), so set it before any test module loads.
-os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
+# The stack's settings (TF_USE_LEGACY_KERAS=1 for TFX 1.16) must be in place
+# before any test module imports TensorFlow: components/__init__ sets them.
+import components  # noqa: F401  pylint: disable=unused-import
 
 import dataclasses  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pathlib
@@ -39,8 +39,8 @@ def run_pipeline(output, *extra) -> PipelineRun:
       [sys.executable, '-m', 'pipeline', 'run', '--output', str(output),
        *E2E_ARGS, *extra],
       cwd=REPO, capture_output=True, text=True, timeout=1500)
-  from pipeline import report  # pylint: disable=g-import-not-at-top
-  summary = report.parse_json_summary(proc.stdout)
+  from pipeline.reports import summary_text  # pylint: disable=g-import-not-at-top
+  summary = summary_text.parse_json_summary(proc.stdout)
   return PipelineRun(pathlib.Path(output), proc.returncode, summary,
                      proc.stdout, proc.stderr)
 

@@ -4,27 +4,26 @@ Start from a schema SchemaGen inferred on a run of the generated data, then
 state what "good data" means here, so that ExampleValidator (and the data gate)
 reject bad data instead of re-learning it:
 
-  python -m pipeline.schema.curate <inferred schema.pbtxt>
+  python -m pipeline curate-schema <inferred schema.pbtxt>
 
 writes pipeline/schema/schema.pbtxt. Replace the rules below for your data.
 """
 
-import os
-import sys
-
 import tensorflow_data_validation as tfdv
 
 from components import features
+from pipeline import paths
 
 # Always present: a row without them cannot be used.
-REQUIRED = {features.LABEL_KEY, features.ID_KEY, 'product',
-            'company_response', 'timely_response'}
+REQUIRED = {features.LABEL_KEY, features.ID_KEY, features.PRODUCT,
+            features.COMPANY_RESPONSE, features.TIMELY_RESPONSE}
 # Closed vocabularies: a value outside them is an anomaly beyond this share.
-CLOSED_DOMAINS = {'product', 'company_response', 'timely_response',
-                  'submitted_via', 'tags', 'state'}
+CLOSED_DOMAINS = {features.PRODUCT, features.COMPANY_RESPONSE,
+                  features.TIMELY_RESPONSE, features.SUBMITTED_VIA,
+                  features.TAGS, features.STATE}
 MIN_DOMAIN_MASS = 0.95
 # Open vocabularies (long tails that grow with new data): no value domain.
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'schema.pbtxt')
+OUT = paths.CURATED_SCHEMA
 
 
 def curate(schema):
@@ -48,11 +47,7 @@ def curate(schema):
   return schema
 
 
-def main(argv):
-  schema = tfdv.load_schema_text(argv[1])
-  tfdv.write_schema_text(curate(schema), OUT)
-  print('wrote', OUT)
-
-
-if __name__ == '__main__':
-  main(sys.argv)
+def curate_file(inferred_path: str, out: str = OUT) -> str:
+  """Reads an inferred schema, writes the curated one to out; returns out."""
+  tfdv.write_schema_text(curate(tfdv.load_schema_text(inferred_path)), out)
+  return out

@@ -103,6 +103,22 @@ def test_export_signatures_agree_and_write_warmup(transformed, raw_rows,
   export_dir = str(tmp_path / '1')
   signatures.export(model, tf_transform_output, export_dir)
   assert os.path.getsize(os.path.join(export_dir, signatures.WARMUP_FILE)) > 0
+  # The warm-up covers both signatures, at 1 and 2 rows, and each request
+  # runs on the exported model as TF Serving would replay it.
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  replayed = []
+  for record in tf.data.TFRecordDataset(os.path.join(export_dir,
+                                                     signatures.WARMUP_FILE)):
+    request = prediction_log_pb2.PredictionLog.FromString(
+        record.numpy()).predict_log.request
+    name = request.model_spec.signature_name
+    out = tf.saved_model.load(export_dir).signatures[name](**{
+        key: tf.constant(tf.make_ndarray(value))
+        for key, value in request.inputs.items()})
+    replayed.append((name, out[signatures.OUTPUT_KEY].shape[0]))
+  assert sorted(replayed) == sorted([
+      (features.EXAMPLES_SIGNATURE, 1), (features.RAW_SIGNATURE, 1),
+      (features.EXAMPLES_SIGNATURE, 2), (features.RAW_SIGNATURE, 2)])
 
   loaded = tf.saved_model.load(export_dir)
   complaints = [{key: raw_rows[i][key].decode()

@@ -65,3 +65,21 @@ def test_bad_data_stops_before_training_and_pushes_nothing(e2e_run, tmp_path):
   ran = {c['component'] for c in result.summary['components']}
   assert 'Trainer' not in ran and 'Transform' not in ran
   assert _versions(e2e_run.serving_dir) == before
+
+
+def test_run_is_quiet_and_keeps_the_full_log(e2e_run):
+  """One line per component on the terminal; the libraries' output on disk."""
+  lines = [line for line in e2e_run.stderr.splitlines() if line.strip()]
+  assert len(lines) < 40, e2e_run.stderr[-3000:]
+  for component in ('CsvExampleGen', 'StatisticsGen', 'Transform', 'Trainer',
+                    'Evaluator', 'Pusher'):
+    assert any(line.split()[:2] == [component, 'complete'] for line in lines), (
+        component, lines)
+  assert not any('Traceback' in line or 'cuda' in line.lower()
+                 for line in lines), lines
+  log = e2e_run.summary['log']
+  assert log.startswith(str(e2e_run.output / 'logs' / 'run-'))
+  with open(log, encoding='utf-8', errors='replace') as f:
+    text = f.read()
+  assert 'Component Trainer is running' in text  # TFX's own INFO log
+  assert f'log: {log}' in e2e_run.stderr

@@ -23,10 +23,10 @@ def _cli(*args):
 
 def _main(*argv):
   """The same CLI in-process: TensorFlow is imported once, not per call."""
-  from pipeline import runner  # pylint: disable=g-import-not-at-top
+  from pipeline import cli  # pylint: disable=g-import-not-at-top
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    code = runner.main(['lineage', *argv])
+    code = cli.main(['lineage', *argv])
   return code, out.getvalue(), err.getvalue()
 
 

@@ -19,10 +19,10 @@ UNCHANGED = ['state', 'company_response', 'timely_response', 'submitted_via']
 
 def _main(*argv):
   """The CLI in-process: TensorFlow is imported once, not per call."""
-  from pipeline import runner  # pylint: disable=g-import-not-at-top
+  from pipeline import cli  # pylint: disable=g-import-not-at-top
   out, err = io.StringIO(), io.StringIO()
   with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-    code = runner.main(list(argv))
+    code = cli.main(list(argv))
   assert code == 0, err.getvalue()[-3000:]
   return out.getvalue()
 
@@ -45,7 +45,8 @@ def drifted(e2e_run, tmp_path_factory):
 
 
 def test_runs_lists_the_complete_and_the_stopped_run(e2e_run, drifted):
-  from pipeline import runs  # pylint: disable=g-import-not-at-top
+  from pipeline.metadata import runs  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
   listed = json.loads(_main('runs', '--output', str(drifted.output), '--json'))
   first, last = listed[0], listed[-1]
   assert first['run_id'] == e2e_run.summary['run_id']
@@ -64,12 +65,13 @@ def test_runs_lists_the_complete_and_the_stopped_run(e2e_run, drifted):
   with open(drifted.summary['report'], encoding='utf-8') as f:
     report = f.read()  # a stopped run gets its report too
   assert 'stopped by data gate' in report and 'Crypto asset' in report
-  text = runs.render_runs(listed)  # what `runs` prints without --json
+  text = runs_text.render_runs(listed)  # what `runs` prints without --json
   assert 'stopped by data gate' in text and e2e_run.summary['run_id'] in text
 
 
 def test_compare_reports_product_drift_against_the_stopped_run(drifted):
-  from pipeline import runs  # pylint: disable=g-import-not-at-top
+  from pipeline.metadata import runs  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
   result = json.loads(_main('compare', '1', 'latest', '--output',
                             str(drifted.output), '--json'))
   features = {f['feature']: f for f in result['drift']['features']}
@@ -87,11 +89,12 @@ def test_compare_reports_product_drift_against_the_stopped_run(drifted):
   auc = [m for m in result['metrics']
          if m['slice'] == 'Overall' and m['metric'] == 'auc'][0]
   assert auc['a'] is not None and auc['b'] is None and auc['delta'] is None
-  assert 'DRIFTED: product' in runs.render_compare(result)
+  assert 'DRIFTED: product' in runs_text.render_compare(result)
 
 
 def test_compare_a_run_with_itself_has_no_drift(drifted):
-  from pipeline import runs  # pylint: disable=g-import-not-at-top
+  from pipeline.metadata import runs  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
   result = runs.compare(str(drifted.output / 'metadata.sqlite'), '1', '1')
   assert result['drift']['same_data'] is True
   assert all(f['distance'] == pytest.approx(0.0, abs=1e-9)

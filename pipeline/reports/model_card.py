@@ -8,108 +8,102 @@ tf.saved_model.load nor the model servers read it.
 """
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Sequence, Tuple
 
-from pipeline import evaluation
+from components import features
+from pipeline.reports import formatting
 
 CARD_DIR = 'assets.extra'
 CARD_FILE = 'model_card.md'
-SLICES_PER_FEATURE = 5
-SMALL_SLICE = 100  # eval examples below which slice metrics are noise
+SLICES_PER_FEATURE = 5  # a card is read on one screen: fewer than the report
 METRICS = ['example_count', 'auc', 'auc_ci95', 'precision', 'recall',
            'binary_accuracy', 'calibration']
+_num = formatting.number
 
 
 def card_path(version_dir: str) -> str:
   return os.path.join(version_dir, CARD_DIR, CARD_FILE)
 
 
-def _num(value) -> str:
-  if value is None:
-    return '-'
-  if isinstance(value, list) and len(value) == 2:  # an interval
-    return '%.3f-%.3f' % tuple(value)
-  if isinstance(value, float):
-    return 'n/a' if value != value else '%.4g' % value
-  return str(value)
+def _export_column(key: str) -> str:
+  """The CFPB export's name of a raw feature ('state' -> 'State')."""
+  for column, feature in features.EXPORT_TO_FEATURE.items():
+    if feature == key:
+      return column
+  return key
 
 
+def model_inputs() -> str:
+  """The model's inputs in words, from the feature lists in features.py."""
+  names = [(f'{_export_column(key)} (first {features.ZIP_PREFIX_LENGTH} '
+            'digits)' if key == features.ZIP_FEATURE else _export_column(key))
+           for key in features.RAW_FEATURES]
+  return ', '.join(f'"{name}"' for name in names)
 
-def _architecture(hparams) -> str:
-  """The model's shape, as the recorded hyperparameters made it."""
-  text = ('logistic regression over one-hot categorical features and the '
-          'multi-hot bag of narrative words and word pairs (L1 on the '
-          'n-grams)')
+
+def architecture(hparams: Dict[str, Any]) -> str:
+  """The model's shape, as the recorded hyperparameters and features made it."""
+  low, high = features.TEXT_NGRAM_RANGE
+  text = (f'logistic regression over the multi-hot of the '
+          f'{len(features.CATEGORICAL_INPUTS)} categorical features\' values '
+          f'(one shared vocabulary of at most '
+          f'{features.CATEGORICAL_VOCAB_SIZE:,} `feature=value` tokens) and '
+          f'the multi-hot bag of the narrative\'s {low}- to {high}-word '
+          f'n-grams ({features.TEXT_VOCAB_SIZE:,}-entry vocabulary), with an '
+          f'L1 penalty of {_num(float(hparams.get("l1", 0.0)))} on the '
+          'n-grams')
   hidden = int(float(hparams.get('hidden_units', 0) or 0))
   if hidden:
     text += (f', plus a deep branch: {hidden} ReLU units over the '
-             'categoricals and an n-gram embedding bag')
+             'categoricals and an n-gram embedding bag of dimension '
+             f'{int(float(hparams.get("embedding_dim", 0)))}')
   return text + ', sigmoid output'
-
-def _output_of(push: Dict[str, Any]) -> str:
-  """The run's --output: pushes go to <output>/serving/<model>/<version>."""
-  return os.path.dirname(os.path.dirname(os.path.dirname(
-      push['destination'])))
-
-
-def _signed(value) -> str:
-  return '-' if value is None or value != value else '%+.4g' % value
 
 
 def _metrics_table(metrics: Dict[str, Dict[str, float]]) -> List[str]:
   """Overall and the largest slices of each slicing feature."""
-  by_feature = {}
-  for name in metrics:
-    if name != evaluation.OVERALL:
-      by_feature.setdefault(name.split(':')[0], []).append(name)
-  shown = [evaluation.OVERALL] + [
-      n for feature in sorted(by_feature)
-      for n in sorted(by_feature[feature], key=lambda n: (
-          -metrics[n].get('example_count', 0), n))[:SLICES_PER_FEATURE]]
   lines = ['| slice | ' + ' | '.join(METRICS) + ' |',
            '|---' * (len(METRICS) + 1) + '|']
-  for name in shown:
+  for name in formatting.slices_by_count(metrics, SLICES_PER_FEATURE):
     values = metrics.get(name, {})
     lines.append(f'| {name} | ' + ' | '.join(
         _num(values.get(m)) for m in METRICS) + ' |')
   return lines
 
 
-def render(trail: Dict[str, Any], model_name: str,
-           data_source: Optional[str] = None,
-           generated: Optional[bool] = None) -> str:
-  """The card's Markdown from a lineage trace (pipeline.lineage.trace).
+def render(trail: Dict[str, Any], model_name: str, output: str,
+           sources: Sequence[Tuple[str, bool]] = ()) -> str:
+  """The card's Markdown from a lineage trace (metadata.lineage.trace).
 
   Args:
     trail: the lineage of the pushed model.
     model_name: the served model's name.
-    data_source: the export the span was converted from, if known (MLMD
-      only records the converted span file).
-    generated: whether that export came from data/generate.py (None:
-      unknown).
+    output: the run's --output folder (for the lineage command it names).
+    sources: the export files the span was converted from, each with
+      whether it came from data/generate.py (MLMD records only the span).
   """
+  generated = (None if not sources else
+               all(is_generated for _, is_generated in sources))
   push, data = trail['push'], trail.get('data', {})
   ev = trail.get('evaluation', {})
   metrics = ev.get('metrics', {})
-  overall = metrics.get(evaluation.OVERALL, {})
+  overall = metrics.get(formatting.OVERALL, {})
   training, hp = trail['training'], trail['hyperparameters']
   rows = data.get('rows_per_split', {})
   small = sorted(n for n, v in metrics.items()
-                 if n != evaluation.OVERALL and
-                 v.get('example_count', 0) < SMALL_SLICE)
+                 if n != formatting.OVERALL and formatting.is_small(v))
   git = trail['code']['git_now']
   lines = [
       f'# Model card: {model_name}, version {push["version"]}', '',
       'Written by the pipeline from ML Metadata when the model was pushed; '
-      f'`python -m pipeline lineage --output {_output_of(push)} --version '
+      f'`python -m pipeline lineage --output {output} --version '
       f'{push["version"]}` shows the full lineage.', '',
       '## Model', '',
       f'- Predicts the probability that a consumer disputes the company\'s '
-      'response to a CFPB complaint (label `consumer_disputed`), from the '
-      'complaint\'s product, issue, company, state, ZIP prefix, channel, '
-      'tags, the company\'s response and timeliness, and the narrative '
-      'text (output `disputed_probability`).',
-      '- Architecture: ' + _architecture(hp['values']) + ' (Keras, '
+      f'response to a CFPB complaint (label `{features.LABEL_KEY}`, the '
+      f'export\'s "{features.LABEL_EXPORT_COLUMN}"), from the complaint\'s '
+      f'{model_inputs()} (output `{features.OUTPUT_KEY}`).',
+      '- Architecture: ' + architecture(hp['values']) + ' (Keras, '
       '`components/model.py`); the Transform graph is part of the '
       'SavedModel, so serving applies the same preprocessing as training.',
       '- Hyperparameters: ' + ', '.join(
@@ -135,9 +129,9 @@ def render(trail: Dict[str, Any], model_name: str,
       f'- Content sha256: `{data.get("sha256")}`.',
       '- Rows per split: ' + ', '.join(f'{k} {v:,}' for k, v in
                                        rows.items()) + '.']
-  if data_source:
-    lines.append(f'- Converted from: `{data_source}`' + (
-        ', generated by `data/generate.py`.' if generated else '.'))
+  for path, is_generated in sources:
+    lines.append(f'- Converted from: `{path}`' + (
+        ', generated by `data/generate.py`.' if is_generated else '.'))
   lines += ['', '## Evaluation', '',
             f'On the eval split ({int(overall.get("example_count", 0)):,} '
             'complaints), overall and for the largest slices of each '
@@ -153,10 +147,10 @@ def render(trail: Dict[str, Any], model_name: str,
     lines.append('- Baseline: none (no earlier blessed model), so only the '
                  'absolute threshold applied.')
   else:
-    diff = ev.get('diff', {}).get(evaluation.OVERALL, {})
+    diff = ev.get('diff', {}).get(formatting.OVERALL, {})
     lines.append(f'- Baseline: version {baseline["pushed_version"]} (run '
                  f'{baseline["run_id"]}); AUC change '
-                 f'{_signed(diff.get("auc"))}.')
+                 f'{formatting.signed(diff.get("auc"))}.')
   validation = ev.get('validation', {})
   lines.append(f'- Result: {"passed" if validation.get("ok") else "failed"}.')
   lines += [
@@ -175,7 +169,8 @@ def render(trail: Dict[str, Any], model_name: str,
       'monitor on, and products, issues and company responses were renamed '
       'after that date.',
       f'- Small slices are noisy: {len(small)} of {len(metrics) - 1} slices '
-      f'have fewer than {SMALL_SLICE} eval examples, so their metrics vary '
+      f'have fewer than {formatting.SMALL_SLICE} eval examples, so their '
+      'metrics vary '
       'from run to run; only the overall AUC is gated.',
       '- A dispute depends on much that the complaint does not record (the '
       'full exchange with the company, the consumer\'s circumstances): '

@@ -1,8 +1,10 @@
-"""ML Metadata as a graph: runs, executions and the artifacts between them.
+"""The one reader of ML Metadata: read-only, following events and contexts.
 
-Lineage, the run list and the reports follow MLMD's events (which execution
-read or wrote which artifact) and contexts (which run an execution belongs
-to) rather than guessing from paths under the pipeline root.
+Lineage, the run list, the run summary and the reports all ask this module.
+It follows MLMD's events (which execution read or wrote which artifact) and
+contexts (which run and which pipeline node an execution belongs to) rather
+than guessing from paths under the pipeline root, and it never opens the
+store for writing: looking at a run must never change its record.
 """
 
 import collections
@@ -12,6 +14,8 @@ from typing import Any, Dict, List, Optional
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
+
+from pipeline import paths as project_paths
 
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
@@ -76,6 +80,24 @@ class Graph:
     self._events_by_execution = {}
     self._events_by_artifact = {}
     self._node_ids = {}
+    self._file_hashes = {}
+
+  @classmethod
+  def open(cls, metadata_path: str) -> 'Graph':
+    """A graph over the read-only store at metadata_path."""
+    return cls(open_store(metadata_path))
+
+  def file_sha256(self, path: str) -> str:
+    """The content hash of a file MLMD points to, computed once per graph.
+
+    Keyed by size and mtime as well, so a file rewritten meanwhile is hashed
+    again rather than reported with its old hash.
+    """
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in self._file_hashes:
+      self._file_hashes[key] = project_paths.file_sha256(path)
+    return self._file_hashes[key]
 
   def type_of(self, artifact) -> str:
     return self._artifact_types.get(artifact.type_id, '')
@@ -158,6 +180,13 @@ class Graph:
   def run_executions(self, run) -> List[Any]:
     return sorted(self.store.get_executions_by_context(run.id),
                   key=lambda e: e.id)
+
+  def latest_per_node(self, run) -> Dict[str, Any]:
+    """The last execution of each pipeline node in a run, by node id."""
+    nodes = {}
+    for execution in self.run_executions(run):
+      nodes[self.node_id(execution)] = execution
+    return nodes
 
   def artifacts_of_type(self, type_name: str) -> List[Any]:
     return sorted(self.store.get_artifacts_by_type(type_name),

@@ -1,10 +1,14 @@
 """Reads an Evaluator's output: metrics and diffs per slice, thresholds, curves.
 
 With a baseline, TFMA records the candidate's and the baseline's values and
-their difference under the same metric name; they are kept apart here.
+their difference under the same metric name; they are kept apart here. This
+is the one rule by which metrics are read: the run summary, lineage, the run
+list, the HTML report, the model card and the notebooks all use it.
 """
 
 from typing import Any, Dict, List, Optional
+
+from data import metrics as data_metrics
 
 OVERALL = 'Overall'
 
@@ -43,6 +47,34 @@ def load_metrics(evaluation_uri: str) -> Dict[str, Dict[str, Dict[str, float]]]:
             kv.value.double_value.value)
   return {role: values for role, values in result.items() if values or
           role == 'candidate'}
+
+
+def with_auc_intervals(metrics: Dict[str, Dict[str, float]]):
+  """Adds a 95% interval to each slice's AUC; drops AUCs of one-class slices.
+
+  TFMA reports AUC 0 for a slice without positives (or negatives), which
+  reads as a terrible model rather than an undefined number.
+  """
+  for values in metrics.values():
+    if 'auc' not in values or 'mean_label' not in values:
+      continue
+    count = values.get('example_count', 0)
+    positives = int(round(values['mean_label'] * count))
+    try:
+      values['auc_ci95'] = list(data_metrics.auc_confidence_interval(
+          values['auc'], positives, int(count) - positives))
+    except ValueError:
+      del values['auc']
+  return metrics
+
+
+def load_metrics_with_intervals(evaluation_uri: str):
+  """load_metrics, each model's slices with their AUC intervals."""
+  metrics = load_metrics(evaluation_uri)
+  for role in ('candidate', 'baseline'):
+    if role in metrics:
+      with_auc_intervals(metrics[role])
+  return metrics
 
 
 def validation(evaluation_uri: str) -> Dict[str, Any]:

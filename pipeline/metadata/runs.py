@@ -1,19 +1,17 @@
-"""`python -m pipeline runs` and `compare`: past runs from ML Metadata.
+"""Past runs read from ML Metadata (what `pipeline runs` and `compare` show).
 
 A run is a TFX pipeline_run context; its executions (cached or not) say what
 it did, and their events lead to its data, model, evaluation and push.
 """
 
-import json
 import os
-import sys
 from typing import Any, Dict, List, Optional
 
-from pipeline import evaluation
-from pipeline import lineage
-from pipeline import metadata_graph
-
-MAX_SLICES = 6  # per slicing feature in the text comparison (all in --json)
+from pipeline.metadata import drift
+from pipeline.metadata import evaluation
+from pipeline.metadata import lineage
+from pipeline.metadata import statistics
+from pipeline.metadata import store as metadata_graph
 
 Execution = metadata_graph.Execution
 
@@ -37,9 +35,7 @@ def _status(graph, executions) -> str:
 def describe(graph: metadata_graph.Graph, run, index: int) -> Dict[str, Any]:
   """One run: status, data, hyperparameters, metrics, blessing, push."""
   executions = graph.run_executions(run)
-  nodes = {}
-  for execution in executions:
-    nodes[graph.node_id(execution)] = execution  # the last per node
+  nodes = graph.latest_per_node(run)
   out = {'index': index, 'run_id': run.name,
          'started': lineage.iso_time(run.create_time_since_epoch),
          'status': _status(graph, executions),
@@ -66,14 +62,20 @@ def describe(graph: metadata_graph.Graph, run, index: int) -> Dict[str, Any]:
                                                            'blessed'))
   pusher = nodes.get('Pusher')
   pushed = graph.output(pusher, 'pushed_model') if pusher else None
+  was_pushed = bool(pushed and metadata_graph.prop(pushed, 'pushed'))
   out['pushed_version'] = (str(metadata_graph.prop(pushed, 'pushed_version'))
-                           if pushed and metadata_graph.prop(pushed, 'pushed')
-                           else None)
+                           if was_pushed else None)
+  out['pushed_destination'] = (metadata_graph.prop(pushed,
+                                                   'pushed_destination')
+                               if was_pushed else None)
   return out
 
 
-def list_runs(metadata_path: str) -> List[Dict[str, Any]]:
-  graph = metadata_graph.Graph(metadata_graph.open_store(metadata_path))
+def list_runs(metadata_path: str,
+              graph: Optional[metadata_graph.Graph] = None
+              ) -> List[Dict[str, Any]]:
+  """Every run of the store, oldest first, as `describe` gives it."""
+  graph = graph or metadata_graph.Graph.open(metadata_path)
   return [describe(graph, run, i + 1) for i, run in enumerate(graph.runs())]
 
 
@@ -97,24 +99,6 @@ def resolve(names: List[str], wanted: str) -> int:
 def overall_auc(run: Dict[str, Any]) -> Optional[float]:
   metrics = run.get('evaluation', {}).get('metrics', {})
   return metrics.get(evaluation.OVERALL, {}).get('auc')
-
-
-def render_runs(runs: List[Dict[str, Any]]) -> str:
-  lines = ['%-3s %-27s %-21s %5s %7s %8s %-7s %s' % (
-      '#', 'run', 'status', 'span', 'rows', 'AUC', 'blessed', 'pushed')]
-  for run in runs:
-    data = run.get('data', {})
-    rows = sum(data.get('rows_per_split', {}).values()) or '-'
-    auc = overall_auc(run)
-    blessed = run.get('blessed')
-    lines.append('%-3s %-27s %-21s %5s %7s %8s %-7s %s' % (
-        run['index'], run['run_id'], run['status'], data.get('span', '-'),
-        rows, '%.4f' % auc if auc is not None else '-',
-        '-' if blessed is None else ('yes' if blessed else 'no'),
-        run['pushed_version'] or '-'))
-    for f in data.get('files', []):
-      lines.append(f"    data {f['path']}")
-  return '\n'.join(lines)
 
 
 def _hparams(run: Dict[str, Any]) -> Dict[str, Any]:
@@ -153,8 +137,7 @@ def _metric_rows(a: Dict[str, Any], b: Dict[str, Any]) -> List[Dict[str, Any]]:
 def compare(metadata_path: str, run_a: str, run_b: str,
             threshold: Optional[float] = None) -> Dict[str, Any]:
   """Hyperparameters, data drift (TFDV) and metrics of two runs."""
-  from pipeline import data_stats, drift  # pylint: disable=g-import-not-at-top
-  graph = metadata_graph.Graph(metadata_graph.open_store(metadata_path))
+  graph = metadata_graph.Graph.open(metadata_path)
   contexts = graph.runs()
   names = [c.name for c in contexts]
   ia, ib = resolve(names, run_a), resolve(names, run_b)  # before any loading
@@ -173,8 +156,8 @@ def compare(metadata_path: str, run_a: str, run_b: str,
   stats_b = (b.get('data') or {}).get('statistics')
   schema_uri = b.get('schema_uri') or a.get('schema_uri')
   if stats_a and stats_b and schema_uri:
-    split_a = data_stats.load(stats_a['uri']).get(drift.SPLIT)
-    split_b = data_stats.load(stats_b['uri']).get(drift.SPLIT)
+    split_a = statistics.load(stats_a['uri']).get(drift.SPLIT)
+    split_b = statistics.load(stats_b['uri']).get(drift.SPLIT)
     schema_file = os.path.join(schema_uri, 'schema.pbtxt')
     if split_a is None or split_b is None or not os.path.exists(schema_file):
       out['drift'] = {'missing': 'the statistics or the schema are not on '
@@ -196,112 +179,3 @@ def _brief(run: Dict[str, Any]) -> Dict[str, Any]:
           'rows_per_split': data.get('rows_per_split'),
           'blessed': run.get('blessed'),
           'pushed_version': run['pushed_version']}
-
-
-def _num(value) -> str:
-  if value is None or value != value:  # missing, or NaN (nothing to divide)
-    return '-'
-  if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
-    return str(int(value))
-  return '%.4g' % value if isinstance(value, float) else str(value)
-
-
-def render_compare(c: Dict[str, Any]) -> str:
-  a, b = c['a'], c['b']
-  lines = [f"A: #{a['index']} {a['run_id']}  {a['status']}, span {a['span']}"
-           f", rows {a['rows_per_split']}",
-           f"B: #{b['index']} {b['run_id']}  {b['status']}, span {b['span']}"
-           f", rows {b['rows_per_split']}", '', 'hyperparameters:']
-  both = all(c['trained'].values())
-  for h in c['hyperparameters']:
-    lines.append('  %-20s %18s %18s %s' % (
-        h['name'], _num(h['a']), _num(h['b']),
-        '<- differs' if both and not h['same'] else ''))
-  if not c['hyperparameters']:
-    lines.append('  neither run trained a model')
-  elif not both:
-    lines.append('  (%s trained no model)' % ('A' if not c['trained']['a']
-                                              else 'B'))
-  d = c.get('drift')
-  lines.append('')
-  if not d or 'missing' in d:
-    lines.append('data drift: no statistics to compare' + (
-        f" ({d['missing']})" if d else ''))
-  else:
-    drifted = [f['feature'] for f in d['features']
-               if f['drifted'] and not f['within_noise']]
-    noisy = [f['feature'] for f in d['features']
-             if f['drifted'] and f['within_noise']]
-    lines.append(f"data drift ({d['split']} split, B against A, threshold "
-                 f"{d['threshold']:g}): " + (
-                     'same data' if d['same_data'] else
-                     ('DRIFTED: ' + ', '.join(drifted)) if drifted else
-                     'no feature drifted') + (
-                         f" (above the threshold but within sampling noise:"
-                         f" {', '.join(noisy)})" if noisy else ''))
-    lines.append('  %-20s %-15s %8s %8s %8s %8s' % (
-        'feature', 'measure', 'distance', 'noise', 'values A', 'values B'))
-    for f in d['features']:
-      noise = f['sampling_noise']
-      lines.append('  %-20s %-15s %8.4f %8s %8d %8d %s' % (
-          f['feature'], f['measure'], f['distance'],
-          '%.4f' % noise if noise is not None else '-', f['values_a'],
-          f['values_b'], '' if not f['drifted'] else
-          'DRIFT' if not f['within_noise'] else 'noise?'))
-  lines += ['', 'metrics overall (B - A):']
-  rows = c['metrics']
-  if not rows:
-    lines.append('  neither run evaluated a model')
-  for r in rows:
-    if r['slice'] == evaluation.OVERALL:
-      lines.append('  %-16s %10s %10s %10s' % (r['metric'], _num(r['a']),
-                                               _num(r['b']), _delta(r)))
-  auc = {r['slice']: r for r in rows if r['metric'] == 'auc'}
-  count = {r['slice']: r for r in rows if r['metric'] == 'example_count'}
-  shown = [s for s in _largest_slices(count) if s in auc]
-  if shown:
-    lines += ['', 'AUC of the largest slices (B - A; all in --json):',
-              '  %-44s %6s %6s %8s %8s %8s' % ('slice', 'n A', 'n B', 'A',
-                                               'B', 'delta')]
-  for name in shown:
-    n = count.get(name, {})
-    lines.append('  %-44s %6s %6s %8s %8s %8s' % (
-        name[:44], _num(n.get('a')), _num(n.get('b')), _num(auc[name]['a']),
-        _num(auc[name]['b']), _delta(auc[name])))
-  return '\n'.join(lines)
-
-
-def _delta(row) -> str:
-  delta = row['delta']
-  return '-' if delta is None or delta != delta else '%+.4g' % delta
-
-
-def _largest_slices(count_rows: Dict[str, Dict[str, Any]]) -> List[str]:
-  """Per slicing feature, its largest slices (by B's, else A's, count)."""
-  size = {name: r['b'] if r['b'] is not None else (r['a'] or 0)
-          for name, r in count_rows.items() if name != evaluation.OVERALL}
-  by_feature = {}
-  for name in size:
-    by_feature.setdefault(name.split(':')[0], []).append(name)
-  return [name for feature in sorted(by_feature)
-          for name in sorted(by_feature[feature],
-                             key=lambda n: (-size[n], n))[:MAX_SLICES]]
-
-
-def main(args) -> int:
-  """CLI for `runs` and `compare`: exit 2 with a one-line error."""
-  from pipeline import runner  # pylint: disable=g-import-not-at-top
-  paths = runner.RunPaths(os.path.abspath(args.output))
-  try:
-    if args.command == 'runs':
-      result = list_runs(paths.metadata_path)
-      text = render_runs(result) if result else 'no runs recorded'
-    else:
-      result = compare(paths.metadata_path, args.run_a, args.run_b,
-                       args.drift_threshold)
-      text = render_compare(result)
-  except (metadata_graph.NoMetadataError, RunNotFoundError) as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 2
-  print(json.dumps(result, indent=2) if args.json else text)
-  return 0

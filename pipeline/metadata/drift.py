@@ -11,6 +11,8 @@ import math
 import os
 from typing import Any, Dict, List
 
+from pipeline.metadata import statistics
+
 # A value's share moving by 10 points (or a JS divergence of 0.1) is beyond
 # the sampling noise of runs of a few thousand rows (about 0.01-0.03 here).
 DEFAULT_THRESHOLD = 0.1
@@ -46,10 +48,9 @@ def compare(previous, current, schema,
     threshold: distance above which a feature has drifted.
   """
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  from pipeline import data_stats  # pylint: disable=g-import-not-at-top
   anomalies = tfdv.validate_statistics(
-      data_stats.stats_list(current), with_comparators(schema, threshold),
-      previous_statistics=data_stats.stats_list(previous))
+      statistics.stats_list(current), with_comparators(schema, threshold),
+      previous_statistics=statistics.stats_list(previous))
   counts_a, counts_b = _value_counts(previous), _value_counts(current)
   found = []
   for info in anomalies.drift_skew_info:
@@ -83,12 +84,11 @@ def sampling_noise(values_a: int, values_b: int) -> float:
 
 def _value_counts(dataset) -> Dict[str, int]:
   """Values present per feature (what the shares are computed over)."""
-  from pipeline import data_stats  # pylint: disable=g-import-not-at-top
   counts = {}
   for feature in dataset.features:
     kind = feature.WhichOneof('stats')
     if kind in ('string_stats', 'num_stats'):
-      counts[data_stats.feature_name(feature)] = int(
+      counts[statistics.feature_name(feature)] = int(
           getattr(feature, kind).common_stats.tot_num_values)
   return counts
 

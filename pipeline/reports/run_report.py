@@ -5,25 +5,26 @@ archived or opened offline. Everything in it is read back from ML Metadata
 and the artifacts it points to.
 """
 
-import html
-import math
 import os
 import re
 from typing import Any, Dict, List, Optional
 
-from pipeline import data_stats
-from pipeline import evaluation
-from pipeline import lineage
-from pipeline import metadata_graph
-from pipeline import runner
-from pipeline import runs
-from pipeline import svg_plot
+from pipeline import paths as project_paths
+from pipeline.metadata import evaluation
+from pipeline.metadata import lineage
+from pipeline.metadata import runs
+from pipeline.metadata import statistics
+from pipeline.metadata import store
+from pipeline.reports import charts
+from pipeline.reports import formatting
+from pipeline.reports import html_table
 
 METRICS = ['example_count', 'mean_label', 'auc', 'auc_ci95', 'precision',
            'recall', 'binary_accuracy', 'calibration']
-SMALL_SLICE = 100  # eval examples below which a slice's metrics are noise
-MAX_SLICES = 6  # per slicing feature in the baseline comparison
-_SIGNED = re.compile(r'^[+-][0-9.]')
+_e = html_table.escape
+_table = html_table.table
+_num = formatting.number
+_signed = formatting.signed
 
 STYLE = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
@@ -43,49 +44,14 @@ dl { display: grid; grid-template-columns: 220px 1fr; gap: 4px 12px;
 """
 
 
-def report_path(output: str, run_id: str) -> str:
-  """<output>/reports/<run id with only [A-Za-z0-9._-]>.html."""
-  safe = re.sub(r'[^A-Za-z0-9._-]', '-', run_id)
-  return os.path.join(output, 'reports', safe + '.html')
+def report_name(run_id: str) -> str:
+  """<run id with only [A-Za-z0-9._-]>.html: a file name on any system."""
+  return re.sub(r'[^A-Za-z0-9._-]', '-', run_id) + '.html'
 
 
-def _e(value) -> str:
-  return html.escape(str(value))
-
-
-def _num(value, digits: int = 4) -> str:
-  if value is None:
-    return '-'
-  if isinstance(value, list) and len(value) == 2:  # an interval
-    return '%.3f-%.3f' % tuple(value)
-  if isinstance(value, float) and math.isnan(value):
-    return 'n/a'  # e.g. precision of a slice with no predicted positive
-  if isinstance(value, float):
-    return '%.*g' % (digits, value)
-  return _e(value)
-
-
-def _table(header: List[str], rows: List[List[Any]],
-           classes: Optional[List[str]] = None) -> str:
-  out = ['<table><tr>' + ''.join(f'<th>{_e(h)}</th>' for h in header) +
-         '</tr>']
-  for i, row in enumerate(rows):
-    css = f' class="{classes[i]}"' if classes and classes[i] else ''
-    out.append(f'<tr{css}>' + ''.join(
-        f'<td class="num">{_num(c)}</td>' if c is None or isinstance(
-            c, (int, float, list)) and not isinstance(c, bool)
-        else f'<td class="num">{_e(c)}</td>'
-        if isinstance(c, str) and _SIGNED.match(c) else f'<td>{_e(c)}</td>'
-        for c in row)
-               + '</tr>')
-  out.append('</table>')
-  return '\n'.join(out)
-
-
-def _signed(value) -> str:
-  if value is None or value != value:
-    return '-'
-  return '%+.4g' % value
+def report_path(paths: project_paths.RunPaths, run_id: str) -> str:
+  """<output>/reports/<report_name>."""
+  return os.path.join(paths.reports_dir, report_name(run_id))
 
 
 def _dl(items: List[tuple]) -> str:
@@ -107,10 +73,10 @@ def _data_section(run: Dict[str, Any]) -> str:
       ])]
   stats = data.get('statistics')
   if stats:
-    by_split = data_stats.load(stats['uri'])
+    by_split = statistics.load(stats['uri'])
     for split, dataset in by_split.items():
       rows = []
-      for f in data_stats.summarize(dataset):
+      for f in statistics.summarize(dataset):
         if f['type'] == 'categorical':
           top = f['top'] if len(f['top']) <= 60 else f['top'][:57] + '...'
           detail = [f['unique'], f'{top} ({f["top_share"]:.1%})', '', '']
@@ -159,28 +125,10 @@ def _training_section(run: Dict[str, Any]) -> str:
         f'{k} {v:.4g}' for k, v in sorted(final.items())))))
   parts = ['<h2>Training</h2>', _dl(items)]
   curves = history.get('history', {})
-  if len(curves.get('loss', [])) >= 2:
-    epochs = len(curves['loss'])
-    series = [svg_plot.Series('train loss', [
-        (i + 1, v) for i, v in enumerate(curves['loss'])])]
-    if curves.get('val_loss'):
-      series.append(svg_plot.Series('eval loss', [
-          (i + 1, v) for i, v in enumerate(curves['val_loss'])], '#c0561b'))
-    top = max(v for s in series for _, v in s.points)
-    parts.append('<div class="plots">' + svg_plot.line_chart(
-        'Training loss', 'epoch', 'binary cross-entropy', series,
-        legend='top-right', x_range=svg_plot.nice_range(1, epochs),
-        y_range=svg_plot.nice_range(0.0, top * 1.05)) +
-                 '</div>')
+  chart = charts.training_curve(curves, 'loss', 'binary cross-entropy')
+  if chart:
+    parts.append(charts.side_by_side(chart))
   return '\n'.join(parts)
-
-
-def _slice_order(metrics: Dict[str, Dict[str, float]]) -> List[str]:
-  """Overall, then each slicing feature's slices by size."""
-  rest = sorted((k for k in metrics if k != evaluation.OVERALL),
-                key=lambda k: (k.split(':')[0],
-                               -metrics[k].get('example_count', 0), k))
-  return ([evaluation.OVERALL] if evaluation.OVERALL in metrics else []) + rest
 
 
 def _metrics_section(ev: Dict[str, Any]) -> str:
@@ -202,11 +150,11 @@ def _metrics_section(ev: Dict[str, Any]) -> str:
            f'<p class="note">mean_label: the share of disputed complaints. '
            'auc_ci95: the 95% interval of the AUC (Hanley-McNeil); no AUC '
            'where a slice has one class only. Grey rows: slices with fewer '
-           f'than {SMALL_SLICE} eval examples, whose metrics are mostly '
-           'noise.</p>']
-  order = _slice_order(metrics)
+           f'than {formatting.SMALL_SLICE} eval examples, whose metrics are '
+           'mostly noise.</p>']
+  order = formatting.slices_by_count(metrics, per_feature=len(metrics))
   rows = [[name] + [metrics[name].get(m) for m in METRICS] for name in order]
-  classes = ['small' if metrics[name].get('example_count', 0) < SMALL_SLICE
+  classes = ['small' if formatting.is_small(metrics[name])
              and name != evaluation.OVERALL else '' for name in order]
   parts.append(_table(['slice'] + METRICS, rows, classes))
   return '\n'.join(parts)
@@ -214,43 +162,17 @@ def _metrics_section(ev: Dict[str, Any]) -> str:
 
 def _plots_section(evaluation_uri: str) -> str:
   curves = evaluation.load_curves(evaluation_uri)
-  calibration = curves['calibration']
-  labels = sum(b['observed_rate'] * b['count'] for b in calibration)
-  count = sum(b['count'] for b in calibration)
-  base_rate = labels / count if count else None
-  plots = []
-  if curves['roc']:
-    plots.append(svg_plot.line_chart(
-        'ROC curve', 'false positive rate', 'true positive rate',
-        [svg_plot.Series('chance', [(0, 0), (1, 1)], '#999', dashed=True),
-         svg_plot.Series('model', sorted(curves['roc']))]))
-  if curves['pr']:
-    series = [svg_plot.Series('model', sorted(curves['pr']))]
-    if base_rate is not None:
-      series.insert(0, svg_plot.Series(
-          f'base rate {base_rate:.3f}', [(0, base_rate), (1, base_rate)],
-          '#999', dashed=True))
-    plots.append(svg_plot.line_chart(
-        'Precision-recall curve', 'recall', 'precision', series,
-        legend='top-right'))
-  if calibration:
-    plots.append(svg_plot.line_chart(
-        'Calibration', 'mean predicted probability', 'observed dispute rate',
-        [svg_plot.Series('perfect', [(0, 0), (1, 1)], '#999', dashed=True),
-         svg_plot.Series('model (dot area: examples)',
-                         [(b['mean_prediction'], b['observed_rate'])
-                          for b in calibration], '#c0561b', markers=True,
-                         weights=[b['count'] for b in calibration])],
-        legend='top-left'))
+  plots = charts.evaluation_charts(curves)
   if not plots:
     return ('<h3>Curves</h3><p>The evaluation has no plots (the Evaluator '
             'computed no ConfusionMatrixPlot or CalibrationPlot).</p>')
   table = _table(['predicted', 'examples', 'mean predicted', 'observed rate'],
                  [[f"{b['lower']:.2f}-{b['upper']:.2f}", int(b['count']),
                    b['mean_prediction'], b['observed_rate']]
-                  for b in calibration])
-  return ('<h3>Curves (overall, eval split)</h3><div class="plots">' +
-          ''.join(plots) + '</div><h3>Calibration buckets</h3>' + table)
+                  for b in curves['calibration']])
+  return ('<h3>Curves (overall, eval split)</h3>' +
+          charts.side_by_side(*plots) + '<h3>Calibration buckets</h3>' +
+          table)
 
 
 def _baseline_section(ev: Dict[str, Any]) -> str:
@@ -273,20 +195,16 @@ def _baseline_section(ev: Dict[str, Any]) -> str:
       [[m, candidate.get(overall, {}).get(m), base.get(overall, {}).get(m),
         _signed(diff.get(overall, {}).get(m))] for m in METRICS
        if m in candidate.get(overall, {})]))
-  shown = [n for n in _slice_order(candidate) if n != overall]
-  by_feature = {}
-  for name in shown:
-    by_feature.setdefault(name.split(':')[0], []).append(name)
-  shown = [n for names in by_feature.values() for n in names[:MAX_SLICES]]
-  parts.append(f'<h3>AUC of the {MAX_SLICES} largest slices of each '
-               'feature</h3>')
+  shown = formatting.largest_slices(
+      candidate, lambda n: candidate[n].get('example_count', 0))
+  parts.append(f'<h3>AUC of the {formatting.SLICES_PER_FEATURE} largest '
+               'slices of each feature</h3>')
   parts.append(_table(
       ['slice', 'examples', 'candidate', 'baseline', 'candidate - baseline'],
       [[n, candidate[n].get('example_count'), candidate[n].get('auc'),
         base.get(n, {}).get('auc'), _signed(diff.get(n, {}).get('auc'))]
        for n in shown],
-      ['small' if candidate[n].get('example_count', 0) < SMALL_SLICE else ''
-       for n in shown]))
+      ['small' if formatting.is_small(candidate[n]) else '' for n in shown]))
   return '\n'.join(parts)
 
 
@@ -338,21 +256,25 @@ def _lineage_section(run: Dict[str, Any], trail: Optional[Dict[str, Any]],
   return '\n'.join(parts)
 
 
-def build(metadata_path: str, run_id: Optional[str] = None) -> Dict[str, Any]:
-  """The run (latest by default) and its lineage, as the report shows them."""
-  graph = metadata_graph.Graph(metadata_graph.open_store(metadata_path))
+def build(graph: store.Graph, output: str,
+          run_id: Optional[str] = None) -> Dict[str, Any]:
+  """The run (latest by default) and its lineage, as the report shows them.
+
+  Raises:
+    runs.RunNotFoundError: no run, or none matching run_id.
+  """
   all_runs = graph.runs()
   index = runs.resolve([r.name for r in all_runs], run_id or 'latest')
   run = runs.describe(graph, all_runs[index - 1], index)
   trail = None
   if run['pushed_version']:
     trail = lineage.trace(graph, lineage.find_pushed(
-        graph, run['pushed_version']), runner.REPO_ROOT)
-  return {'run': run, 'lineage': trail,
-          'output': os.path.dirname(os.path.abspath(metadata_path))}
+        graph, run['pushed_version']))
+  return {'run': run, 'lineage': trail, 'output': output}
 
 
 def render(report: Dict[str, Any]) -> str:
+  """The whole page: one file, inline CSS and SVG, nothing fetched."""
   run, trail = report['run'], report['lineage']
   ev = run.get('evaluation')
   auc = runs.overall_auc(run)
@@ -380,11 +302,17 @@ def render(report: Dict[str, Any]) -> str:
           '</head><body>\n' + '\n'.join(body) + '\n</body></html>\n')
 
 
-def write(paths, run_id: Optional[str] = None) -> str:
-  """Writes <output>/reports/<run_id>.html; returns its path."""
-  report = build(paths.metadata_path, run_id)
-  path = report_path(paths.output, report['run']['run_id'])
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, 'w', encoding='utf-8') as f:
-    f.write(render(report))
+def write(paths: project_paths.RunPaths, report: Dict[str, Any]) -> str:
+  """Writes <output>/reports/<run id>.html (whole or not at all); its path."""
+  path = report_path(paths, report['run']['run_id'])
+  write_text(path, render(report))
   return path
+
+
+def write_text(path: str, text: str) -> None:
+  """Writes through a temporary file and a rename: never a half-written page."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  staging = path + '.tmp'
+  with open(staging, 'w', encoding='utf-8') as f:
+    f.write(text)
+  os.replace(staging, path)

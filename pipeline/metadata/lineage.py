@@ -1,10 +1,14 @@
-"""`python -m pipeline lineage`: where a pushed model came from, from MLMD.
+"""Where a pushed model came from, read from ML Metadata (`pipeline lineage`).
 
 Walks MLMD's events from the PushedModel back through Pusher, Evaluator,
 Trainer, Tuner, Transform, ExampleValidator, StatisticsGen and CsvExampleGen
 to the input CSV, so each answer is what the run recorded, not a guess from
 folder names. Files are only read where MLMD points (artifact URIs, the
 ExampleGen's recorded input base and pattern).
+
+The component modules (TensorFlow, TFX) are imported inside the functions
+that need them: loading TensorFlow takes seconds, and the CLI's error paths
+(no store, unknown version) answer before any of it is needed.
 """
 
 import datetime
@@ -13,27 +17,18 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 from typing import Any, Dict, List, Optional
 
-from pipeline import data_stats
-from pipeline import evaluation
-from pipeline import metadata_graph
-from pipeline import runner
+from pipeline import paths as project_paths
+from pipeline.metadata import evaluation
+from pipeline.metadata import statistics
+from pipeline.metadata import store as metadata_graph
 
 HPARAMS_FILE = 'best_hyperparameters.txt'
 
 
 class LineageError(RuntimeError):
   """No pushed model (or not the version asked for): exit code 2."""
-
-
-def sha256_file(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
 
 
 def iso_time(millis: int) -> str:
@@ -65,7 +60,7 @@ def find_pushed(graph: metadata_graph.Graph, version: Optional[str] = None):
                      f'pushed versions: {known}')
 
 
-def _data_files(example_gen, span) -> List[str]:
+def data_files(example_gen, span) -> List[str]:
   """The CSV files the ExampleGen read: its recorded input base and pattern."""
   base = metadata_graph.prop(example_gen, 'input_base', '')
   config = metadata_graph.json_prop(example_gen, 'input_config', {}) or {}
@@ -90,9 +85,9 @@ def data_lineage(graph: metadata_graph.Graph, examples) -> Dict[str, Any]:
   from components import data_gate  # pylint: disable=g-import-not-at-top
   example_gen = graph.producer(examples)
   span = metadata_graph.prop(examples, 'span')
-  files = _data_files(example_gen, span) if example_gen else []
+  files = data_files(example_gen, span) if example_gen else []
   hashed = [{'path': path, 'bytes': os.path.getsize(path),
-             'sha256': sha256_file(path)} for path in files]
+             'sha256': graph.file_sha256(path)} for path in files]
   fingerprint = hashlib.sha256(''.join(
       f['sha256'] for f in hashed).encode()).hexdigest() if len(
           hashed) > 1 else (hashed[0]['sha256'] if hashed else None)
@@ -113,11 +108,11 @@ def data_lineage(graph: metadata_graph.Graph, examples) -> Dict[str, Any]:
       'ingested_at': (iso_time(example_gen.create_time_since_epoch)
                       if example_gen else None),
   }
-  statistics = _first_output(graph, examples, 'StatisticsGen', 'statistics')
-  if statistics:
-    out['statistics'] = {'id': statistics.id, 'uri': statistics.uri}
-    out['rows_per_split'] = data_stats.rows_per_split(statistics.uri)
-    anomalies = _first_output(graph, statistics, 'ExampleValidator',
+  stats = first_output(graph, examples, 'StatisticsGen', 'statistics')
+  if stats:
+    out['statistics'] = {'id': stats.id, 'uri': stats.uri}
+    out['rows_per_split'] = statistics.rows_per_split(stats.uri)
+    anomalies = first_output(graph, stats, 'ExampleValidator',
                               'anomalies')
     if anomalies:
       out['anomalies'] = {'id': anomalies.id, 'uri': anomalies.uri,
@@ -139,7 +134,8 @@ def schema_lineage(graph: metadata_graph.Graph, schema) -> Dict[str, Any]:
           'produced_by': graph.node_id(importer) if importer else None}
 
 
-def _first_output(graph, artifact, node: str, key: str):
+def first_output(graph, artifact, node: str, key: str):
+  """The `key` output of the first `node` execution that read artifact."""
   for execution in graph.consumers(artifact, node):
     found = graph.output(execution, key)
     if found:
@@ -149,12 +145,12 @@ def _first_output(graph, artifact, node: str, key: str):
 
 def hyperparameters(graph: metadata_graph.Graph, trainer) -> Dict[str, Any]:
   """The Tuner's best hyperparameters, else the Trainer's defaults."""
-  from components import model  # pylint: disable=g-import-not-at-top
+  from components import model as model_module  # pylint: disable=g-import-not-at-top
   model_run = graph.output(trainer, 'model_run')
   # What run_fn says it used (newer runs record it), else reconstructed.
   used = ((training_history(model_run.uri) if model_run else None)
           or {}).get('hyperparameters')
-  values = dict(model.DEFAULT_HPARAMS)
+  values = dict(model_module.DEFAULT_HPARAMS)
   tuned = graph.input(trainer, 'hyperparameters')
   if tuned is None:
     return {'source': 'defaults in components.model.DEFAULT_HPARAMS, no '
@@ -197,9 +193,8 @@ def training_logs(model_run_uri: str) -> Dict[str, Dict[str, float]]:
 
 def training_history(model_run_uri: str) -> Optional[Dict[str, Any]]:
   """The curve run_fn records beside the TensorBoard logs, if it did."""
-  from components import model  # pylint: disable=g-import-not-at-top
-  path = os.path.join(model_run_uri, getattr(model, 'HISTORY_FILE',
-                                             'training_history.json'))
+  from components import model as model_module  # pylint: disable=g-import-not-at-top
+  path = os.path.join(model_run_uri, model_module.HISTORY_FILE)
   if not os.path.exists(path):
     return None
   with open(path, encoding='utf-8') as f:
@@ -263,14 +258,12 @@ def evaluation_lineage(graph: metadata_graph.Graph,
           'run_id': _run_id(graph, graph.producer(baseline))},
   }
   if evaluation_uri and os.path.isdir(evaluation_uri):
-    from pipeline import report  # pylint: disable=g-import-not-at-top
-    metrics = evaluation.load_metrics(evaluation_uri)
     # As in the run summary: each AUC with its 95% interval, and no AUC for
     # a slice with one class only (TFMA's 0 there is undefined, not bad).
-    result['metrics'] = report.with_auc_intervals(metrics['candidate'])
+    metrics = evaluation.load_metrics_with_intervals(evaluation_uri)
+    result['metrics'] = metrics['candidate']
     if 'baseline' in metrics:
-      result['baseline_metrics'] = report.with_auc_intervals(
-          metrics['baseline'])
+      result['baseline_metrics'] = metrics['baseline']
     if 'diff' in metrics:
       result['diff'] = metrics['diff']
     result['validation'] = evaluation.validation(evaluation_uri)
@@ -300,10 +293,10 @@ def git_version(repo_root: str) -> Dict[str, Any]:
 
 def code_version(repo_root: str, recorded_fingerprint: Optional[str]):
   """Git state and component hashes now, against what the Trainer recorded."""
-  folder = os.path.join(repo_root, 'components')
-  files = {name: sha256_file(os.path.join(folder, name))
-           for name in sorted(os.listdir(folder)) if name.endswith('.py')}
-  now = runner.code_fingerprint()
+  files = {name: project_paths.file_sha256(
+      os.path.join(project_paths.COMPONENTS_DIR, name))
+           for name in project_paths.components_files()}
+  now = project_paths.code_fingerprint()
   return {'git_now': git_version(repo_root),
           'code_fingerprint_recorded': recorded_fingerprint,
           'code_fingerprint_now': now,
@@ -337,7 +330,7 @@ def model_lineage(graph: metadata_graph.Graph, model) -> Dict[str, Any]:
 
 
 def trace(graph: metadata_graph.Graph, pushed,
-          repo_root: str) -> Dict[str, Any]:
+          repo_root: str = project_paths.REPO_ROOT) -> Dict[str, Any]:
   """The full lineage of one PushedModel."""
   pusher = graph.producer(pushed)
   model = graph.input(pusher, 'model')
@@ -361,119 +354,14 @@ def trace(graph: metadata_graph.Graph, pushed,
   return out
 
 
-def _fmt(value) -> str:
-  if isinstance(value, float):
-    return '%.4g' % value
-  if isinstance(value, list) and len(value) == 2:  # an interval
-    return '%.3f-%.3f' % tuple(value)
-  return str(value)
+def lineage_of_version(metadata_path: str, version: Optional[str] = None,
+                       graph: Optional[metadata_graph.Graph] = None
+                       ) -> Dict[str, Any]:
+  """The lineage of a pushed version (default the latest) in a store.
 
-
-def render(t: Dict[str, Any]) -> str:
-  """The lineage as text, upstream first."""
-  push, data = t['push'], t.get('data', {})
-  lines = [f"=== lineage of pushed version {push['version']} ===",
-           f"push: {push['destination']} at {push['pushed_at']} "
-           f"(run {push['run_id']})"]
-  lines.append(f"data: span {data.get('span')}, ingested "
-               f"{data.get('ingested_at')}")
-  for f in data.get('files', []):
-    lines.append(f"  file {f['path']} ({f['bytes']} bytes)")
-    lines.append(f"  sha256 {f['sha256']}")
-  if not data.get('files'):
-    lines.append('  file: not on disk any more')
-  if data.get('unchanged_since_ingestion') is False:
-    lines.append('  WARNING: the file changed since it was ingested')
-  rows = data.get('rows_per_split', {})
-  lines.append('  rows per split: ' + (', '.join(
-      f'{k} {v}' for k, v in rows.items()) or 'unknown'))
-  lines.append(f"  statistics: {data.get('statistics', {}).get('uri')}")
-  anomalies = data.get('anomalies', {})
-  found = anomalies.get('found')
-  lines.append(f"  anomalies: {anomalies.get('uri')} -> " + (
-      'not on disk any more' if found is None else 'none' if not found
-      else json.dumps(found)))
-  schema = t.get('schema') or data.get('schema') or {}
-  lines.append(f"schema: {schema.get('uri')} (from "
-               f"{schema.get('source_file')})")
-  transform = t.get('transform', {})
-  lines.append(f"transform: {transform.get('preprocessing_fn')} -> "
-               f"{transform.get('graph_uri')}")
-  hp = t['hyperparameters']
-  lines.append('hyperparameters: ' + ', '.join(
-      f'{k}={_fmt(v)}' for k, v in sorted(hp['values'].items())) +
-               f" ({hp['source']})")
-  tr = t['training']
-  lines.append(f"training: {tr['train_steps']} train steps, "
-               f"{tr['eval_steps']} eval steps, {tr['seconds']:.0f} s, "
-               f"started {tr['started']}")
-  if tr['final']:
-    lines.append(f"  last of {tr['history'].get('epochs')} epochs: " +
-                 ', '.join(f'{k} {_fmt(v)}' for k, v in
-                           sorted(tr['final'].items())))
-  for part, values in tr['logged'].items():
-    lines.append(f'  tensorboard {part}: ' + ', '.join(
-        f'{k} {_fmt(v)}' for k, v in sorted(values.items())))
-  if not tr['logged'] and not tr['final']:
-    lines.append('  no loss recorded (no TensorBoard logs under model_run)')
-  lines.append(f"  model: {t['model']['uri']}")
-  ev = t.get('evaluation')
-  if ev and 'metrics' not in ev:
-    lines.append(f"evaluation: {ev['uri']} is not on disk any more")
-  elif ev:
-    overall = ev['metrics'].get(evaluation.OVERALL, {})
-    lines.append('evaluation: ' + ', '.join(
-        f'{k} {_fmt(v)}' for k, v in sorted(overall.items())))
-    lines.append(f"  slices: {len(ev['metrics']) - 1} (all in --json)")
-    for th in ev['thresholds']:
-      lines.append(f"  threshold: {th['metric']} on {th['slice']}: "
-                   f"{th['rule']}")
-    baseline = ev['baseline']
-    lines.append('  baseline: ' + ('none' if baseline is None else
-                                   f"model {baseline['model_id']} (pushed "
-                                   f"version {baseline['pushed_version']}, "
-                                   f"run {baseline['run_id']})"))
-    for name, value in sorted(ev.get('diff', {}).get(
-        evaluation.OVERALL, {}).items()):
-      lines.append(f'  {name} vs baseline: {value:+.4g}')
-    validation = ev['validation']
-    lines.append(f"  validation: {'ok' if validation.get('ok') else 'failed'}"
-                 + ''.join(f'\n    {f}' for f in validation.get(
-                     'failures', [])))
-  blessing = t.get('blessing')
-  verdict = blessing and ('blessed' if blessing['blessed'] else 'not blessed')
-  lines.append('blessing: ' + (f"{verdict} ({blessing['uri']})" if blessing
-                               else 'none'))
-  code = t['code']
-  git = code['git_now']
-  lines.append(f"code now: git {git['commit'] or 'unavailable'}"
-               + (' (uncommitted changes)' if git['dirty'] else ''))
-  lines.append(f"  components fingerprint at training "
-               f"{code['code_fingerprint_recorded']}, now "
-               f"{code['code_fingerprint_now']} -> " + (
-                   'unchanged' if code['components_unchanged'] else
-                   'CHANGED since training' if code['components_unchanged']
-                   is False else 'unknown'))
-  for name, digest in code['components_sha256_now'].items():
-    lines.append(f'  components/{name} {digest}')
-  return '\n'.join(lines)
-
-
-def lineage_of_version(paths, version: Optional[str] = None,
-                       repo_root: Optional[str] = None) -> Dict[str, Any]:
-  """The lineage of a pushed version (default the latest) under paths.output."""
-  graph = metadata_graph.Graph(metadata_graph.open_store(paths.metadata_path))
-  return trace(graph, find_pushed(graph, version),
-               repo_root or runner.REPO_ROOT)
-
-
-def main(args) -> int:
-  """CLI: exit 0 with the lineage, 2 with a one-line error."""
-  paths = runner.RunPaths(os.path.abspath(args.output))
-  try:
-    result = lineage_of_version(paths, args.version)
-  except (metadata_graph.NoMetadataError, LineageError) as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 2
-  print(json.dumps(result, indent=2) if args.json else render(result))
-  return 0
+  Raises:
+    store.NoMetadataError: no ML Metadata at metadata_path.
+    LineageError: nothing pushed, or not that version.
+  """
+  graph = graph or metadata_graph.Graph.open(metadata_path)
+  return trace(graph, find_pushed(graph, version))

@@ -1,0 +1,266 @@
+"""`python -m pipeline ...`: the top floor, and the only one with a `main`.
+
+Commands: `run` (the pipeline), `lineage` (where a pushed model came from),
+`runs` (past runs), `compare` (two runs side by side), `monitor` (served
+traffic against training) and `curate-schema` (rebuild the curated schema). Every command
+answers bad input with one line on stderr and exit code 2.
+"""
+
+import argparse
+import json
+import logging
+import sys
+from typing import List, Optional
+
+from pipeline import config as pipeline_config
+from pipeline import paths as project_paths
+
+EXAMPLES = """examples:
+  python -m pipeline run                          # 50,000 generated complaints
+  python -m pipeline run --rows 5000 --no-tune    # quick run
+  python -m pipeline run --data complaints.csv    # a real CFPB export
+  python -m pipeline run --data data/real/cfpb_labelled_narratives.csv \\
+      --data data/real/cfpb_labelled_no_narrative.csv  # the shipped real rows
+  python -m pipeline run --output /tmp/run1 --train-steps 1000 --beam-workers 2
+  python -m pipeline run --min-auc 0.7 --config settings.json
+"""
+
+# Help for the settings whose field name alone does not say enough.
+SETTING_HELP = {
+    'rows': 'rows of the generated data set (ignored with --data)',
+    'tune': 'run the Tuner before the Trainer (--no-tune skips it)',
+    'beam_workers': 'DirectRunner workers; 1 runs in-process',
+    'min_auc': 'the overall AUC a model must reach to be blessed',
+    'max_auc_regression': 'the largest AUC drop against the last blessed '
+                          'model that still blesses',
+    'hash_buckets_train': 'train share of the hash split (train:eval)',
+    'hash_buckets_eval': 'eval share of the hash split (train:eval)',
+    'tuner_steps': 'train steps of each Tuner trial',
+    'skew_threshold': 'L-infinity distance of a categorical feature, served '
+                      'against training, above which it alerts',
+    'drift_threshold': 'L-infinity distance against the previous window '
+                       'above which a feature alerts',
+    'prediction_shift_threshold': 'Jensen-Shannon divergence of the served '
+                                  'predicted probabilities from the eval '
+                                  "split's",
+    'narrative_length_threshold': "Jensen-Shannon divergence of the "
+                                  "narrative's length in words",
+    'noise_z': 'standard errors of sampling noise a distance must also '
+               'exceed to alert',
+    'feature_thresholds': 'per-feature thresholds, e.g. state=0.2,company=0.3',
+}
+
+
+def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
+  """One option per config field of the command, named after it."""
+  defaults = pipeline_config.PipelineConfig()
+  for field in pipeline_config.settable_fields(command):
+    default = getattr(defaults, field.name)
+    text = SETTING_HELP.get(field.name, field.name.replace('_', ' '))
+    if isinstance(default, bool):
+      parser.add_argument(pipeline_config.option(field.name),
+                          dest=field.name, default=None,
+                          action=argparse.BooleanOptionalAction,
+                          help=f'{text} (default: {default})')
+    else:
+      parser.add_argument(pipeline_config.option(field.name),
+                          dest=field.name, default=None, type=type(default),
+                          metavar=type(default).__name__.upper(),
+                          help=f'{text} (default: {default})')
+
+
+def build_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='python -m pipeline', epilog=EXAMPLES,
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      description='The consumer-complaints TFX pipeline.')
+  sub = parser.add_subparsers(dest='command', required=True)
+  run = sub.add_parser('run', help='run the whole pipeline', epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+  run.add_argument('--data', action='append', metavar='CSV',
+                   help='a CSV in the CFPB export layout; repeat to combine '
+                   'files (default: the generated data set)')
+  run.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                   help='pipeline root, metadata and pushed models '
+                   '(default: %(default)s)')
+  run.add_argument('--config', metavar='JSON',
+                   help='a JSON object of settings (the option names below '
+                   'with "_" for "-"); options given here win')
+  run.add_argument('--json', action='store_true',
+                   help='print the summary as JSON')
+  run.add_argument('--verbose', action='store_true',
+                   help="the libraries' full output on the terminal instead "
+                   'of the run log (<output>/logs/)')
+  _add_settings(run.add_argument_group('settings'), 'run')
+  output_help = 'the --output of the runs (default: %(default)s)'
+  lineage = sub.add_parser(
+      'lineage', help='where a pushed model came from (from ML Metadata)',
+      epilog='examples:\n  python -m pipeline lineage --output /tmp/run1\n'
+      '  python -m pipeline lineage --version 1795451158 --json',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  lineage.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                       help=output_help)
+  lineage.add_argument('--version', help='pushed version (default: latest)')
+  lineage.add_argument('--json', action='store_true')
+  runs = sub.add_parser('runs', help='list past runs')
+  runs.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                    help=output_help)
+  runs.add_argument('--json', action='store_true')
+  compare = sub.add_parser(
+      'compare', help='two runs side by side: hyperparameters, data drift, '
+      'metrics', epilog='examples:\n  python -m pipeline compare 1 latest\n'
+      '  python -m pipeline compare 2026-11-23T16:21:39.267206 2 --json',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  compare.add_argument('run_a', help='run id, index as listed by `runs` '
+                       '(1 = oldest) or "latest"')
+  compare.add_argument('run_b')
+  compare.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                       help=output_help)
+  compare.add_argument('--drift-threshold', type=float, default=None,
+                       help='L-infinity / Jensen-Shannon distance above '
+                       'which a feature has drifted (default: 0.1)')
+  compare.add_argument('--json', action='store_true')
+  monitor = sub.add_parser(
+      'monitor', help='served traffic against what the served model was '
+      'trained on: skew, drift, prediction shift (exit 4 on an alert)',
+      epilog='examples:\n  python -m pipeline monitor --logs '
+      'runs/default/request_logs\n  python -m pipeline monitor --output '
+      "/tmp/run1 --logs '/var/log/tfs/complaints*' --json "
+      '--feature-thresholds state=0.2',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  monitor.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                       help='the --output of the runs that pushed the served '
+                       'model (default: %(default)s)')
+  monitor.add_argument('--logs', required=True, metavar='DIR_OR_GLOB',
+                       help="the server's PredictionLog files of one window")
+  monitor.add_argument('--config', metavar='JSON',
+                       help='a JSON object of settings; options given here '
+                       'win')
+  monitor.add_argument('--json', action='store_true')
+  _add_settings(monitor.add_argument_group('thresholds'), 'monitor')
+  curate = sub.add_parser(
+      'curate-schema', help='rebuild pipeline/schema/schema.pbtxt from a '
+      'schema SchemaGen inferred (see pipeline/schema/curate.py)')
+  curate.add_argument('inferred', help='an inferred schema.pbtxt')
+  return parser
+
+
+def _fail(message: str, code: int = 2) -> int:
+  print(f'error: {message}', file=sys.stderr)
+  return code
+
+
+def _config(args, command: str) -> pipeline_config.PipelineConfig:
+  """The config of a command: defaults, then --config, then its options."""
+  file_values = (pipeline_config.read_file(args.config) if args.config
+                 else None)
+  return pipeline_config.build(file_values, {
+      f.name: getattr(args, f.name)
+      for f in pipeline_config.settable_fields(command)})
+
+
+def run_command(args) -> int:
+  """`run`: exit 0, 1 (a component failed), 2 (bad input) or 3 (data gate)."""
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import summary_text  # pylint: disable=g-import-not-at-top
+  try:
+    config = _config(args, 'run')
+  except pipeline_config.ConfigError as error:
+    return _fail(str(error))
+  # Progress on stderr, the summary on stdout: `--json > summary.json` works.
+  result = local_runner.run(
+      config, project_paths.run_paths(args.output), args.data,
+      progress=lambda line: print(line, file=sys.stderr, flush=True),
+      verbose=args.verbose)
+  if result.summary.get('components') or result.exit_code == 0:
+    print(json.dumps(result.summary, indent=2) if args.json
+          else summary_text.render(result.summary), flush=True)
+  if result.error:
+    print(f'error: {result.error}', file=sys.stderr, flush=True)
+  if result.summary.get('log'):
+    from pipeline import progress  # pylint: disable=g-import-not-at-top
+    progress.send_shutdown_noise_to(result.summary['log'])
+  return result.exit_code
+
+
+def lineage_command(args) -> int:
+  """`lineage`: exit 0 with the lineage, 2 with a one-line error."""
+  from pipeline.metadata import lineage, store  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import lineage_text  # pylint: disable=g-import-not-at-top
+  paths = project_paths.run_paths(args.output)
+  try:
+    result = lineage.lineage_of_version(paths.metadata_path, args.version)
+  except (store.NoMetadataError, lineage.LineageError) as error:
+    return _fail(str(error))
+  print(json.dumps(result, indent=2) if args.json
+        else lineage_text.render(result))
+  return 0
+
+
+def runs_command(args) -> int:
+  """`runs` and `compare`: exit 0, or 2 with a one-line error."""
+  from pipeline.metadata import runs, store  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
+  paths = project_paths.run_paths(args.output)
+  try:
+    if args.command == 'runs':
+      result = runs.list_runs(paths.metadata_path)
+      text = runs_text.render_runs(result) if result else 'no runs recorded'
+    else:
+      result = runs.compare(paths.metadata_path, args.run_a, args.run_b,
+                            args.drift_threshold)
+      text = runs_text.render_compare(result)
+  except (store.NoMetadataError, runs.RunNotFoundError) as error:
+    return _fail(str(error))
+  print(json.dumps(result, indent=2) if args.json else text)
+  return 0
+
+
+def monitor_command(args) -> int:
+  """`monitor`: exit 0 healthy, 4 on an alert, 2 on logs it cannot judge."""
+  from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
+  from pipeline.monitoring import monitor, prediction_logs  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import monitor_report, monitor_text  # pylint: disable=g-import-not-at-top
+  try:
+    config = _config(args, 'monitor')
+  except pipeline_config.ConfigError as error:
+    return _fail(str(error))
+  paths = project_paths.run_paths(args.output)
+  thresholds = monitor.Thresholds(
+      skew=config.skew_threshold, drift=config.drift_threshold,
+      prediction=config.prediction_shift_threshold,
+      narrative_length=config.narrative_length_threshold,
+      noise_z=config.noise_z, per_feature=config.per_feature_thresholds())
+  try:
+    result = monitor.monitor(paths, args.logs, config.model_name, thresholds)
+  except (prediction_logs.NoLogsError, monitor.MonitorInputError,
+          store.NoMetadataError) as error:
+    return _fail(str(error))
+  result['report'] = monitor_report.write(paths, result)
+  print(json.dumps(result, indent=2, default=float) if args.json
+        else monitor_text.render(result))
+  return 4 if result['alert'] else 0
+
+
+def curate_command(args) -> int:
+  """`curate-schema`: exit 0, or 2 when the inferred schema is unreadable."""
+  import os  # pylint: disable=g-import-not-at-top
+  if not os.path.isfile(args.inferred):
+    return _fail(f'no such schema file: {args.inferred}')
+  from pipeline.schema import curate  # pylint: disable=g-import-not-at-top
+  try:
+    print('wrote', curate.curate_file(args.inferred))
+  except Exception as error:  # pylint: disable=broad-except
+    return _fail(f'cannot curate {args.inferred}: {error}'.splitlines()[0])
+  return 0
+
+
+COMMANDS = {'run': run_command, 'lineage': lineage_command,
+            'runs': runs_command, 'compare': runs_command,
+            'monitor': monitor_command, 'curate-schema': curate_command}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  logging.getLogger().setLevel(logging.WARNING)
+  args = build_parser().parse_args(argv)
+  return COMMANDS[args.command](args)

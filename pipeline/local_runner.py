@@ -1,0 +1,156 @@
+"""One local run: prepare the input span, run the TFX pipeline, read it back.
+
+The CLI (`pipeline.cli`) turns arguments into a config and paths and calls
+`run`; notebooks and benchmarks may call it the same way. Paths come from
+`pipeline.paths`, the wiring from `pipeline.pipeline`, the record of what
+happened from ML Metadata (`pipeline.metadata`), its rendering from
+`pipeline.reports`.
+"""
+
+import dataclasses
+import logging
+import os
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from pipeline import input_data
+from pipeline import paths as project_paths
+from pipeline import progress as quiet
+from pipeline.config import PipelineConfig
+from pipeline.metadata import summary as run_summary
+from pipeline.reports import paper_trail
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_DATA_GATE = 3
+EXIT_COMPONENT_FAILED = 1
+
+
+class RunInputError(RuntimeError):
+  """Input the run cannot use (data files, --output): exit 2, nothing run."""
+
+
+@dataclasses.dataclass
+class RunResult:
+  exit_code: int
+  summary: Dict[str, Any]
+  error: Optional[str] = None   # one line, for stderr
+
+
+def with_fingerprints(config: PipelineConfig) -> PipelineConfig:
+  """The config keyed to the code now (what invalidates TFX's cache)."""
+  return dataclasses.replace(
+      config, code_fingerprint=project_paths.code_fingerprint(),
+      transform_fingerprint=project_paths.code_fingerprint(
+          project_paths.TRANSFORM_CODE))
+
+
+def check_writable(folder: str) -> None:
+  """Creates folder if needed and proves a file can be written in it."""
+  try:
+    os.makedirs(folder, exist_ok=True)
+    probe = os.path.join(folder, '.write-test')
+    with open(probe, 'w', encoding='utf-8'):
+      pass
+    os.remove(probe)
+  except OSError as error:
+    raise RunInputError(f'cannot write to --output {folder}: '
+                        f'{error.strerror or error}') from None
+
+
+def data_files(config: PipelineConfig,
+               given: Optional[Sequence[str]]) -> List[str]:
+  """The export files of this run: those given, else the generated set."""
+  if given:
+    missing = [path for path in given if not os.path.isfile(path)]
+    if missing:
+      raise RunInputError(f'no such data file: {missing[0]}')
+    return list(given)
+  from data import generate  # pylint: disable=g-import-not-at-top
+  try:
+    return [generate.ensure_generated(config.rows, config.seed,
+                                      project_paths.GENERATED_DIR).export_csv]
+  except OSError as error:  # data.files.OutputError names the path
+    raise RunInputError(f'cannot write the generated data: {error}') from None
+
+
+def prepare(paths: project_paths.RunPaths,
+            files: Sequence[str]) -> input_data.PreparedInput:
+  from data import cfpb_export, files as data_files_module  # pylint: disable=g-import-not-at-top
+  try:
+    return input_data.prepare(files, paths.input_root, paths.unlabelled_dir)
+  except data_files_module.OutputError as error:
+    raise RunInputError(f'cannot write to --output {paths.output}: '
+                        f'{error}') from None
+  except (cfpb_export.ExportFormatError, OSError, UnicodeDecodeError) as error:
+    raise RunInputError(f'cannot use {", ".join(files)}: {error}') from None
+
+
+def failed_component(summary: Dict[str, Any]) -> str:
+  failed = [c['component'] for c in summary.get('components', [])
+            if c['state'] == 'FAILED']
+  return failed[-1] if failed else 'the pipeline'
+
+
+def run(config: PipelineConfig, paths: project_paths.RunPaths,
+        given_data: Optional[Sequence[str]] = None,
+        progress=print, verbose: bool = False) -> RunResult:
+  """Runs the pipeline once; never raises for bad input or a failed component.
+
+  Args:
+    config: the run's settings (fingerprints are filled in here).
+    paths: where everything goes (`--output`).
+    given_data: export CSVs (default: the generated data set).
+    progress: called with one line per step a person wants to see.
+    verbose: leave the libraries' output on the terminal instead of sending
+      it to the run's log file.
+  """
+  started = time.time()
+  config = with_fingerprints(config)
+  if not os.path.isfile(project_paths.CURATED_SCHEMA):
+    return RunResult(EXIT_BAD_INPUT, {}, 'the curated schema is missing: '
+                     f'{project_paths.CURATED_SCHEMA} (reinstall the package,'
+                     ' or rebuild it with python -m pipeline curate-schema)')
+  try:
+    check_writable(paths.output)
+    files = data_files(config, given_data)
+    prepared = prepare(paths, files)
+  except (RunInputError, ValueError) as error:
+    return RunResult(EXIT_BAD_INPUT, {}, str(error))
+  log_path = None if verbose else paths.log_path(started)
+  if log_path:
+    progress(f'log: {log_path}')
+  progress(f'data: span {prepared.span} ({prepared.labelled_rows} labelled '
+           f'rows, {prepared.unlabelled_rows} unlabelled kept apart) -> '
+           f'{prepared.csv_path}')
+  exit_code, error = EXIT_OK, None
+  with quiet.quiet_run(log_path) as components:
+    # TFX and TensorFlow load only now: bad input above is answered at once,
+    # and what they print on import goes to the log.
+    from components import data_gate  # pylint: disable=g-import-not-at-top
+    from pipeline import pipeline as pipeline_def  # pylint: disable=g-import-not-at-top
+    from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+    tfx_pipeline = pipeline_def.create_pipeline(
+        config, paths.input_root, paths.pipeline_root, paths.serving_dir,
+        paths.metadata_path, project_paths.CURATED_SCHEMA,
+        project_paths.beam_args(config.beam_workers))
+    try:
+      tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+    except data_gate.DataAnomaliesError as failure:
+      exit_code, error = EXIT_DATA_GATE, str(failure)
+    except Exception as failure:  # pylint: disable=broad-except
+      logging.getLogger(__name__).exception('the pipeline stopped')
+      exit_code = EXIT_COMPONENT_FAILED
+      error = f'{type(failure).__name__}: {failure}'.splitlines()[0]
+    if exit_code and components:
+      components.fail()
+    summary = run_summary.latest_run_at(paths.metadata_path) or {
+        'run_id': None, 'components': []}
+    if exit_code == EXIT_COMPONENT_FAILED:
+      error = f'{failed_component(summary)} failed: {error}' + (
+          f' (full log: {log_path})' if log_path else '')
+    summary.update(span=prepared.span, input_csv=prepared.csv_path,
+                   output=paths.output, log=log_path,
+                   wall_seconds=round(time.time() - started, 1))
+    paper_trail.write(paths, summary, files, config.model_name)
+  return RunResult(exit_code, summary, error)

@@ -1,0 +1,8 @@
+"""Rendering: what the readers of pipeline/metadata found, as text and HTML.
+
+`formatting` is the one number formatter and slice picker; `charts` the one
+SVG chart library (the notebooks use it too); `html_table` the one HTML
+table; `summary_text`, `lineage_text` and `runs_text` the terminal output;
+`run_report` and `run_index` the HTML pages; `model_card` the card written
+beside a pushed model; `paper_trail` writes them all after a run.
+"""

@@ -1,0 +1,1 @@
+"""The curated schema (schema.pbtxt, shipped with the package) and its curation."""

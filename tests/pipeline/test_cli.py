@@ -1,0 +1,65 @@
+"""Bad arguments to `python -m pipeline`: one line, exit 2, nothing written.
+
+Run as a user runs them (a subprocess); none gets as far as TFX.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _pipeline(*args):
+  return subprocess.run([sys.executable, '-m', 'pipeline', *args], cwd=REPO,
+                        capture_output=True, text=True, timeout=300)
+
+
+def _assert_one_line_error(proc, expected):
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  lines = [line for line in proc.stderr.splitlines() if line.strip()]
+  errors = [line for line in lines if line.startswith('error: ')]
+  assert len(errors) == 1 and expected in errors[0], proc.stderr[-2000:]
+  assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.parametrize('args, expected', [
+    (['--rows', '0'], '--rows must be at least 1, not 0'),
+    (['--rows', '-3'], '--rows must be at least 1'),
+    (['--train-steps', '0'], '--train-steps must be at least 1, not 0'),
+    (['--beam-workers', '0'], '--beam-workers must be at least 1'),
+    (['--min-auc', '2'], '--min-auc must be between 0 and 1'),
+    (['--config', '/nonexistent/settings.json'], 'cannot read the config'),
+])
+def test_bad_settings(args, expected, tmp_path):
+  proc = _pipeline('run', '--output', str(tmp_path / 'out'), *args)
+  _assert_one_line_error(proc, expected)
+  assert not (tmp_path / 'out').exists()  # refused before anything is made
+
+
+def test_missing_data_file(tmp_path):
+  proc = _pipeline('run', '--output', str(tmp_path), '--data',
+                   str(tmp_path / 'missing.csv'))
+  _assert_one_line_error(proc, 'no such data file')
+
+
+def test_data_file_that_is_not_an_export(tmp_path):
+  bad = tmp_path / 'notes.csv'
+  bad.write_text('just,some\ncolumns,here\n')
+  proc = _pipeline('run', '--output', str(tmp_path / 'out'), '--data',
+                   str(bad))
+  _assert_one_line_error(proc, f'cannot use {bad}')
+
+
+def test_unwritable_output(tmp_path):
+  # A path under a regular file can never be created, root or not.
+  blocker = tmp_path / 'a-file'
+  blocker.write_text('x')
+  proc = _pipeline('run', '--output', str(blocker / 'out'))
+  _assert_one_line_error(proc, f'cannot write to --output {blocker / "out"}')
+
+
+def test_curate_schema_with_a_missing_file(tmp_path):
+  proc = _pipeline('curate-schema', str(tmp_path / 'schema.pbtxt'))
+  _assert_one_line_error(proc, 'no such schema file')
