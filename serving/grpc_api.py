@@ -46,14 +46,26 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     self._metrics = metrics
     self._check = check_method_names
 
-  def _call(self, api: Optional[str], spec, context, fn):
-    """Resolves `spec` to a servable, runs `fn` on it, maps errors/metrics."""
+  def _call(self, api: Optional[str], spec, context, fn, log_kind=None,
+            request=None):
+    """Resolves `spec` to a servable, runs `fn` on it, maps errors/metrics.
+
+    With `log_kind`, a successful call is offered to the model's request
+    loggers (logging_config) with `request` and the response.
+    """
     start = time.monotonic()
     code = status.OK
     try:
       if spec is None:
         raise status.invalid_argument('Missing ModelSpec')
-      return fn(self._core.servable(spec))
+      servable = self._core.servable(spec)
+      response = fn(servable)
+      if log_kind is not None:
+        signature = ('' if log_kind == 'multi_inference'
+                     else response.model_spec.signature_name)
+        self._core.log_request(log_kind, servable, signature, request,
+                               response)
+      return response
     except status.ServingError as e:
       code = e.code
       _abort(context, e)
@@ -71,19 +83,22 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     return self._call('Predict', request.model_spec, context,
                       lambda s: inference.predict(
                           s, request, _deadline(context),
-                          self._core.options.max_tensor_elements))
+                          self._core.options.max_tensor_elements),
+                      'predict', request)
 
   def Classify(self, request, context):
     return self._call('Classify', request.model_spec, context,
                       lambda s: inference.classify(s, request,
                                                    _deadline(context),
-                                                   self._check))
+                                                   self._check),
+                      'classify', request)
 
   def Regress(self, request, context):
     return self._call('Regress', request.model_spec, context,
                       lambda s: inference.regress(s, request,
                                                   _deadline(context),
-                                                  self._check))
+                                                  self._check),
+                      'regress', request)
 
   def MultiInference(self, request, context):
     # The servable is found from the first task's spec, as in TF Serving.
@@ -91,7 +106,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             else request.tasks.add().model_spec)
     return self._call(None, spec, context,
                       lambda s: inference.multi_inference(
-                          s, request, _deadline(context)))
+                          s, request, _deadline(context)),
+                      'multi_inference', request)
 
   def GetModelMetadata(self, request, context):
     spec = request.model_spec if request.HasField('model_spec') else None

@@ -179,11 +179,22 @@ class Metrics:
     self.wrapped_run_count = Counter(
         '/tensorflow/serving/batching_session/wrapped_run_count',
         'Total count of run calls on the wrapped session')
+    # Extensions (TF Serving has no request-log collector): records the
+    # logging_config collectors wrote, and dropped (queue_full,
+    # write_error, closed).
+    self.request_log_written = Counter(
+        '/tensorflow/serving/request_log_written_count',
+        'The number of request log records written.', ('model_name',))
+    self.request_log_dropped = Counter(
+        '/tensorflow/serving/request_log_dropped_count',
+        'The number of sampled request log records dropped.',
+        ('model_name', 'reason'))
     self.all = [self.request_count, self.request_latency,
                 self.runtime_latency, self.example_counts,
                 self.example_count_total, self.load_attempt_count,
                 self.load_latency, self.warmup_latency, self.queuing_latency,
-                self.wrapped_run_count]
+                self.wrapped_run_count, self.request_log_written,
+                self.request_log_dropped]
 
   def record_request(self, model_name: str, api: str, entrypoint: str,
                      code: str, latency_micros: float) -> None:

@@ -21,6 +21,7 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import classification_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import get_model_status_pb2
+from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import regression_pb2
 
 from serving import inference
@@ -28,6 +29,7 @@ from serving import json_examples
 from serving import json_output
 from serving import json_tensor
 from serving import status
+from serving import tensor_proto
 
 _V1 = re.compile(r'(?i)/v1/.*')
 _PREDICTION = re.compile(
@@ -147,9 +149,15 @@ class RestApi:
     if api == 'Classify':
       response = inference.classify(servable, request, self._deadline(),
                                     self._check_method_names)
+      self._core.log_request('classify', servable,
+                             response.model_spec.signature_name, request,
+                             response)
       return json_output.classification_results(response.result)
     response = inference.regress(servable, request, self._deadline(),
                                  self._check_method_names)
+    self._core.log_request('regress', servable,
+                           response.model_spec.signature_name, request,
+                           response)
     return json_output.regression_results(response.result)
 
   def _predict(self, spec, body: bytes) -> str:
@@ -166,6 +174,10 @@ class RestApi:
     inputs, fmt = json_tensor.predict_inputs(
         doc, infos, self._core.options.max_tensor_elements)
     outputs = servable.predict(key, inputs, (), self._deadline())
+    self._core.log_request(
+        'predict', servable, key,
+        lambda: _predict_request(spec, key, inputs),
+        lambda: _predict_response(servable, spec['name'], key, outputs))
     return json_output.predictions(outputs, fmt)
 
   def _status(self, spec) -> str:
@@ -188,3 +200,24 @@ class RestApi:
     return ('{\n"model_spec":' + _message_to_json(response.model_spec, True) +
             ',\n"metadata": {"signature_def": ' +
             _message_to_json(signature_map, True) + '}\n}\n')
+
+
+def _predict_request(spec, signature_name: str, inputs
+                     ) -> predict_pb2.PredictRequest:
+  """The PredictRequest TF Serving builds from a REST predict (for logs)."""
+  request = predict_pb2.PredictRequest()
+  RestApi._fill_spec(request.model_spec, spec)  # pylint: disable=protected-access
+  request.model_spec.signature_name = signature_name
+  for alias, value in inputs.items():
+    request.inputs[alias].CopyFrom(tensor_proto.to_proto(value))
+  return request
+
+
+def _predict_response(servable, model_name: str, signature_name: str,
+                      outputs) -> predict_pb2.PredictResponse:
+  response = predict_pb2.PredictResponse()
+  inference.fill_model_spec(response.model_spec, model_name,
+                            servable.version, signature_name)
+  for alias, value in outputs.items():
+    response.outputs[alias].CopyFrom(tensor_proto.to_proto(value))
+  return response

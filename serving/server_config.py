@@ -71,6 +71,8 @@ class ServerOptions:
   rest_api_idle_timeout_in_ms: int = 30000
   max_tensor_elements: int = 16 * 1024 * 1024
   warmup_all_signatures: bool = True
+  request_log_max_file_bytes: int = 64 * 1024 * 1024
+  request_log_queue_size: int = 1024
 
 
 DEFAULT_REST_CONNECTIONS = 256
@@ -169,6 +171,13 @@ _HELP = {
     'warmup_all_signatures': '[extension] After the warmup records, also '
                              'run every signature once on a default input, '
                              'so no first request pays for its graph.',
+    'request_log_max_file_bytes': '[extension] A request log file '
+                                  '(logging_config) is closed once it holds '
+                                  'this many bytes; the next record starts '
+                                  'a new file.',
+    'request_log_queue_size': '[extension] Request log records waiting for '
+                              'the background writer; more are dropped '
+                              '(and counted), never waited for.',
 }
 
 
@@ -184,7 +193,9 @@ def validate_options(options: ServerOptions) -> None:
       ('rest_api_num_threads', 0, f'0 = {DEFAULT_REST_CONNECTIONS}'),
       ('rest_api_max_body_bytes', 0, 'bytes'),
       ('rest_api_idle_timeout_in_ms', 1, 'milliseconds'),
-      ('max_tensor_elements', 1, 'elements')):
+      ('max_tensor_elements', 1, 'elements'),
+      ('request_log_max_file_bytes', 1, 'bytes'),
+      ('request_log_queue_size', 1, 'records')):
     value = getattr(options, name)
     if value < minimum:
       raise status.invalid_argument(
@@ -280,8 +291,11 @@ def write_model_server_config(path: str, models: Sequence[dict]) -> str:
   Args:
     path: file to write.
     models: dicts with `name`, `base_path` and optionally `versions` (list of
-      ints: a `specific` policy; default: latest 1) and `labels`
-      ({label: version}).
+      ints: a `specific` policy; default: latest 1), `labels`
+      ({label: version}) and `logging` ({'filename_prefix': ...,
+      'sampling_rate': ..., 'type': 'tfrecord'}: a `logging_config`, which
+      only this server accepts; the real TF Serving refuses to start with
+      one, so configs meant for it must leave `logging` out).
 
   Returns:
     The text written.
@@ -297,6 +311,14 @@ def write_model_server_config(path: str, models: Sequence[dict]) -> str:
       model.model_version_policy.specific.versions.extend(versions)
     for label, version in (spec.get('labels') or {}).items():
       model.version_labels[label] = version
+    logging_spec = spec.get('logging')
+    if logging_spec:
+      collector = model.logging_config.log_collector_config
+      collector.type = logging_spec.get('type', 'tfrecord')
+      collector.filename_prefix = os.path.abspath(
+          logging_spec['filename_prefix'])
+      model.logging_config.sampling_config.sampling_rate = float(
+          logging_spec.get('sampling_rate', 1.0))
   text = text_format.MessageToString(config)
   with open(path, 'w', encoding='utf-8') as f:
     f.write(text)

@@ -15,6 +15,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import model_manager
+from serving import request_logger
 from serving import server_config
 from serving import servable as servable_lib
 from serving import status
@@ -34,6 +35,9 @@ class ServerCore:
     self._config_lock = threading.Lock()
     self._stop = threading.Event()
     self._poller: Optional[threading.Thread] = None
+    self.request_logger = request_logger.ServerRequestLogger(options, metrics)
+    self._tags = tuple(filter(None, (
+        t.strip() for t in options.saved_model_tags.split(','))))
 
   # ---- configuration -------------------------------------------------------
 
@@ -48,40 +52,52 @@ class ServerCore:
       if config.WhichOneof('config') is None:
         logging.info('Taking no action for empty config.')
         return
-      old = self._models
-      plan = []
-      for model_config in config.model_config_list.config:
-        manager = old.get(model_config.name)
-        if manager is not None and (
+      # Collectors first: an unknown type rejects the config before any
+      # model changes (TF Serving's MaybeUpdateServerRequestLogger).
+      loggers = self.request_logger.prepare(config)
+      try:
+        self._apply(config)
+      except BaseException:
+        self.request_logger.abort(loggers)
+        raise
+      self.request_logger.commit(loggers)
+
+  def _apply(self, config) -> None:
+    """The models part of reload_config (called with the lock held)."""
+    old = self._models
+    plan = []
+    for model_config in config.model_config_list.config:
+      manager = old.get(model_config.name)
+      if manager is not None and (
+          manager.config.base_path != model_config.base_path):
+        manager = None
+      plan.append((model_config, manager))
+    labels = self._validate_labels(
+        config, {mc.name: (m.serving if m else {}) for mc, m in plan})
+    models, new_models = {}, []
+    for model_config, manager in plan:
+      if manager is None:
+        if model_config.name in old:  # Same name, new base path.
+          old[model_config.name].unload_all()
+        manager = self._retired.pop(model_config.name, None)
+        if manager is None or (
             manager.config.base_path != model_config.base_path):
-          manager = None
-        plan.append((model_config, manager))
-      labels = self._validate_labels(
-          config, {mc.name: (m.serving if m else {}) for mc, m in plan})
-      models, new_models = {}, []
-      for model_config, manager in plan:
-        if manager is None:
-          if model_config.name in old:  # Same name, new base path.
-            old[model_config.name].unload_all()
-          manager = self._retired.pop(model_config.name, None)
-          if manager is None or (
-              manager.config.base_path != model_config.base_path):
-            manager = model_manager.ModelManager(self, model_config)
-          new_models.append(manager)
-        manager.config = model_config
-        models[model_config.name] = manager
-      removed = [m for name, m in old.items() if name not in models]
-      self._models = models
-      for manager in removed:
-        manager.unload_all()
-        self._retired[manager.name] = manager
-      self.config = config
-      # New models are loaded before returning, as in TF Serving; existing
-      # ones apply a changed version policy now rather than at the next poll.
-      for manager in new_models + [m for m in models.values()
-                                   if m not in new_models]:
-        manager.poll()
-      self._labels = labels
+          manager = model_manager.ModelManager(self, model_config)
+        new_models.append(manager)
+      manager.config = model_config
+      models[model_config.name] = manager
+    removed = [m for name, m in old.items() if name not in models]
+    self._models = models
+    for manager in removed:
+      manager.unload_all()
+      self._retired[manager.name] = manager
+    self.config = config
+    # New models are loaded before returning, as in TF Serving; existing
+    # ones apply a changed version policy now rather than at the next poll.
+    for manager in new_models + [m for m in models.values()
+                                 if m not in new_models]:
+      manager.poll()
+    self._labels = labels
 
   def _validate_labels(self, config, serving) -> Dict[str, Dict[str, int]]:
     allow = self.options.allow_version_labels_for_unavailable_models
@@ -147,6 +163,7 @@ class ServerCore:
       self._poller.join(timeout=30)
     for manager in list(self._models.values()):
       manager.unload_all()
+    self.request_logger.close()
 
   # ---- requests ------------------------------------------------------------
 
@@ -175,6 +192,16 @@ class ServerCore:
       raise status.not_found(
           f'Servable not found for request: Specific({name}, {version})')
     return servable
+
+  def log_request(self, kind: str, servable, signature_name: str, request,
+                  response) -> None:
+    """Offers a successful call to the model's request loggers (if any).
+
+    `request` / `response` may be callables building the protos: they run
+    only for a sampled call, on the log writer's thread.
+    """
+    self.request_logger.log(kind, servable.name, servable.version,
+                            signature_name, request, response, self._tags)
 
   def model_status(self, request) -> get_model_status_pb2.GetModelStatusResponse:
     if not request.HasField('model_spec'):

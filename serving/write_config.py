@@ -5,6 +5,12 @@ Writes TF Serving's text-format config listing every model pushed under
 optional version labels and version policy. Both this project's server and
 the real TF Serving read the file unchanged (mount the serving dir at the same
 absolute path in the container, see serving/README.md).
+
+`--request_log_dir DIR` adds a `logging_config` to every model (request
+logging as TF Serving's PredictionLog, to `DIR/<model>/<model>-*.tfrecord`).
+Only this project's server accepts it: stock tensorflow_model_server
+registers no log collector and refuses to start with one, so a config for
+the real TF Serving is written without it (the default).
 """
 
 import argparse
@@ -33,7 +39,16 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--output', help='default: <serving_dir>/models.config')
   parser.add_argument('--labels', help='label=version,... (applied to every '
                       'model; their versions are kept loaded)')
+  parser.add_argument('--request_log_dir',
+                      help='log sampled requests of every model as '
+                      'PredictionLog TFRecords under DIR/<model>/ (a '
+                      'logging_config: serving.model_server only, the real '
+                      'TF Serving refuses it)')
+  parser.add_argument('--request_log_sampling_rate', type=float, default=1.0,
+                      help='share of requests logged, 0-1 (default: 1)')
   args = parser.parse_args(argv)
+  if not 0.0 <= args.request_log_sampling_rate <= 1.0:
+    parser.error('--request_log_sampling_rate must be between 0 and 1')
   serving_dir = os.path.abspath(args.serving_dir)
   labels = _labels(args.labels)
   models = []
@@ -44,6 +59,12 @@ def main(argv: Optional[List[str]] = None) -> int:
       if labels:
         spec['labels'] = labels
         spec['versions'] = sorted(set(labels.values()))
+      if args.request_log_dir:
+        spec['logging'] = {
+            'type': 'tfrecord',
+            'filename_prefix': os.path.join(
+                os.path.abspath(args.request_log_dir), name, name),
+            'sampling_rate': args.request_log_sampling_rate}
       models.append(spec)
   if not models:
     print(f'No model directories under {serving_dir}', file=sys.stderr)
@@ -51,6 +72,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   output = args.output or os.path.join(serving_dir, 'models.config')
   print(server_config.write_model_server_config(output, models), end='')
   print(f'# written to {output}', file=sys.stderr)
+  if args.request_log_dir:
+    print('# with logging_config: for serving.model_server only (the real '
+          'TF Serving refuses to start with it)', file=sys.stderr)
   return 0
 
 

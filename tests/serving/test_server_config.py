@@ -98,3 +98,47 @@ def test_invalid_configs_are_reported(tmp_path):
   with pytest.raises(status.ServingError) as info:
     server_config.validate_model_config_list(config)
   assert info.value.message == 'Model m requests unsupported platform pytorch'
+
+
+def test_configs_for_the_real_tf_serving_carry_no_logging_block(tmp_path):
+  """Stock tensorflow_model_server refuses any logging_config ("No
+  request-logger-creator provided."): what is written for it has none."""
+  for path in glob.glob(os.path.join(CONFIG_DIR, 'models*.config')):
+    config = server_config.read_model_server_config(path)
+    assert not any(m.HasField('logging_config')
+                   for m in config.model_config_list.config), path
+  (tmp_path / 'complaints' / '1').mkdir(parents=True)
+  assert write_config.main(['--serving_dir', str(tmp_path)]) == 0
+  text = (tmp_path / 'models.config').read_text()
+  assert 'logging_config' not in text
+  assert 'logging_config' not in server_config.write_model_server_config(
+      str(tmp_path / 'b.config'),
+      [{'name': 'm', 'base_path': str(tmp_path / 'complaints')}])
+
+
+def test_write_config_can_add_the_logging_block(tmp_path, capsys):
+  (tmp_path / 'serving' / 'complaints' / '1').mkdir(parents=True)
+  assert write_config.main([
+      '--serving_dir', str(tmp_path / 'serving'),
+      '--request_log_dir', str(tmp_path / 'logs'),
+      '--request_log_sampling_rate', '0.25']) == 0
+  assert 'serving.model_server only' in capsys.readouterr().err
+  config = text_format.Parse(
+      (tmp_path / 'serving' / 'models.config').read_text(),
+      model_server_config_pb2.ModelServerConfig())
+  logging_config = config.model_config_list.config[0].logging_config
+  assert logging_config.log_collector_config.type == 'tfrecord'
+  assert logging_config.log_collector_config.filename_prefix == str(
+      tmp_path / 'logs' / 'complaints' / 'complaints')
+  assert logging_config.sampling_config.sampling_rate == 0.25
+  with pytest.raises(SystemExit):
+    write_config.main(['--serving_dir', str(tmp_path / 'serving'),
+                       '--request_log_dir', str(tmp_path / 'logs'),
+                       '--request_log_sampling_rate', '2'])
+
+
+@pytest.mark.parametrize('flag', ['request_log_max_file_bytes',
+                                  'request_log_queue_size'])
+def test_request_log_bounds_must_be_positive(flag):
+  with pytest.raises(status.ServingError, match=f'--{flag} must be >= 1'):
+    server_config.validate_options(server_config.ServerOptions(**{flag: 0}))

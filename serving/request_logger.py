@@ -1,0 +1,439 @@
+"""Request logging, TF Serving's way: sampled requests as PredictionLog.
+
+A model's `logging_config` in the ModelServerConfig (TF Serving's
+`LoggingConfig`: `log_collector_config { type, filename_prefix }` and
+`sampling_config { sampling_rate }`) makes the server record each sampled
+successful Predict, Classify, Regress and MultiInference, over REST and gRPC
+alike, as a `tensorflow.serving.PredictionLog`: the request, the response
+and `log_metadata` (model name, version and signature, the sampling config,
+the SavedModel tags, the time). The structure is TF Serving's
+(core/server_request_logger.cc, request_logger.cc, log_collector.cc):
+
+* `ServerRequestLogger` maps model names to their `RequestLogger`s; one
+  logger per distinct LoggingConfig, kept across config reloads;
+* a `RequestLogger` samples (uniformly, at `sampling_rate`) and hands the
+  log to its `LogCollector`;
+* collectors are created from a registry keyed by `log_collector_config.type`
+  (`register_collector`); an unknown type is TF Serving's NOT_FOUND
+  `Cannot find LogCollector::Factory for type: ...`, which rejects the
+  config whole.
+
+Stock `tensorflow_model_server` registers no collector at all (it refuses
+any logging_config: "No request-logger-creator provided."). This server
+registers `tfrecord`: `TFRecordCollector` writes the serialized
+PredictionLogs to TFRecord files whose names begin with `filename_prefix`,
+readable by `tf.data.TFRecordDataset`. Logging never slows or fails a
+request: the request thread only samples and puts a closure on a bounded
+queue (a full queue drops the record and counts it); building, serializing
+and writing the log happen on one background thread per collector, which
+flushes whenever its queue is empty (and every FLUSH_EVERY_RECORDS records
+under load) and starts a new file once the current one reaches
+--request_log_max_file_bytes.
+"""
+
+import datetime
+import itertools
+import logging
+import os
+import queue
+import random
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+from tensorflow_serving.apis import logging_pb2
+from tensorflow_serving.apis import prediction_log_pb2
+
+from serving import status
+
+TFRECORD = 'tfrecord'
+FILE_SUFFIX = '.tfrecord'
+# Records written between two flushes while the queue stays non-empty.
+FLUSH_EVERY_RECORDS = 16
+DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
+DEFAULT_QUEUE_SIZE = 1024
+# TFRecord framing per record: length (8), its CRC (4), data CRC (4).
+_RECORD_OVERHEAD = 16
+
+KINDS = {
+    'predict': 'predict_log',
+    'classify': 'classify_log',
+    'regress': 'regress_log',
+    'multi_inference': 'multi_inference_log',
+}
+
+# A log entry on a collector's queue: (model name, builder of the record).
+Entry = Tuple[str, Callable[[], bytes]]
+
+
+class LogCollector:
+  """Where a RequestLogger's records go (TF Serving's LogCollector)."""
+
+  def collect(self, model_name: str, build: Callable[[], bytes]) -> bool:
+    """Takes a record without blocking; False if it was dropped."""
+    raise NotImplementedError
+
+  def flush(self, timeout: float = 10.0) -> bool:
+    return True
+
+  def close(self) -> None:
+    pass
+
+
+# type -> factory(LogCollectorConfig, collector id, options, metrics).
+_FACTORIES: Dict[str, Callable] = {}
+_FACTORIES_LOCK = threading.Lock()
+_IDS = itertools.count()
+
+
+def register_collector(type_name: str, factory: Callable) -> None:
+  """Registers a collector factory under a `log_collector_config.type`."""
+  with _FACTORIES_LOCK:
+    if type_name in _FACTORIES:
+      raise status.ServingError(
+          'ALREADY_EXISTS', f'Type {type_name} already registered.')
+    _FACTORIES[type_name] = factory
+
+
+def create_collector(config, options=None, metrics=None) -> LogCollector:
+  """LogCollector::Create: the factory registered for `config.type`."""
+  with _FACTORIES_LOCK:
+    factory = _FACTORIES.get(config.type)
+  if factory is None:
+    raise status.not_found(
+        f'Cannot find LogCollector::Factory for type: {config.type}')
+  return factory(config, next(_IDS), options, metrics)
+
+
+def log_file_name(prefix: str, collector_id: int, sequence: int,
+                  now: Optional[float] = None) -> str:
+  """`<prefix>-<UTC time>-<pid>-<collector>-<sequence>.tfrecord`.
+
+  Names sort in the order the files were started (per process). A prefix
+  ending in '/' is a directory: the name is then `<dir>/<UTC time>-...`.
+  """
+  stamp = datetime.datetime.fromtimestamp(
+      time.time() if now is None else now, datetime.timezone.utc).strftime(
+          '%Y%m%dT%H%M%S.%fZ')
+  joiner = '' if prefix.endswith(('/', os.sep)) else '-'
+  return (f'{prefix}{joiner}{stamp}-{os.getpid()}-{collector_id}-'
+          f'{sequence:05d}{FILE_SUFFIX}')
+
+
+class TFRecordCollector(LogCollector):
+  """Writes records to rotated TFRecord files on a background thread.
+
+  Args:
+    prefix: every file name begins with it (directories are created).
+    collector_id: distinguishes collectors of one process in file names.
+    max_file_bytes: a file is closed once it holds at least this much, and
+      the next record starts a new one.
+    queue_size: records waiting for the writer; more are dropped.
+    metrics: prometheus.Metrics (written / dropped counters), or None.
+    block: wait for room in a full queue instead of dropping (a batch
+      client that must log everything it sends; never in the server).
+  """
+
+  def __init__(self, prefix: str, collector_id: int = 0,
+               max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+               queue_size: int = DEFAULT_QUEUE_SIZE, metrics=None,
+               block: bool = False):
+    self.prefix = prefix
+    self.block = block
+    self.collector_id = collector_id
+    self.max_file_bytes = max(1, max_file_bytes)
+    self.metrics = metrics
+    self.files: List[str] = []
+    self.written = 0
+    self.dropped = 0
+    self._queue: 'queue.Queue[Optional[Entry]]' = queue.Queue(
+        maxsize=max(1, queue_size))
+    self._lock = threading.Lock()
+    self._writer = None
+    self._file_bytes = 0
+    self._sequence = 0
+    self._unflushed = 0
+    self._closed = False
+    # Test hook: cleared, the writer holds the record it took (a slow disk).
+    self.resume = threading.Event()
+    self.resume.set()
+    self._idle = threading.Condition()
+    self._pending = 0
+    self._thread = threading.Thread(
+        target=self._run, daemon=True,
+        name=f'request_log_writer_{collector_id}')
+    self._thread.start()
+
+  # ---- request side --------------------------------------------------------
+
+  def collect(self, model_name: str, build: Callable[[], bytes]) -> bool:
+    if self._closed:
+      return self._drop(model_name, 'closed')
+    with self._idle:
+      self._pending += 1
+    try:
+      self._queue.put((model_name, build), block=self.block)
+    except queue.Full:
+      self._done()
+      return self._drop(model_name, 'queue_full')
+    return True
+
+  def _drop(self, model_name: str, reason: str) -> bool:
+    with self._lock:
+      self.dropped += 1
+    if self.metrics is not None:
+      self.metrics.request_log_dropped.increment(model_name, reason)
+    return False
+
+  def _done(self) -> None:
+    with self._idle:
+      self._pending -= 1
+      if self._pending == 0:
+        self._idle.notify_all()
+
+  # ---- writer thread -------------------------------------------------------
+
+  def _run(self) -> None:
+    while True:
+      entry = self._queue.get()
+      if entry is None:
+        break
+      self.resume.wait()
+      model_name, build = entry
+      try:
+        self._write(build())
+        with self._lock:
+          self.written += 1
+        if self.metrics is not None:
+          self.metrics.request_log_written.increment(model_name)
+      except Exception as e:  # pylint: disable=broad-except
+        logging.error('Request log record for %s dropped: %s', model_name, e)
+        self._drop(model_name, 'write_error')
+        self._close_file()
+      if self._queue.empty() or self._unflushed >= FLUSH_EVERY_RECORDS:
+        self._flush_file()
+      self._done()
+    self._close_file()
+
+  def _open(self):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    directory = os.path.dirname(self.prefix)
+    if directory:
+      os.makedirs(directory, exist_ok=True)
+    path = log_file_name(self.prefix, self.collector_id, self._sequence)
+    self._sequence += 1
+    self._writer = tf.io.TFRecordWriter(path)
+    self._file_bytes = 0
+    with self._lock:
+      self.files.append(path)
+    return self._writer
+
+  def _write(self, record: bytes) -> None:
+    writer = self._writer or self._open()
+    writer.write(record)
+    self._file_bytes += len(record) + _RECORD_OVERHEAD
+    self._unflushed += 1
+    if self._file_bytes >= self.max_file_bytes:
+      self._close_file()
+
+  def _flush_file(self) -> None:
+    if self._writer is not None and self._unflushed:
+      try:
+        self._writer.flush()
+      except Exception as e:  # pylint: disable=broad-except
+        logging.error('Flushing the request log failed: %s', e)
+    self._unflushed = 0
+
+  def _close_file(self) -> None:
+    if self._writer is not None:
+      try:
+        self._writer.close()
+      except Exception as e:  # pylint: disable=broad-except
+        logging.error('Closing the request log failed: %s', e)
+      self._writer = None
+      self._unflushed = 0
+
+  # ---- lifecycle -----------------------------------------------------------
+
+  def flush(self, timeout: float = 10.0) -> bool:
+    """Waits until every accepted record is written and flushed."""
+    deadline = time.monotonic() + timeout
+    with self._idle:
+      while self._pending:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+          return False
+        self._idle.wait(remaining)
+    return True
+
+  def close(self, timeout: float = 10.0) -> None:
+    """Writes what is queued, closes the file and stops the thread."""
+    if self._closed:
+      return
+    self._closed = True
+    self.resume.set()
+    self.flush(timeout)
+    self._queue.put(None)
+    self._thread.join(timeout)
+
+
+def _tfrecord_factory(config, collector_id, options, metrics):
+  if not config.filename_prefix:
+    raise status.invalid_argument(
+        'log_collector_config of type tfrecord needs a filename_prefix')
+  if not os.path.isabs(config.filename_prefix):
+    raise status.invalid_argument(
+        'log_collector_config filename_prefix must be absolute (as '
+        f'base_path): {config.filename_prefix!r}')
+  return TFRecordCollector(
+      config.filename_prefix, collector_id,
+      getattr(options, 'request_log_max_file_bytes', DEFAULT_MAX_FILE_BYTES),
+      getattr(options, 'request_log_queue_size', DEFAULT_QUEUE_SIZE),
+      metrics)
+
+
+register_collector(TFRECORD, _tfrecord_factory)
+
+
+def build_log(kind: str, request, response, metadata) -> bytes:
+  """A serialized PredictionLog of `kind` (a KINDS key)."""
+  log = prediction_log_pb2.PredictionLog()
+  log.log_metadata.CopyFrom(metadata)
+  entry = getattr(log, KINDS[kind])
+  entry.request.CopyFrom(request() if callable(request) else request)
+  entry.response.CopyFrom(response() if callable(response) else response)
+  return log.SerializeToString()
+
+
+class RequestLogger:
+  """One LoggingConfig: samples, then hands the record to its collector."""
+
+  def __init__(self, config, collector: LogCollector, seed=None):
+    self.config = config
+    self.collector = collector
+    self.sampling_rate = config.sampling_config.sampling_rate
+    self._random = random.Random(seed)
+
+  def sample(self) -> bool:
+    rate = self.sampling_rate
+    return rate >= 1.0 or (rate > 0.0 and self._random.random() < rate)
+
+  def log(self, kind: str, request, response, make_metadata) -> bool:
+    """Samples; if chosen, queues the record (built on the writer thread).
+
+    `request` and `response` are protos, or callables returning them (so a
+    REST call builds its protos only when sampled, and off its thread).
+    """
+    if not self.sample():
+      return False
+    metadata = make_metadata()
+    metadata.sampling_config.CopyFrom(self.config.sampling_config)
+    return self.collector.collect(
+        metadata.model_spec.name,
+        lambda: build_log(kind, request, response, metadata))
+
+
+def _config_key(logging_config) -> bytes:
+  return logging_config.SerializeToString(deterministic=True)
+
+
+class ServerRequestLogger:
+  """Model name -> RequestLoggers, updated with each config (TF Serving's).
+
+  `prepare(config)` creates what a new ModelServerConfig needs (an unknown
+  collector type or a bad config raises, and the running config stays);
+  `commit` swaps it in and closes the collectors no model uses any more;
+  `abort` undoes a prepare whose config was rejected for another reason.
+  """
+
+  def __init__(self, options=None, metrics=None):
+    self.options = options
+    self.metrics = metrics
+    self._by_model: Dict[str, List[RequestLogger]] = {}
+    self._by_config: Dict[bytes, RequestLogger] = {}
+    self._lock = threading.Lock()
+
+  def prepare(self, model_server_config):
+    by_config: Dict[bytes, RequestLogger] = {}
+    created: List[RequestLogger] = []
+    by_model: Dict[str, List[RequestLogger]] = {}
+    try:
+      for model in model_server_config.model_config_list.config:
+        if not model.HasField('logging_config'):
+          continue
+        config = model.logging_config
+        rate = config.sampling_config.sampling_rate
+        if not 0.0 <= rate <= 1.0:
+          raise status.invalid_argument(
+              f'Model {model.name}: sampling_rate must be in [0, 1], got '
+              f'{rate}')
+        key = _config_key(config)
+        logger = by_config.get(key) or self._by_config.get(key)
+        if logger is None:
+          logger = RequestLogger(
+              config, create_collector(config.log_collector_config,
+                                       self.options, self.metrics))
+          created.append(logger)
+        by_config[key] = logger
+        by_model.setdefault(model.name, []).append(logger)
+    except BaseException:
+      for logger in created:
+        logger.collector.close()
+      raise
+    return by_model, by_config, created
+
+  def commit(self, prepared) -> None:
+    by_model, by_config, _ = prepared
+    with self._lock:
+      old = self._by_config
+      self._by_model, self._by_config = by_model, by_config
+    for key, logger in old.items():
+      if key not in by_config:
+        logger.collector.close()
+
+  @staticmethod
+  def abort(prepared) -> None:
+    for logger in prepared[2]:
+      logger.collector.close()
+
+  def loggers(self, model_name: str) -> List[RequestLogger]:
+    return self._by_model.get(model_name, [])
+
+  def log(self, kind: str, model_name: str, version: int,
+          signature_name: str, request, response,
+          saved_model_tags=()) -> None:
+    """Offers one successful call to the model's loggers; never raises."""
+    loggers = self._by_model.get(model_name)
+    if not loggers:
+      return
+    now = int(time.time())
+
+    def make_metadata():
+      metadata = logging_pb2.LogMetadata()
+      spec = metadata.model_spec
+      spec.name = model_name
+      spec.version.value = version
+      if signature_name:
+        spec.signature_name = signature_name
+      metadata.saved_model_tags.extend(saved_model_tags)
+      metadata.timestamp_secs = now
+      return metadata
+
+    try:
+      for logger in loggers:
+        logger.log(kind, request, response, make_metadata)
+    except Exception:  # pylint: disable=broad-except
+      logging.exception('Request logging failed (request unaffected)')
+
+  def collectors(self) -> List[LogCollector]:
+    return [logger.collector for logger in self._by_config.values()]
+
+  def flush(self, timeout: float = 10.0) -> bool:
+    return all([c.flush(timeout) for c in self.collectors()])
+
+  def close(self) -> None:
+    with self._lock:
+      loggers, self._by_model, self._by_config = (
+          list(self._by_config.values()), {}, {})
+    for logger in loggers:
+      logger.collector.close()
