@@ -17,6 +17,10 @@ os.environ.setdefault('TF_USE_LEGACY_KERAS', '1')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 warnings.filterwarnings('ignore', category=FutureWarning,
                         module=_PYTHON_VERSION_WARNING.replace('.', r'\.'))
+# google-cloud-aiplatform (TFX's GCP extras) warns on import about the
+# google-cloud-storage version TFX 1.16 pins.
+warnings.filterwarnings('ignore', category=FutureWarning,
+                        message='Support for google-cloud-storage < 3.0.0')
 # Beam's worker processes start their own interpreters: tell them too.
 if _PYTHON_VERSION_WARNING not in os.environ.get('PYTHONWARNINGS', ''):
   os.environ['PYTHONWARNINGS'] = ','.join(filter(None, [

@@ -69,6 +69,15 @@ def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
                           help=f'{text} (default: {default})')
 
 
+def _add_metadata(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument(
+      '--metadata', metavar='URI',
+      help='ML Metadata in MySQL/MariaDB instead of the SQLite file '
+      f'<output>/{project_paths.METADATA_FILE}: '
+      f'{project_paths.METADATA_URI_FORMAT} (USER and PASSWORD '
+      'percent-encoded, PORT 3306 when left out)')
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='python -m pipeline', epilog=EXAMPLES,
@@ -83,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                    help='pipeline root, metadata and pushed models '
                    '(default: %(default)s)')
+  _add_metadata(run)
   run.add_argument('--config', metavar='JSON',
                    help='a JSON object of settings (the option names below '
                    'with "_" for "-"); options given here win')
@@ -100,11 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
       formatter_class=argparse.RawDescriptionHelpFormatter)
   lineage.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                        help=output_help)
+  _add_metadata(lineage)
   lineage.add_argument('--version', help='pushed version (default: latest)')
   lineage.add_argument('--json', action='store_true')
   runs = sub.add_parser('runs', help='list past runs')
   runs.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                     help=output_help)
+  _add_metadata(runs)
   runs.add_argument('--json', action='store_true')
   compare = sub.add_parser(
       'compare', help='two runs side by side: hyperparameters, data drift, '
@@ -116,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
   compare.add_argument('run_b')
   compare.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                        help=output_help)
+  _add_metadata(compare)
   compare.add_argument('--drift-threshold', type=float, default=None,
                        help='L-infinity / Jensen-Shannon distance above '
                        'which a feature has drifted (default: 0.1)')
@@ -131,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
   monitor.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                        help='the --output of the runs that pushed the served '
                        'model (default: %(default)s)')
+  _add_metadata(monitor)
   monitor.add_argument('--logs', required=True, metavar='DIR_OR_GLOB',
                        help="the server's PredictionLog files of one window")
   monitor.add_argument('--config', metavar='JSON',
@@ -138,6 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
                        'win')
   monitor.add_argument('--json', action='store_true')
   _add_settings(monitor.add_argument_group('thresholds'), 'monitor')
+  feedback = sub.add_parser(
+      'feedback', help='join outcome labels with the logged requests: live '
+      'AUC of the served model, and a new labelled span of the features as '
+      'served',
+      epilog='examples:\n  python -m pipeline feedback labels.csv --logs '
+      'runs/default/request_logs',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  feedback.add_argument('labels', help='a CSV with the export\'s "Complaint '
+                        'ID" and "Consumer disputed?" (Yes/No) columns')
+  feedback.add_argument('--logs', required=True, metavar='DIR_OR_GLOB',
+                        help="the server's PredictionLog files")
+  feedback.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                        help='the --output of the runs (the new span goes to '
+                        'its input/; default: %(default)s)')
+  feedback.add_argument('--model-name', default='complaints')
+  feedback.add_argument('--no-span', action='store_true',
+                        help='only report; write no new span')
+  feedback.add_argument('--json', action='store_true')
   curate = sub.add_parser(
       'curate-schema', help='rebuild pipeline/schema/schema.pbtxt from a '
       'schema SchemaGen inferred (see pipeline/schema/curate.py)')
@@ -169,7 +201,8 @@ def run_command(args) -> int:
     return _fail(str(error))
   # Progress on stderr, the summary on stdout: `--json > summary.json` works.
   result = local_runner.run(
-      config, project_paths.run_paths(args.output), args.data,
+      config, project_paths.run_paths(args.output, args.metadata),
+      args.data,
       progress=lambda line: print(line, file=sys.stderr, flush=True),
       verbose=args.verbose)
   if result.summary.get('components') or result.exit_code == 0:
@@ -187,9 +220,9 @@ def lineage_command(args) -> int:
   """`lineage`: exit 0 with the lineage, 2 with a one-line error."""
   from pipeline.metadata import lineage, store  # pylint: disable=g-import-not-at-top
   from pipeline.reports import lineage_text  # pylint: disable=g-import-not-at-top
-  paths = project_paths.run_paths(args.output)
+  paths = project_paths.run_paths(args.output, args.metadata)
   try:
-    result = lineage.lineage_of_version(paths.metadata_path, args.version)
+    result = lineage.lineage_of_version(paths.metadata, args.version)
   except (store.NoMetadataError, lineage.LineageError) as error:
     return _fail(str(error))
   print(json.dumps(result, indent=2) if args.json
@@ -201,13 +234,13 @@ def runs_command(args) -> int:
   """`runs` and `compare`: exit 0, or 2 with a one-line error."""
   from pipeline.metadata import runs, store  # pylint: disable=g-import-not-at-top
   from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
-  paths = project_paths.run_paths(args.output)
+  paths = project_paths.run_paths(args.output, args.metadata)
   try:
     if args.command == 'runs':
-      result = runs.list_runs(paths.metadata_path)
+      result = runs.list_runs(paths.metadata)
       text = runs_text.render_runs(result) if result else 'no runs recorded'
     else:
-      result = runs.compare(paths.metadata_path, args.run_a, args.run_b,
+      result = runs.compare(paths.metadata, args.run_a, args.run_b,
                             args.drift_threshold)
       text = runs_text.render_compare(result)
   except (store.NoMetadataError, runs.RunNotFoundError) as error:
@@ -225,7 +258,7 @@ def monitor_command(args) -> int:
     config = _config(args, 'monitor')
   except pipeline_config.ConfigError as error:
     return _fail(str(error))
-  paths = project_paths.run_paths(args.output)
+  paths = project_paths.run_paths(args.output, args.metadata)
   thresholds = monitor.Thresholds(
       skew=config.skew_threshold, drift=config.drift_threshold,
       prediction=config.prediction_shift_threshold,
@@ -240,6 +273,23 @@ def monitor_command(args) -> int:
   print(json.dumps(result, indent=2, default=float) if args.json
         else monitor_text.render(result))
   return 4 if result['alert'] else 0
+
+
+def feedback_command(args) -> int:
+  """`feedback`: exit 0, or 2 when the labels or logs cannot be joined."""
+  from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
+  from pipeline.monitoring import feedback, prediction_logs  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import feedback_text  # pylint: disable=g-import-not-at-top
+  try:
+    result = feedback.join(project_paths.run_paths(args.output), args.labels,
+                           args.logs, args.model_name,
+                           write_span=not args.no_span)
+  except (feedback.FeedbackInputError, prediction_logs.NoLogsError,
+          store.NoMetadataError) as error:
+    return _fail(str(error))
+  print(json.dumps(result, indent=2) if args.json
+        else feedback_text.render(result))
+  return 0
 
 
 def curate_command(args) -> int:
@@ -257,10 +307,19 @@ def curate_command(args) -> int:
 
 COMMANDS = {'run': run_command, 'lineage': lineage_command,
             'runs': runs_command, 'compare': runs_command,
-            'monitor': monitor_command, 'curate-schema': curate_command}
+            'monitor': monitor_command, 'feedback': feedback_command,
+            'curate-schema': curate_command}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   logging.getLogger().setLevel(logging.WARNING)
+  # TensorFlow's deprecation notices (TFMA's readers) say nothing to a user
+  # of these commands; `run` sends the libraries' output to its log anyway.
+  logging.getLogger('tensorflow').setLevel(logging.ERROR)
   args = build_parser().parse_args(argv)
+  try:  # --metadata: a malformed URI or a server not there is bad input
+    args.metadata = project_paths.metadata_database(
+        getattr(args, 'metadata', None))
+  except project_paths.MetadataUriError as error:
+    return _fail(str(error))
   return COMMANDS[args.command](args)

@@ -354,14 +354,15 @@ def trace(graph: metadata_graph.Graph, pushed,
   return out
 
 
-def lineage_of_version(metadata_path: str, version: Optional[str] = None,
+def lineage_of_version(location: metadata_graph.Location,
+                       version: Optional[str] = None,
                        graph: Optional[metadata_graph.Graph] = None
                        ) -> Dict[str, Any]:
   """The lineage of a pushed version (default the latest) in a store.
 
   Raises:
-    store.NoMetadataError: no ML Metadata at metadata_path.
+    store.NoMetadataError: no ML Metadata at the location (store.open_store).
     LineageError: nothing pushed, or not that version.
   """
-  graph = graph or metadata_graph.Graph.open(metadata_path)
+  graph = graph or metadata_graph.Graph.open(location)
   return trace(graph, find_pushed(graph, version))

@@ -1,0 +1,288 @@
+"""`pipeline monitor`: one window of served traffic against training.
+
+For each model version in the window, ML Metadata says what it was trained
+on: PushedModel <- Pusher <- Model <- Trainer (its schema) <- Transform <-
+Examples -> StatisticsGen (the training statistics) and the span files (the
+narratives), and Evaluator (the eval split's predicted probabilities, as its
+calibration histogram). The window's statistics are kept under
+<output>/monitoring/, so the next window is also compared with this one.
+"""
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from components import features
+from pipeline import paths as project_paths
+from pipeline.metadata import evaluation
+from pipeline.metadata import lineage
+from pipeline.metadata import statistics
+from pipeline.metadata import store
+from pipeline.monitoring import prediction_logs
+from pipeline.monitoring import served_data
+from pipeline.monitoring import skew
+
+SUMMARY_FILE = 'window.json'
+STATS_FILE = 'served_statistics.pb'
+
+
+class MonitorInputError(ValueError):
+  """Logs the monitor cannot judge (one line, exit 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+  """What counts as a shift; see pipeline.config for the defaults."""
+  skew: float
+  drift: float
+  prediction: float
+  narrative_length: float
+  noise_z: float
+  per_feature: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TrainedOn:
+  version: str
+  schema: Any
+  train_stats: Any
+  narrative_lengths: np.ndarray
+  eval_buckets: List[Dict[str, float]]
+  run_id: Optional[str]
+
+
+def trained_on(graph: store.Graph, version: str) -> TrainedOn:
+  """What a pushed version was trained on, as ML Metadata records it.
+
+  Raises:
+    MonitorInputError: the version was never pushed into this store.
+  """
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  try:
+    pushed = lineage.find_pushed(graph, version)
+  except lineage.LineageError as error:
+    raise MonitorInputError(f'the logs are of model version {version}, '
+                            f'which this ML Metadata does not know: '
+                            f'{error}') from None
+  model = graph.input(graph.producer(pushed), 'model')
+  trainer = graph.producer(model)
+  schema = graph.input(trainer, 'schema')
+  transform = graph.producer(graph.input(trainer, 'transform_graph'))
+  examples = graph.input(transform, 'examples')
+  stats = lineage.first_output(graph, examples, 'StatisticsGen', 'statistics')
+  train_stats = statistics.load(stats.uri).get('train')
+  example_gen = graph.producer(examples)
+  files = lineage.data_files(example_gen, store.prop(examples, 'span'))
+  narratives = []
+  for path in files:
+    import pandas as pd  # pylint: disable=g-import-not-at-top
+    narratives += pd.read_csv(path, usecols=[features.NARRATIVE], dtype=str,
+                              keep_default_na=False)[features.NARRATIVE
+                                                     ].tolist()
+  buckets = []
+  for evaluator in graph.consumers(model, 'Evaluator'):
+    found = graph.output(evaluator, 'evaluation')
+    if found and os.path.isdir(found.uri):
+      buckets = evaluation.load_curves(found.uri)['calibration']
+      break
+  run = graph.run_of(trainer)
+  return TrainedOn(str(version), tfdv.load_schema_text(
+      os.path.join(schema.uri, 'schema.pbtxt')), train_stats,
+                   skew.word_counts(narratives), buckets,
+                   run.name if run else None)
+
+
+def served_statistics(rows: List[Dict[str, Any]]):
+  """TFDV statistics of served raw features ('' is a missing value)."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  frame = pd.DataFrame([{key: (row.get(key) or None)
+                         for key in features.RAW_FEATURES} for row in rows],
+                       columns=features.RAW_FEATURES, dtype=object)
+  return tfdv.generate_statistics_from_dataframe(frame).datasets[0]
+
+
+def prediction_shift(trained: TrainedOn, predictions: List[float],
+                     thresholds: Thresholds) -> Optional[Dict[str, Any]]:
+  """Served predicted probabilities against the eval split's, on its bins."""
+  if not trained.eval_buckets or not predictions:
+    return None
+  edges = [b['lower'] for b in trained.eval_buckets] + [1.0]
+  expected = np.array([b['count'] for b in trained.eval_buckets])
+  served = np.histogram(np.clip(predictions, 0.0, 1.0), bins=edges)[0]
+  distance = skew.js_divergence(expected, served)
+  noise = skew.js_noise(len(expected), int(expected.sum()), len(predictions),
+                        thresholds.noise_z)
+  applied = max(thresholds.prediction, noise)
+  return {'feature': skew.PREDICTED, 'measure': 'Jensen-Shannon',
+          'distance': distance, 'threshold': thresholds.prediction,
+          'sampling_noise': noise, 'applied_threshold': applied,
+          'alert': distance > applied,
+          'values_training': int(expected.sum()),
+          'values_served': len(predictions),
+          'distribution': {'bins': edges, 'training': expected.tolist(),
+                           'served': served.tolist()}}
+
+
+def _window_key(files: List[str]) -> str:
+  digest = hashlib.sha256()
+  for path in files:
+    digest.update(f'{os.path.abspath(path)}\0{os.path.getsize(path)}\0'
+                  .encode())
+  return digest.hexdigest()[:12]
+
+
+def _previous_window(monitoring_dir: str, key: str):
+  """The newest stored window of other logs, as (summary, statistics)."""
+  from tensorflow_metadata.proto.v0 import statistics_pb2  # pylint: disable=g-import-not-at-top
+  if not os.path.isdir(monitoring_dir):
+    return None, None
+  for name in sorted(os.listdir(monitoring_dir), reverse=True):
+    folder = os.path.join(monitoring_dir, name)
+    summary_path = os.path.join(folder, SUMMARY_FILE)
+    if not os.path.isfile(summary_path):
+      continue
+    with open(summary_path, encoding='utf-8') as f:
+      summary = json.load(f)
+    if summary.get('logs_key') == key:
+      continue
+    stats = statistics_pb2.DatasetFeatureStatistics()
+    with open(os.path.join(folder, STATS_FILE), 'rb') as f:
+      stats.ParseFromString(f.read())
+    return summary, stats
+  return None, None
+
+
+def _drift(previous_stats, current_stats, schema, thresholds: Thresholds):
+  from pipeline.metadata import drift  # pylint: disable=g-import-not-at-top
+  found = []
+  for item in drift.compare(previous_stats, current_stats, schema,
+                            thresholds.drift):
+    if item['feature'] not in skew.categorical_features():
+      continue
+    noise = skew.linf_noise(item['values_a'], item['values_b'],
+                            thresholds.noise_z)
+    applied = max(thresholds.drift, noise)
+    found.append({'feature': item['feature'], 'measure': item['measure'],
+                  'distance': item['distance'],
+                  'threshold': thresholds.drift, 'sampling_noise': noise,
+                  'applied_threshold': applied,
+                  'alert': item['distance'] > applied})
+  return found
+
+
+def judge_version(trained: TrainedOn, rows: List[Dict[str, Any]],
+                  thresholds: Thresholds) -> Dict[str, Any]:
+  """Skew, serving anomalies and prediction shift of one version's rows."""
+  served = served_statistics(rows)
+  names = skew.categorical_features()
+  per_feature = skew.thresholds_for(names, thresholds.skew,
+                                    thresholds.per_feature)
+  findings, anomalies = skew.categorical_skew(
+      trained.train_stats, served, trained.schema, per_feature,
+      thresholds.noise_z)
+  lengths = skew.word_counts([row.get(features.NARRATIVE, '')
+                              for row in rows])
+  findings.append(skew.numeric_shift(
+      skew.NARRATIVE_LENGTH, trained.narrative_lengths, lengths,
+      skew.length_edges(trained.narrative_lengths),
+      thresholds.per_feature.get(skew.NARRATIVE_LENGTH,
+                                 thresholds.narrative_length),
+      thresholds.noise_z))
+  predictions = [row[served_data.PREDICTION] for row in rows
+                 if served_data.PREDICTION in row]
+  shift = prediction_shift(trained, predictions, thresholds)
+  if shift:
+    findings.append(shift)
+  return {'model_version': trained.version, 'trained_in_run': trained.run_id,
+          'requests': len(rows), 'predictions': len(predictions),
+          'skew': findings, 'anomalies': anomalies, 'statistics': served}
+
+
+def monitor(paths: project_paths.RunPaths, logs: str, model_name: str,
+            thresholds: Thresholds) -> Dict[str, Any]:
+  """Reads one window, judges each version in it, stores the window.
+
+  Raises:
+    prediction_logs.NoLogsError, MonitorInputError, store.NoMetadataError.
+  """
+  read = prediction_logs.read(logs)
+  served = served_data.to_rows(read.logs, model_name)
+  if not served.rows:
+    raise MonitorInputError(f'none of the {len(read.logs)} records under '
+                            f'{logs} is a request to model {model_name}')
+  graph = store.Graph.open(paths.metadata)
+  by_version: Dict[Any, List[Dict[str, Any]]] = {}
+  for row in served.rows:
+    by_version.setdefault(row[served_data.VERSION], []).append(row)
+  if None in by_version:
+    raise MonitorInputError('some logged requests carry no model version')
+  trained = {v: trained_on(graph, str(v)) for v in sorted(by_version)}
+  versions = [judge_version(trained[v], by_version[v], thresholds)
+              for v in sorted(by_version)]
+  key = _window_key(read.files)
+  previous, previous_stats = _previous_window(paths.monitoring_dir, key)
+  latest = versions[-1]
+  drift = (_drift(previous_stats, latest['statistics'],
+                  trained[sorted(by_version)[-1]].schema, thresholds)
+           if previous_stats is not None else None)
+  result = {
+      'window': datetime.datetime.now(datetime.timezone.utc).strftime(
+          '%Y%m%dT%H%M%S%fZ'),
+      'logs': logs, 'logs_key': key, 'files': len(read.files),
+      'records': len(read.logs), 'requests': len(served.rows),
+      'skipped_records': served.skipped_records,
+      'damaged_files': read.damaged_files,
+      'unreadable_bytes': read.unreadable_bytes,
+      'versions': [{k: v for k, v in item.items() if k != 'statistics'}
+                   for item in versions],
+      'previous_window': previous['window'] if previous else None,
+      'drift': drift,
+  }
+  result['features'] = feature_table(result)
+  result['alert'] = any(f['alert'] for f in result['features'])
+  _store_window(paths, result, latest['statistics'])
+  return result
+
+
+def feature_table(result: Dict[str, Any]) -> List[Dict[str, Any]]:
+  """Every feature judged, by its raw feature key: the --json list."""
+  table = []
+  for version in result['versions']:
+    for finding in version['skew']:
+      table.append({'feature': finding['feature'], 'check': 'skew',
+                    'model_version': version['model_version'],
+                    'measure': finding['measure'],
+                    'distance': round(finding['distance'], 6),
+                    'threshold': round(finding['applied_threshold'], 6),
+                    'alert': bool(finding['alert'])})
+    for name, reasons in version['anomalies'].items():
+      table.append({'feature': name, 'check': 'schema',
+                    'model_version': version['model_version'],
+                    'measure': 'anomaly', 'distance': None,
+                    'threshold': None, 'alert': True, 'reasons': reasons})
+  for finding in result.get('drift') or []:
+    table.append({'feature': finding['feature'], 'check': 'drift',
+                  'model_version': result['versions'][-1]['model_version'],
+                  'measure': finding['measure'],
+                  'distance': round(finding['distance'], 6),
+                  'threshold': round(finding['applied_threshold'], 6),
+                  'alert': bool(finding['alert'])})
+  return table
+
+
+def _store_window(paths, result, stats) -> None:
+  folder = os.path.join(paths.monitoring_dir, f"window-{result['window']}")
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, STATS_FILE), 'wb') as f:
+    f.write(stats.SerializeToString())
+  staging = os.path.join(folder, SUMMARY_FILE + '.tmp')
+  with open(staging, 'w', encoding='utf-8') as f:
+    json.dump(result, f, indent=1, default=float)
+  os.replace(staging, os.path.join(folder, SUMMARY_FILE))
+  result['window_dir'] = folder

@@ -1,0 +1,227 @@
+"""Served traffic against what the served model was trained on.
+
+Distances are TFDV's where TFDV has them (the L-infinity distance of the
+value shares of a categorical, computed by `tfdv.validate_statistics` with
+the training statistics and `serving_statistics`), and the Jensen-Shannon
+divergence of histograms for numeric values (the narrative's length in
+words, the predicted probability), computed here on fixed bins taken from
+the training side.
+
+Thresholds allow for sampling noise: a feature alerts when its distance is
+above both its configured threshold and what two samples of one population
+exceed only with the normal tail probability of `noise_z` at these sizes
+(`noise_z` standard errors of a share for L-infinity, the matching
+chi-square quantile for Jensen-Shannon), so a window of 1,000 clean
+requests stays quiet while a real shift of a few tens of percent alerts.
+"""
+
+import math
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from components import features
+
+NARRATIVE_LENGTH = 'narrative_length'   # words, derived on both sides
+PREDICTED = 'predicted_probability'
+SERVING = 'SERVING'
+LENGTH_BINS = 10
+
+
+def linf_noise(values_a: int, values_b: int, z: float) -> float:
+  """z standard errors of a share's difference between two samples.
+
+  At the worst case p = 0.5: sqrt(0.25 / n_a + 0.25 / n_b).
+  """
+  if values_a < 1 or values_b < 1:
+    return 1.0
+  return z * math.sqrt(0.25 / values_a + 0.25 / values_b)
+
+
+def js_noise(bins: int, count_a: int, count_b: int, z: float) -> float:
+  """The Jensen-Shannon divergence (base 2) two samples of one population
+  exceed only with the one-sided normal tail probability of z.
+
+  For two samples of sizes n_a and n_b from one distribution over k bins,
+  8 ln 2 n JS (1/n = 1/n_a + 1/n_b) is approximately chi-square with k - 1
+  degrees of freedom; its upper quantile at that tail bounds JS.
+  """
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  if count_a < 1 or count_b < 1:
+    return 1.0
+  effective = 1.0 / (1.0 / count_a + 1.0 / count_b)
+  tail = stats.norm.sf(z)
+  return float(stats.chi2.isf(tail, max(bins - 1, 1)) /
+               (8 * math.log(2) * effective))
+
+
+def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
+  """Jensen-Shannon divergence, base 2 (0 = same, 1 = disjoint)."""
+  p = np.asarray(p, dtype=float)
+  q = np.asarray(q, dtype=float)
+  p, q = p / max(p.sum(), 1e-12), q / max(q.sum(), 1e-12)
+  m = (p + q) / 2
+
+  def kl(a, b):
+    mask = a > 0
+    return float(np.sum(a[mask] * np.log2(a[mask] / b[mask])))
+  return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
+
+
+def word_counts(texts: Sequence[str]) -> np.ndarray:
+  return np.array([len(str(t).split()) for t in texts], dtype=float)
+
+
+def length_edges(training_lengths: np.ndarray) -> np.ndarray:
+  """Bin edges at the training lengths' deciles (empty narratives apart)."""
+  present = training_lengths[training_lengths > 0]
+  if not len(present):
+    return np.array([0.5, np.inf])
+  edges = np.unique(np.quantile(present, np.linspace(0, 1, LENGTH_BINS + 1)))
+  return np.concatenate([[0.5], edges[1:-1], [np.inf]])
+
+
+def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+  """Counts per bin of the values above 0 (complaints with a narrative).
+
+  Whether a complaint has a narrative at all is a share, not a length: the
+  lengths are compared among the narrated ones, where a change of wording
+  or length shows undiluted.
+  """
+  values = np.asarray(values, dtype=float)
+  return np.histogram(values[values > 0], bins=edges)[0]
+
+
+def numeric_shift(name: str, training: np.ndarray, served: np.ndarray,
+                  edges: np.ndarray, threshold: float,
+                  z: float) -> Dict[str, Any]:
+  """Jensen-Shannon of two samples on the training side's bins."""
+  a, b = histogram(training, edges), histogram(served, edges)
+  return _finding(name, 'Jensen-Shannon', js_divergence(a, b), threshold,
+                  js_noise(len(a), int(a.sum()), int(b.sum()), z),
+                  int(a.sum()), int(b.sum()),
+                  {'bins': [float(e) for e in edges], 'training': a.tolist(),
+                   'served': b.tolist()})
+
+
+def _finding(name, measure, distance, threshold, noise, count_a, count_b,
+             detail=None) -> Dict[str, Any]:
+  applied = max(threshold, noise)
+  found = {'feature': name, 'measure': measure, 'distance': distance,
+           'threshold': threshold, 'sampling_noise': noise,
+           'applied_threshold': applied, 'alert': distance > applied,
+           'values_training': count_a, 'values_served': count_b}
+  if detail:
+    found['distribution'] = detail
+  return found
+
+
+def categorical_features() -> List[str]:
+  """The raw features compared by L-infinity (not the narrative's text)."""
+  return list(features.CATEGORICAL_INPUTS)
+
+
+def serving_schema(schema, thresholds: Dict[str, float]):
+  """A copy of the schema for serving: the label absent, skew comparators on.
+
+  The label and the join key are only in the TRAINING environment: served
+  requests carry no label, and the join key is not a model input.
+  """
+  schema = type(schema).FromString(schema.SerializeToString())
+  del schema.default_environment[:]
+  schema.default_environment.extend(['TRAINING', SERVING])
+  for feature in schema.feature:
+    if feature.name == features.LABEL_KEY:
+      feature.not_in_environment.append(SERVING)
+    if feature.name == features.ID_KEY:
+      feature.not_in_environment.append(SERVING)
+    if feature.name in thresholds:
+      feature.skew_comparator.infinity_norm.threshold = thresholds[
+          feature.name]
+  return schema
+
+
+def categorical_skew(training_stats, served_stats, schema,
+                     thresholds: Dict[str, float],
+                     z: float) -> (List[Dict[str, Any]], Dict[str, List[str]]):
+  """L-infinity skew per categorical feature, and the serving anomalies.
+
+  Returns:
+    (findings, anomalies): one finding per compared feature, largest
+    distance first; anomalies as {feature: [description]} of the served
+    data against the schema in the SERVING environment.
+  """
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  from pipeline.metadata import statistics  # pylint: disable=g-import-not-at-top
+  schema = serving_schema(schema, thresholds)
+  # Skew: TFDV validates the training statistics with the served ones as
+  # `serving_statistics`; the served data's own anomalies are a second
+  # validation, of the served statistics in the SERVING environment.
+  skewed = tfdv.validate_statistics(
+      statistics.stats_list(training_stats), schema, environment='TRAINING',
+      serving_statistics=statistics.stats_list(served_stats))
+  without_comparators = type(schema).FromString(schema.SerializeToString())
+  for feature in without_comparators.feature:
+    feature.ClearField('skew_comparator')
+  anomalies = tfdv.validate_statistics(
+      statistics.stats_list(served_stats), without_comparators,
+      environment=SERVING)
+  counts_a = _value_counts(training_stats)
+  counts_b = _value_counts(served_stats)
+  findings = []
+  for info in skewed.drift_skew_info:
+    name = '.'.join(info.path.step)
+    for measurement in info.skew_measurements:
+      findings.append(_finding(
+          name, 'L-infinity', measurement.value, thresholds[name],
+          linf_noise(counts_a.get(name, 0), counts_b.get(name, 0), z),
+          counts_a.get(name, 0), counts_b.get(name, 0),
+          _top_shares(training_stats, served_stats, name)))
+  found = {}
+  for name, info in anomalies.anomaly_info.items():
+    reasons = [r.description or r.short_description for r in info.reason]
+    if reasons:
+      found[name] = reasons
+  return (sorted(findings, key=lambda f: (-f['distance'], f['feature'])),
+          found)
+
+
+def _value_counts(dataset) -> Dict[str, int]:
+  from pipeline.metadata import statistics  # pylint: disable=g-import-not-at-top
+  counts = {}
+  for feature in dataset.features:
+    if feature.WhichOneof('stats') == 'string_stats':
+      counts[statistics.feature_name(feature)] = int(
+          feature.string_stats.common_stats.tot_num_values)
+  return counts
+
+
+def _shares(dataset, name: str) -> Dict[str, float]:
+  from pipeline.metadata import statistics  # pylint: disable=g-import-not-at-top
+  for feature in dataset.features:
+    if statistics.feature_name(feature) == name and feature.HasField(
+        'string_stats'):
+      total = max(feature.string_stats.common_stats.tot_num_values, 1)
+      buckets = feature.string_stats.rank_histogram.buckets
+      if buckets:
+        return {b.label: b.sample_count / total for b in buckets}
+      return {v.value: v.frequency / total
+              for v in feature.string_stats.top_values}
+  return {}
+
+
+def _top_shares(training_stats, served_stats, name: str,
+                top: int = 8) -> Dict[str, Any]:
+  """The largest values' shares on both sides (for the report's bars)."""
+  a, b = _shares(training_stats, name), _shares(served_stats, name)
+  values = sorted(set(a) | set(b), key=lambda v: -max(a.get(v, 0),
+                                                      b.get(v, 0)))[:top]
+  return {'values': values, 'training': [a.get(v, 0.0) for v in values],
+          'served': [b.get(v, 0.0) for v in values]}
+
+
+def thresholds_for(names: Sequence[str], default: float,
+                   overrides: Optional[Dict[str, float]] = None
+                   ) -> Dict[str, float]:
+  overrides = overrides or {}
+  return {name: overrides.get(name, default) for name in names}

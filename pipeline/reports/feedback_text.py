@@ -1,0 +1,36 @@
+"""Feedback joined with served traffic, as text (`pipeline feedback`)."""
+
+from typing import Any, Dict
+
+from pipeline.reports import formatting
+
+_n = formatting.number
+
+
+def render(result: Dict[str, Any]) -> str:
+  lines = ['', '=== feedback ===',
+           f"labels: {result['labels_file']} ({result['label_rows']:,} rows, "
+           f"{result['labelled_ids']:,} IDs; {result['repeated_labels']} "
+           f"repeated, {result['conflicting_label_ids']} IDs with both "
+           'labels left out)',
+           f"logged: {result['logged_requests']:,} requests with a "
+           f"complaint_id ({result['relogged_requests']} logged again for "
+           'the same ID and version: counted once)',
+           f"joined: {result['matched_ids']:,} complaints; "
+           f"{result['unmatched_label_ids']:,} labels match no logged "
+           f"request, {result['logged_ids_without_label']:,} logged "
+           'complaints have no label yet']
+  lines.append('%-12s %8s %8s %14s %12s %12s' % (
+      'version', 'examples', 'AUC', 'AUC 95% CI', 'calibration',
+      'eval AUC'))
+  for version in result['versions']:
+    live, ev = version['live'], version['eval'] or {}
+    lines.append('%-12s %8s %8s %14s %12s %12s' % (
+        version['model_version'], _n(live['examples']), _n(live.get('auc')),
+        _n(live.get('auc_ci95')), _n(live.get('calibration')),
+        _n(ev.get('auc'))))
+  span = result.get('span')
+  if span:
+    lines.append(f"new span {span['span']}: {span['rows']:,} rows of the "
+                 f"features as served -> {span['path']}")
+  return '\n'.join(lines)
