@@ -295,14 +295,52 @@ def _tfrecord_factory(config, collector_id, options, metrics):
 register_collector(TFRECORD, _tfrecord_factory)
 
 
+def _varint(value: int) -> bytes:
+  out = bytearray()
+  while True:
+    byte = value & 0x7F
+    value >>= 7
+    if value:
+      out.append(byte | 0x80)
+    else:
+      out.append(byte)
+      return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+  """A length-delimited protobuf field (wire type 2)."""
+  return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+_LOG_FIELDS = prediction_log_pb2.PredictionLog.DESCRIPTOR.fields_by_name
+_METADATA_FIELD = _LOG_FIELDS['log_metadata'].number
+_KIND_FIELDS = {kind: _LOG_FIELDS[field].number
+                for kind, field in KINDS.items()}
+_REQUEST_FIELD = prediction_log_pb2.PredictLog.DESCRIPTOR.fields_by_name[
+    'request'].number
+_RESPONSE_FIELD = prediction_log_pb2.PredictLog.DESCRIPTOR.fields_by_name[
+    'response'].number
+for _message in (prediction_log_pb2.ClassifyLog, prediction_log_pb2.RegressLog,
+                 prediction_log_pb2.MultiInferenceLog):
+  assert (_message.DESCRIPTOR.fields_by_name['request'].number,
+          _message.DESCRIPTOR.fields_by_name['response'].number) == (
+              _REQUEST_FIELD, _RESPONSE_FIELD)
+
+
 def build_log(kind: str, request, response, metadata) -> bytes:
-  """A serialized PredictionLog of `kind` (a KINDS key)."""
-  log = prediction_log_pb2.PredictionLog()
-  log.log_metadata.CopyFrom(metadata)
-  entry = getattr(log, KINDS[kind])
-  entry.request.CopyFrom(request() if callable(request) else request)
-  entry.response.CopyFrom(response() if callable(response) else response)
-  return log.SerializeToString()
+  """A serialized PredictionLog of `kind` (a KINDS key).
+
+  Assembled from the serialized parts (the wire format of a message field
+  is its tag, length and bytes), which saves copying the request and the
+  response into a new message; it parses as the PredictionLog with those
+  fields set.
+  """
+  request = request() if callable(request) else request
+  response = response() if callable(response) else response
+  entry = (_field(_REQUEST_FIELD, request.SerializeToString()) +
+           _field(_RESPONSE_FIELD, response.SerializeToString()))
+  return (_field(_METADATA_FIELD, metadata.SerializeToString()) +
+          _field(_KIND_FIELDS[kind], entry))
 
 
 class RequestLogger:

@@ -83,3 +83,50 @@ def test_real_unlabelled_narrative_gets_a_probability(pushed):
   assert 0.0 <= by_rest.disputed_probability <= 1.0
   assert by_rest.disputed_probability == pytest.approx(
       by_grpc.disputed_probability, abs=1e-6)
+
+
+@pytest.mark.e2e
+def test_join_key_passes_through_the_pipeline_model(e2e_run, start_server,
+                                                    tmp_path):
+  """components/signatures.py's serving_default ignores the extra
+  complaint_id feature (tf.io.parse_example reads only its spec), over gRPC
+  and REST ({"b64": ...}), and the server's PredictionLog carries it."""
+  from serving import server_config  # pylint: disable=g-import-not-at-top
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  base = Path(e2e_run.serving_dir) / e2e_run.model_name
+  prefix = str(tmp_path / 'logs' / 'requests')
+  config = tmp_path / 'models.config'
+  server_config.write_model_server_config(str(config), [{
+      'name': e2e_run.model_name, 'base_path': str(base),
+      'logging': {'filename_prefix': prefix, 'sampling_rate': 1.0}}])
+  server = start_server(model_config_file=str(config),
+                        file_system_poll_wait_seconds=0)
+  rows = [client.to_features(COMPLAINT),
+          client.to_features({**COMPLAINT, 'Product': 'Debt collection'})]
+  ids = ['4242', '4343']
+  rest = client.RestClient('127.0.0.1', server.rest_port, e2e_run.model_name)
+  grpc_client = client.GrpcClient('127.0.0.1', server.grpc_port,
+                                  e2e_run.model_name)
+  try:
+    without = rest.predict_features(rows)  # predict_raw: no ID at all.
+    by_rest = rest.predict_examples(client.serialized_examples(rows, ids))
+    by_grpc, _ = grpc_client.predict_request(grpc_client.examples_request(
+        client.serialized_examples(rows, ids)))
+  finally:
+    rest.close()
+    grpc_client.close()
+  assert by_rest == pytest.approx(without, abs=1e-6)
+  assert by_grpc == pytest.approx(without, abs=1e-6)
+  assert server.core.request_logger.flush(timeout=30)
+  logged = []
+  for path in sorted(Path(prefix).parent.glob('requests*')):
+    for record in tf.data.TFRecordDataset(str(path)):
+      log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+      if log.log_metadata.model_spec.signature_name != 'serving_default':
+        continue
+      for serialized in tf.make_ndarray(
+          log.predict_log.request.inputs['examples']).reshape(-1):
+        example = tf.train.Example.FromString(serialized)
+        logged.append(example.features.feature[features.ID_KEY]
+                      .bytes_list.value[0].decode())
+  assert logged == ids * 2
