@@ -1,0 +1,116 @@
+"""What request logging (logging_config, sampling_rate 1) costs a request.
+
+One server serves the contract-shaped stand-in model twice from the same
+version directory: `plain` without a logging_config and `logged` with one
+(every request logged). Requests alternate between the two, so both see
+the same machine load; the overhead is the difference of the medians.
+
+  python -m benchmarks.bench_request_logging [--requests 2000] [--out FILE]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import components  # noqa: F401  (the stack's environment, before TF)
+
+
+def _percentile(values, q):
+  ordered = sorted(values)
+  return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--requests', type=int, default=2000,
+                      help='per model and protocol')
+  parser.add_argument('--batch', type=int, default=1)
+  parser.add_argument('--out')
+  args = parser.parse_args(argv)
+
+  from serving import client  # pylint: disable=g-import-not-at-top
+  from serving import example_models  # pylint: disable=g-import-not-at-top
+  from serving import model_server  # pylint: disable=g-import-not-at-top
+  from serving import server_config  # pylint: disable=g-import-not-at-top
+
+  root = tempfile.mkdtemp(prefix='bench_logging_')
+  base = os.path.join(root, 'complaints')
+  example_models.write_complaint_model(base, 1)
+  config = os.path.join(root, 'models.config')
+  prefix = os.path.join(root, 'logs', 'logged')
+  server_config.write_model_server_config(config, [
+      {'name': 'plain', 'base_path': base},
+      {'name': 'logged', 'base_path': base,
+       'logging': {'filename_prefix': prefix, 'sampling_rate': 1.0}}])
+  options = server_config.ServerOptions(
+      port=_free_port(), rest_api_port=_free_port(),
+      bind_address='127.0.0.1', model_config_file=config,
+      file_system_poll_wait_seconds=0)
+  server = model_server.ModelServer(options).start()
+  rows = [client.to_features(c)
+          for c in example_models.sample_complaints(args.batch)]
+  serialized = client.serialized_examples(rows, [str(i) for i in
+                                                 range(len(rows))])
+  results = {}
+  try:
+    for protocol in ('grpc', 'rest'):
+      clients = {name: client.make_client(
+          protocol, host='127.0.0.1',
+          port=server.grpc_port if protocol == 'grpc' else server.rest_port,
+          model_name=name) for name in ('plain', 'logged')}
+      calls = {}
+      for name, c in clients.items():
+        if protocol == 'grpc':
+          request = c.examples_request(serialized)
+          calls[name] = lambda c=c, r=request: c.predict_request(r)
+        else:
+          calls[name] = lambda c=c: c.predict_examples(serialized)
+      for fn in calls.values():  # Warm both paths.
+        for _ in range(50):
+          fn()
+      latency = {name: [] for name in calls}
+      for _ in range(args.requests):
+        for name, fn in calls.items():
+          start = time.perf_counter()
+          fn()
+          latency[name].append((time.perf_counter() - start) * 1e3)
+      for c in clients.values():
+        c.close()
+      summary = {name: {'p50_ms': round(statistics.median(v), 3),
+                        'p99_ms': round(_percentile(v, 0.99), 3)}
+                 for name, v in latency.items()}
+      summary['overhead_p50_ms'] = round(
+          summary['logged']['p50_ms'] - summary['plain']['p50_ms'], 3)
+      results[protocol] = summary
+    assert server.core.request_logger.flush(timeout=60)
+    written = server.metrics.request_log_written.value('logged')
+    dropped = sum(server.metrics.request_log_dropped.value('logged', r)
+                  for r in ('queue_full', 'write_error', 'closed'))
+  finally:
+    server.stop()
+  report = {'requests_per_model_and_protocol': args.requests,
+            'batch': args.batch, 'results': results,
+            'records_written': written, 'records_dropped': dropped,
+            'log_bytes': sum(os.path.getsize(os.path.join(root, 'logs', f))
+                             for f in os.listdir(os.path.join(root, 'logs')))}
+  text = json.dumps(report, indent=1)
+  print(text)
+  if args.out:
+    with open(args.out, 'w', encoding='utf-8') as f:
+      f.write(text + '\n')
+  return 0
+
+
+def _free_port() -> int:
+  import socket  # pylint: disable=g-import-not-at-top
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+if __name__ == '__main__':
+  sys.exit(main())
