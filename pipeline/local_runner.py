@@ -7,6 +7,7 @@ happened from ML Metadata (`pipeline.metadata`), its rendering from
 `pipeline.reports`.
 """
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -17,6 +18,7 @@ from pipeline import input_data
 from pipeline import paths as project_paths
 from pipeline import progress as quiet
 from pipeline.config import PipelineConfig
+from pipeline.metadata import store as metadata_store
 from pipeline.metadata import summary as run_summary
 from pipeline.reports import paper_trail
 
@@ -86,6 +88,39 @@ def prepare(paths: project_paths.RunPaths,
     raise RunInputError(f'cannot use {", ".join(files)}: {error}') from None
 
 
+@contextlib.contextmanager
+def password_redacted(password: str):
+  """No log record carries the database password, in the log or on screen.
+
+  TFX logs its ML Metadata connection config, password included, at INFO.
+  Replaced as each record is made, so every handler sees it redacted.
+  """
+  if not password:
+    yield
+    return
+  from google.protobuf import text_encoding  # pylint: disable=g-import-not-at-top
+  secrets = {password, text_encoding.CEscape(password, as_utf8=True)}
+  make_record = logging.getLogRecordFactory()
+
+  def redacting(*args, **kwargs):
+    record = make_record(*args, **kwargs)
+    try:
+      text = record.getMessage()
+    except Exception:  # pylint: disable=broad-except
+      return record  # a broken record stays as broken as it was
+    if any(secret in text for secret in secrets):
+      for secret in secrets:
+        text = text.replace(secret, '***')
+      record.msg, record.args = text, None
+    return record
+
+  logging.setLogRecordFactory(redacting)
+  try:
+    yield
+  finally:
+    logging.setLogRecordFactory(make_record)
+
+
 def failed_component(summary: Dict[str, Any]) -> str:
   failed = [c['component'] for c in summary.get('components', [])
             if c['state'] == 'FAILED']
@@ -113,9 +148,11 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
                      ' or rebuild it with python -m pipeline curate-schema)')
   try:
     check_writable(paths.output)
+    if paths.metadata.is_mysql:  # user, password and database, before any work
+      metadata_store.open_store(paths.metadata)
     files = data_files(config, given_data)
     prepared = prepare(paths, files)
-  except (RunInputError, ValueError) as error:
+  except (RunInputError, ValueError, metadata_store.NoMetadataError) as error:
     return RunResult(EXIT_BAD_INPUT, {}, str(error))
   log_path = None if verbose else paths.log_path(started)
   if log_path:
@@ -124,7 +161,8 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
            f'rows, {prepared.unlabelled_rows} unlabelled kept apart) -> '
            f'{prepared.csv_path}')
   exit_code, error = EXIT_OK, None
-  with quiet.quiet_run(log_path) as components:
+  with password_redacted(paths.metadata.password), quiet.quiet_run(
+      log_path) as components:
     # TFX and TensorFlow load only now: bad input above is answered at once,
     # and what they print on import goes to the log.
     from components import data_gate  # pylint: disable=g-import-not-at-top
@@ -132,7 +170,7 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
     tfx_pipeline = pipeline_def.create_pipeline(
         config, paths.input_root, paths.pipeline_root, paths.serving_dir,
-        paths.metadata_path, project_paths.CURATED_SCHEMA,
+        paths.metadata.connection_config(), project_paths.CURATED_SCHEMA,
         project_paths.beam_args(config.beam_workers))
     try:
       tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
@@ -144,13 +182,14 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
       error = f'{type(failure).__name__}: {failure}'.splitlines()[0]
     if exit_code and components:
       components.fail()
-    summary = run_summary.latest_run_at(paths.metadata_path) or {
+    summary = run_summary.latest_run_at(paths.metadata) or {
         'run_id': None, 'components': []}
     if exit_code == EXIT_COMPONENT_FAILED:
       error = f'{failed_component(summary)} failed: {error}' + (
           f' (full log: {log_path})' if log_path else '')
     summary.update(span=prepared.span, input_csv=prepared.csv_path,
-                   output=paths.output, log=log_path,
+                   output=paths.output, metadata=str(paths.metadata),
+                   log=log_path,
                    wall_seconds=round(time.time() - started, 1))
     paper_trail.write(paths, summary, files, config.model_name)
   return RunResult(exit_code, summary, error)

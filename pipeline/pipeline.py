@@ -7,6 +7,7 @@ notebook, or compiled for another orchestrator.
 
 from typing import List
 
+from ml_metadata.proto import metadata_store_pb2
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
@@ -60,7 +61,9 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
 
 def create_pipeline(config: PipelineConfig, data_root: str,
                     pipeline_root: str, serving_dir: str,
-                    metadata_path: str, schema_path: str,
+                    metadata_connection_config: (
+                        metadata_store_pb2.ConnectionConfig),
+                    schema_path: str,
                     beam_pipeline_args: List[str]) -> tfx.dsl.Pipeline:
   """The nine TFX components plus the data gate and the baseline resolver.
 
@@ -69,7 +72,8 @@ def create_pipeline(config: PipelineConfig, data_root: str,
     data_root: the folder of input spans (span-N/*.csv).
     pipeline_root: where TFX writes artifacts.
     serving_dir: the Pusher's destination (<serving_dir>/<model name>).
-    metadata_path: the ML Metadata SQLite file.
+    metadata_connection_config: where TFX records the run (SQLite or
+      MySQL), from the runner: `paths.RunPaths.metadata.connection_config()`.
     schema_path: the curated schema the data is validated against. It is
       imported, never inferred: a schema inferred from the data would learn
       bad data instead of rejecting it.
@@ -149,7 +153,5 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       pipeline_root=pipeline_root,
       components=components,
       enable_cache=True,
-      metadata_connection_config=(
-          tfx.orchestration.metadata.sqlite_metadata_connection_config(
-              metadata_path)),
+      metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args)

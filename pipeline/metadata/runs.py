@@ -71,11 +71,11 @@ def describe(graph: metadata_graph.Graph, run, index: int) -> Dict[str, Any]:
   return out
 
 
-def list_runs(metadata_path: str,
+def list_runs(location: metadata_graph.Location,
               graph: Optional[metadata_graph.Graph] = None
               ) -> List[Dict[str, Any]]:
   """Every run of the store, oldest first, as `describe` gives it."""
-  graph = graph or metadata_graph.Graph.open(metadata_path)
+  graph = graph or metadata_graph.Graph.open(location)
   return [describe(graph, run, i + 1) for i, run in enumerate(graph.runs())]
 
 
@@ -134,10 +134,10 @@ def _metric_rows(a: Dict[str, Any], b: Dict[str, Any]) -> List[Dict[str, Any]]:
   return rows
 
 
-def compare(metadata_path: str, run_a: str, run_b: str,
+def compare(location: metadata_graph.Location, run_a: str, run_b: str,
             threshold: Optional[float] = None) -> Dict[str, Any]:
   """Hyperparameters, data drift (TFDV) and metrics of two runs."""
-  graph = metadata_graph.Graph.open(metadata_path)
+  graph = metadata_graph.Graph.open(location)
   contexts = graph.runs()
   names = [c.name for c in contexts]
   ia, ib = resolve(names, run_a), resolve(names, run_b)  # before any loading

@@ -3,14 +3,24 @@
 Lineage, the run list, the run summary and the reports all ask this module.
 It follows MLMD's events (which execution read or wrote which artifact) and
 contexts (which run and which pipeline node an execution belongs to) rather
-than guessing from paths under the pipeline root, and it never opens the
-store for writing: looking at a run must never change its record.
+than guessing from paths under the pipeline root, and it never writes:
+looking at a run must never change its record.
+
+The store is a SQLite file (the default, opened read-only) or a MySQL/MariaDB
+database (`--metadata mysql://...`), and `open_store` is the one way anything
+in the project opens it for reading. MLMD has no read-only mode for MySQL:
+there the reader never writes by construction -- this module calls only
+MLMD's get_* methods, never a put_* -- and it connects without creating a
+missing database. (Connecting to an existing but empty database lets MLMD
+create its empty tables, as every MLMD client does; no record is written.)
 """
 
 import collections
+import contextlib
 import json
 import os
-from typing import Any, Dict, List, Optional
+import sys
+from typing import Any, Dict, List, Optional, Union
 
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
@@ -27,16 +37,55 @@ class NoMetadataError(RuntimeError):
   """The output folder has no ML Metadata (no run was made there)."""
 
 
-def open_store(metadata_path: str) -> mlmd.MetadataStore:
-  """Read-only: looking at a run must never change its record."""
-  if not os.path.isfile(metadata_path):
-    raise NoMetadataError(f'no ML Metadata at {metadata_path}: run '
-                          '`python -m pipeline run --output ...` there first')
-  config = metadata_store_pb2.ConnectionConfig()
-  config.sqlite.filename_uri = metadata_path
-  config.sqlite.connection_mode = (
-      metadata_store_pb2.SqliteMetadataSourceConfig.READONLY)
-  return mlmd.MetadataStore(config)
+class MetadataConnectError(NoMetadataError):
+  """A MySQL/MariaDB store that refused the connection (user, database)."""
+
+
+Location = Union[str, project_paths.MetadataLocation]
+
+
+@contextlib.contextmanager
+def _stderr_muted():
+  """File descriptor 2 to /dev/null for a moment (native code writes there)."""
+  sys.stderr.flush()
+  saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+  try:
+    os.dup2(devnull, 2)
+    yield
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+    os.close(devnull)
+
+
+def open_store(location: Location) -> mlmd.MetadataStore:
+  """The store at a location, for reading: looking never changes a record.
+
+  Args:
+    location: a `paths.MetadataLocation` (`RunPaths.metadata`), a mysql://
+      URI, or the path of a SQLite file.
+
+  Raises:
+    NoMetadataError: no SQLite file there (no run was made).
+    MetadataConnectError: MySQL refused the user, password or database.
+  """
+  location = project_paths.metadata_location(location)
+  if not location.is_mysql:
+    if not os.path.isfile(location.sqlite_path):
+      raise NoMetadataError(f'no ML Metadata at {location.sqlite_path}: run '
+                            '`python -m pipeline run --output ...` there '
+                            'first')
+    return mlmd.MetadataStore(location.connection_config(read_only=True))
+  try:
+    with _stderr_muted():  # MLMD's C++ logs a failed login there, unasked
+      return mlmd.MetadataStore(location.connection_config(read_only=True))
+  except RuntimeError as error:
+    # MLMD's message names the failed MySQL call; an empty one after
+    # mysql_real_connect is a refused login.
+    reason = str(error).rsplit('error: ', 1)[-1].strip() or (
+        'the server refused the login (user or password)')
+    raise MetadataConnectError(f'cannot open the ML Metadata database at '
+                               f'{location}: {reason}') from None
 
 
 def value(prop) -> Any:
@@ -83,9 +132,9 @@ class Graph:
     self._file_hashes = {}
 
   @classmethod
-  def open(cls, metadata_path: str) -> 'Graph':
-    """A graph over the read-only store at metadata_path."""
-    return cls(open_store(metadata_path))
+  def open(cls, location: Location) -> 'Graph':
+    """A graph over the store at a location (see open_store)."""
+    return cls(open_store(location))
 
   def file_sha256(self, path: str) -> str:
     """The content hash of a file MLMD points to, computed once per graph.

@@ -72,8 +72,11 @@ def latest_run(graph: metadata_graph.Graph) -> Dict[str, Any]:
   return out
 
 
-def latest_run_at(metadata_path: str) -> Optional[Dict[str, Any]]:
-  """latest_run of the store at a path; None when there is no store yet."""
-  if not os.path.isfile(metadata_path):
+def latest_run_at(location: metadata_graph.Location
+                  ) -> Optional[Dict[str, Any]]:
+  """latest_run of the store at a location; None when there is none yet."""
+  try:
+    graph = metadata_graph.Graph.open(location)
+  except metadata_graph.NoMetadataError:
     return None
-  return latest_run(metadata_graph.Graph.open(metadata_path))
+  return latest_run(graph)

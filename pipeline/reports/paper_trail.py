@@ -36,7 +36,7 @@ def write(paths: project_paths.RunPaths, summary: Dict[str, Any],
   """
   if not summary.get('run_id'):
     return
-  graph = store.Graph.open(paths.metadata_path)
+  graph = store.Graph.open(paths.metadata)
   report = None
   try:
     report = run_report.build(graph, paths.output, summary['run_id'])

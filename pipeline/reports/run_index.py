@@ -38,8 +38,11 @@ def _row(paths: project_paths.RunPaths, run: Dict[str, Any]) -> List[str]:
   if destination and os.path.exists(model_card.card_path(destination)):
     links.append(_link(os.path.relpath(model_card.card_path(destination),
                                        paths.reports_dir), 'model card'))
-  lineage = (f'python -m pipeline lineage --output {paths.output} --version '
-             f"{run['pushed_version']}" if run['pushed_version'] else '')
+  database = (f' --metadata {paths.metadata}' if paths.metadata.is_mysql
+              else '')  # without its password
+  lineage = (f'python -m pipeline lineage --output {paths.output}{database} '
+             f"--version {run['pushed_version']}" if run['pushed_version']
+             else '')
   blessed = run.get('blessed')
   return [str(run['index']), _e(run['run_id']), _e(run['status']),
           _e(data.get('span', '-')), _e(f'{rows:,}' if rows else '-'),
@@ -72,5 +75,5 @@ def write(paths: project_paths.RunPaths, graph: store.Graph) -> str:
   """Rewrites the index from every run in the store; returns its path."""
   path = index_path(paths)
   run_report.write_text(path, render(paths, runs.list_runs(
-      paths.metadata_path, graph)))
+      paths.metadata, graph)))
   return path
