@@ -38,7 +38,12 @@ setup(
     ],
     # playwright drives Debian's chromium (never a downloaded browser) in the
     # browser tests of the run report and the run index; hypothesis is the
-    # fuzz tier of the server (tests/serving/test_fuzz.py).
+    # fuzz tier of the server (tests/serving/test_fuzz.py); kubernetes-validate
+    # checks deploy/kubernetes/ against the API schemas it ships.
+    # kubeflow: `python -m pipeline compile --target kubeflow-v2` (TFX's
+    # KubeflowV2DagRunner needs only KFP's PipelineSpec protos; kfp itself
+    # conflicts with the pins: 2.0-2.5 want urllib3<2, 2.6+ protobuf>=4).
     extras_require={'test': ['pytest', 'nbclient', 'ipykernel', 'playwright',
-                             'hypothesis']},
+                             'hypothesis', 'kubernetes-validate'],
+                    'kubeflow': ['kfp-pipeline-spec']},
 )

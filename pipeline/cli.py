@@ -170,11 +170,53 @@ def build_parser() -> argparse.ArgumentParser:
   feedback.add_argument('--no-span', action='store_true',
                         help='only report; write no new span')
   feedback.add_argument('--json', action='store_true')
+  _add_compile_parser(sub)
   curate = sub.add_parser(
       'curate-schema', help='rebuild pipeline/schema/schema.pbtxt from a '
       'schema SchemaGen inferred (see pipeline/schema/curate.py)')
   curate.add_argument('inferred', help='an inferred schema.pbtxt')
   return parser
+
+
+def _add_compile_parser(sub) -> None:
+  """`compile`: the pipeline as another orchestrator's spec (offline)."""
+  from pipeline import kubeflow  # pylint: disable=g-import-not-at-top
+  compile_ = sub.add_parser(
+      'compile', help='compile the pipeline for Kubeflow Pipelines v2 / '
+      'Vertex AI Pipelines (offline: no network, no credentials)',
+      epilog='examples:\n  python -m pipeline compile --target kubeflow-v2 '
+      '--out pipeline.json \\\n      --pipeline-root gs://BUCKET/complaints '
+      '--image REGION-docker.pkg.dev/PROJECT/REPO/complaints:1\n'
+      '  python -m pipeline compile --target kubeflow-v2 --out pipeline.yaml '
+      '--no-tune \\\n      --beam-arg=--runner=DataflowRunner '
+      '--beam-arg=--project=PROJECT --beam-arg=--region=REGION',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  compile_.add_argument('--target', required=True, choices=[kubeflow.TARGET])
+  compile_.add_argument('--out', required=True, metavar='FILE',
+                        help='.json: the PipelineJob (Vertex AI); .yaml: the '
+                        "PipelineSpec (KFP's client and UI)")
+  compile_.add_argument('--pipeline-root',
+                        default=kubeflow.DEFAULT_PIPELINE_ROOT,
+                        metavar='URI', help='where the components write '
+                        'artifacts; a run may override it (default: '
+                        '%(default)s, a placeholder)')
+  compile_.add_argument('--image', default=kubeflow.DEFAULT_IMAGE,
+                        help='the component image built from the Dockerfile '
+                        '(default: %(default)s)')
+  compile_.add_argument('--data-root', metavar='URI',
+                        help='default of the data_root runtime parameter, the '
+                        'folder of span-N/*.csv (default: '
+                        '<pipeline-root>/input)')
+  compile_.add_argument('--serving-dir', metavar='URI',
+                        help="the Pusher's destination (default: "
+                        '<pipeline-root>/serving)')
+  compile_.add_argument('--beam-arg', action='append', metavar='ARG',
+                        dest='beam_args', help='a Beam pipeline argument; '
+                        'repeat; replaces the DirectRunner arguments')
+  compile_.add_argument('--config', metavar='JSON',
+                        help='a JSON object of settings; options given here '
+                        'win')
+  _add_settings(compile_.add_argument_group('settings'), 'run')
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -305,10 +347,26 @@ def curate_command(args) -> int:
   return 0
 
 
+def compile_command(args) -> int:
+  """`compile`: exit 0 with the spec written, or 2 on bad input."""
+  from pipeline import kubeflow  # pylint: disable=g-import-not-at-top
+  try:
+    config = _config(args, 'run')
+    target = kubeflow.Target(
+        pipeline_root=args.pipeline_root, image=args.image,
+        data_root=args.data_root, serving_dir=args.serving_dir,
+        beam_args=args.beam_args)
+    kubeflow.compile_to(config, target, args.out)
+  except (pipeline_config.ConfigError, kubeflow.CompileError) as error:
+    return _fail(str(error))
+  print('wrote', args.out)
+  return 0
+
+
 COMMANDS = {'run': run_command, 'lineage': lineage_command,
             'runs': runs_command, 'compare': runs_command,
             'monitor': monitor_command, 'feedback': feedback_command,
-            'curate-schema': curate_command}
+            'curate-schema': curate_command, 'compile': compile_command}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

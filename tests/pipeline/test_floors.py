@@ -20,7 +20,7 @@ FLOORS = [
     {'pipeline.metadata'},
     {'pipeline.monitoring'},
     {'pipeline.reports', 'pipeline.progress'},
-    {'pipeline.local_runner'},
+    {'pipeline.local_runner', 'pipeline.kubeflow'},
     {'pipeline.cli', 'pipeline.__main__'},
 ]
 
