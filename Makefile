@@ -8,7 +8,7 @@ OUTPUT ?= runs/default
 PYTHON310 ?= $(shell if python3.10 --version >/dev/null 2>&1; then command -v python3.10; \
 	else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1; fi)
 
-.PHONY: env run test serve bench-serving bench-pipeline clean
+.PHONY: env run test serve bench-serving bench-pipeline bench-monitoring clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 is required: install python3.10 (e.g. pyenv install 3.10)"; exit 1; }
@@ -31,6 +31,9 @@ serve: env
 
 bench-serving: env
 	$(PY) -m benchmarks.bench_serving
+
+bench-monitoring: env
+	$(PY) -m benchmarks.bench_monitoring
 
 bench-pipeline: env
 	$(PY) -m benchmarks.bench_pipeline

@@ -11,10 +11,22 @@ import time
 HOST = '127.0.0.1'
 
 
+_HANDED_OUT = set()
+
+
 def free_port() -> int:
-  with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind((HOST, 0))
-    return s.getsockname()[1]
+  """A free loopback port not handed out before in this process.
+
+  The OS may give a just-closed port again at once; two calls for one
+  server (gRPC and REST) must not get the same one.
+  """
+  while True:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+      s.bind((HOST, 0))
+      port = s.getsockname()[1]
+    if port not in _HANDED_OUT:
+      _HANDED_OUT.add(port)
+      return port
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):

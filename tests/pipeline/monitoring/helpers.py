@@ -1,17 +1,45 @@
-"""Served traffic for the monitor's tests: generated complaints, scored."""
+"""Served traffic for the monitor's and feedback's tests.
+
+`serve_and_send` goes the way production traffic goes: the real model
+server (serving.model_server, request logging on) serving the pushed model,
+and the project's bulk client (`serving.client --complaints`) sending a CSV
+in the CFPB export layout. `write_prediction_logs` writes the same records
+directly, for the tests of the readers alone.
+"""
 
 import pathlib
 
 from components import features
 
 
+def export_rows(rows: int, seed: int, scenario=None, span: int = 5):
+  """Generated complaints in the export layout (labels included)."""
+  from data import generate  # pylint: disable=g-import-not-at-top
+  export, _ = generate.generate(rows, seed, scenario=scenario, span=span)
+  return export
+
+
 def raw_rows(rows: int, seed: int, scenario=None, span: int = 5):
   """Generated complaints as the pipeline's raw features (plus the ID)."""
-  from data import cfpb_export, generate  # pylint: disable=g-import-not-at-top
-  export, _ = generate.generate(rows, seed, scenario=scenario, span=span)
-  frame = cfpb_export.to_pipeline_frame(export, include_label=False)
+  from data import cfpb_export  # pylint: disable=g-import-not-at-top
+  frame = cfpb_export.to_pipeline_frame(
+      export_rows(rows, seed, scenario, span), include_label=False)
   return frame[features.RAW_FEATURES + [features.ID_KEY]].astype(str).to_dict(
       'records')
+
+
+def serve_and_send(serving_dir: pathlib.Path, export, work: pathlib.Path,
+                   model_name: str = 'complaints') -> pathlib.Path:
+  """Sends export through the real server and the bulk client
+  (serving.child_server.serve_and_score); returns the request logs' folder."""
+  from serving import child_server  # pylint: disable=g-import-not-at-top
+  work.mkdir(parents=True, exist_ok=True)
+  csv = work / 'complaints.csv'
+  export.to_csv(csv, index=False)
+  summary = child_server.serve_and_score(str(serving_dir), str(csv),
+                                         str(work), model_name)
+  assert summary['sent'] == len(export) and summary['failed'] == 0, summary
+  return pathlib.Path(summary['request_logs'])
 
 
 def write_prediction_logs(model_dir: pathlib.Path, version: int, rows,

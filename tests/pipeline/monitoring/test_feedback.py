@@ -20,19 +20,14 @@ LOGGED = 400
 @pytest.fixture(scope='module')
 def setup(e2e_run, tmp_path_factory):
   """A copy of the e2e output (a new span must not touch the shared one),
-  its model's logged answers to 400 new complaints, and their labels."""
-  from data import generate  # pylint: disable=g-import-not-at-top
+  and 400 new complaints sent through the real server (request logging on)
+  by the bulk client, whose labels arrive later."""
   work = tmp_path_factory.mktemp('feedback')
   output = work / 'output'
   shutil.copytree(e2e_run.output, output)
-  version = e2e_run.summary['push']['version']
-  export, _ = generate.generate(LOGGED, 91, span=4)
-  logs = work / 'logs'
-  logs.mkdir()
-  helpers.write_prediction_logs(
-      e2e_run.serving_dir / e2e_run.model_name / version, int(version),
-      helpers.raw_rows(LOGGED, 91, span=4), logs / 'prediction_log-0')
-  return output, logs, export, version
+  export = helpers.export_rows(LOGGED, 91, span=4)
+  logs = helpers.serve_and_send(e2e_run.serving_dir, export, work / 'served')
+  return output, logs, export, e2e_run.summary['push']['version']
 
 
 def _feedback(output, labels, logs, *extra):

@@ -1,8 +1,9 @@
 """`pipeline monitor` on traffic whose drift is known (data/scenarios.py).
 
-Clean traffic from the training distribution must raise no alert, also in
-a window of 1,000 requests; each scenario must alert on the features it
-moves (the scenarios' stated changes) and on no other.
+The traffic goes through the real model server, with request logging, and
+the project's bulk client. Clean traffic from the training distribution
+must raise no alert, in a window of 1,000 requests; each scenario must alert
+on the features it moves (the scenarios' stated changes) and on no other.
 """
 
 import json
@@ -43,6 +44,7 @@ def _monitor(output, logs, *extra):
 
 
 def _window(tmp_path, served, name, rows):
+  """Logs written directly (the readers' tests: damage, unknown versions)."""
   model_dir, version = served
   folder = tmp_path / name
   folder.mkdir()
@@ -51,16 +53,28 @@ def _window(tmp_path, served, name, rows):
   return folder
 
 
+def _served_window(e2e_run, tmp_path, scenario, seed):
+  """Logs of a window of traffic sent through the server and the client."""
+  return helpers.serve_and_send(
+      e2e_run.serving_dir, helpers.export_rows(WINDOW, seed,
+                                               scenario=scenario),
+      tmp_path / (scenario or 'clean'))
+
+
 def _alerted(result):
   return {row['feature'] for row in result['features'] if row['alert']}
 
 
 def test_clean_traffic_raises_no_alert(e2e_run, served, tmp_path):
-  logs = _window(tmp_path, served, 'clean', helpers.raw_rows(WINDOW, 101))
+  logs = _served_window(e2e_run, tmp_path, None, 101)
   proc, result = _monitor(e2e_run.output, logs)
   assert proc.returncode == 0, (proc.stderr[-2000:], result and _alerted(
       result))
   assert result['requests'] == WINDOW and not result['alert']
+  # The join key travelled with every request into the log.
+  from pipeline.monitoring import prediction_logs, served_data  # pylint: disable=g-import-not-at-top
+  rows = served_data.to_rows(prediction_logs.read(str(logs)).logs).rows
+  assert len({row['complaint_id'] for row in rows}) == WINDOW
   judged = {row['feature'] for row in result['features']
             if row['check'] == 'skew'}
   assert {'product', 'submitted_via', 'state', 'company_response',
@@ -73,8 +87,7 @@ def test_clean_traffic_raises_no_alert(e2e_run, served, tmp_path):
 @pytest.mark.parametrize('scenario', sorted(MOVED))
 def test_each_drift_alerts_on_what_it_moved(e2e_run, served, tmp_path,
                                             scenario):
-  logs = _window(tmp_path, served, scenario,
-                 helpers.raw_rows(WINDOW, 202, scenario=scenario))
+  logs = _served_window(e2e_run, tmp_path, scenario, 202)
   proc, result = _monitor(e2e_run.output, logs)
   assert proc.returncode == 4, proc.stderr[-2000:]
   skewed = {row['feature'] for row in result['features']
