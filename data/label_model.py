@@ -35,6 +35,8 @@ from typing import Dict, Mapping, NamedTuple, Optional, Tuple
 import numpy as np
 import pandas as pd
 
+from components import features
+
 BASE_LOGIT = -2.0
 
 RESPONSE_LOGIT: Dict[str, float] = {
@@ -174,25 +176,31 @@ def logit(rows: pd.DataFrame,
   """
   model = default_model() if model is None else model
 
-  def table(column: str, weights: Mapping[str, float]) -> np.ndarray:
-    return rows[column].map(dict(weights)).fillna(0.0).to_numpy(
+  # Feature keys from components.features; the rows have the export's
+  # column names, which also seed the hashed effects (so they never change).
+  def column(key: str) -> str:
+    return features.FEATURE_TO_EXPORT[key]
+
+  def table(key: str, weights: Mapping[str, float]) -> np.ndarray:
+    return rows[column(key)].map(dict(weights)).fillna(0.0).to_numpy(
         dtype=np.float64)
 
-  def hashed(column: str, scale: float) -> np.ndarray:
-    values = rows[column].fillna('').astype(str)
-    effects = {v: hashed_effect(v, column, scale) for v in values.unique()}
+  def hashed(key: str, scale: float) -> np.ndarray:
+    name = column(key)
+    values = rows[name].fillna('').astype(str)
+    effects = {v: hashed_effect(v, name, scale) for v in values.unique()}
     return values.map(effects).to_numpy(dtype=np.float64)
 
   return (model.base_logit
-          + table('Company response to consumer', model.response_logit)
-          + table('Product', model.product_logit)
-          + table('Timely response?', model.timely_logit)
-          + table('Submitted via', model.channel_logit)
-          + table('Tags', model.tags_logit)
-          + hashed('Issue', model.issue_scale)
-          + hashed('Company', model.company_scale)
-          + hashed('State', model.state_scale)
-          + word_logit(rows['Consumer complaint narrative'], model.phrases))
+          + table(features.COMPANY_RESPONSE, model.response_logit)
+          + table(features.PRODUCT, model.product_logit)
+          + table(features.TIMELY_RESPONSE, model.timely_logit)
+          + table(features.SUBMITTED_VIA, model.channel_logit)
+          + table(features.TAGS, model.tags_logit)
+          + hashed(features.ISSUE, model.issue_scale)
+          + hashed(features.COMPANY, model.company_scale)
+          + hashed(features.STATE, model.state_scale)
+          + word_logit(rows[column(features.NARRATIVE)], model.phrases))
 
 
 def true_probability(rows: pd.DataFrame,

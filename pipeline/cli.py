@@ -30,9 +30,12 @@ SETTING_HELP = {
     'rows': 'rows of the generated data set (ignored with --data)',
     'tune': 'run the Tuner before the Trainer (--no-tune skips it)',
     'beam_workers': 'DirectRunner workers; 1 runs in-process',
-    'min_auc': 'the overall AUC a model must reach to be blessed',
-    'max_auc_regression': 'the largest AUC drop against the last blessed '
-                          'model that still blesses',
+    'min_auc': 'the lower bound of the AUC 95%% interval a model must reach '
+               'to be blessed',
+    'max_auc_regression': 'hold a model back only if it is significantly '
+                          'worse than the blessed one by more than this',
+    'baseline_significance': 'one-sided level of the paired DeLong test '
+                             'against the blessed model',
     'hash_buckets_train': 'train share of the hash split (train:eval)',
     'hash_buckets_eval': 'eval share of the hash split (train:eval)',
     'tuner_steps': 'train steps of each Tuner trial',

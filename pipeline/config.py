@@ -38,10 +38,14 @@ class PipelineConfig:
   beam_workers: int = os.cpu_count() or 1
   hash_buckets_train: int = 4        # train:eval = 4:1 hash split
   hash_buckets_eval: int = 1
-  # Evaluator gates: an AUC a majority-class predictor (AUC 0.5) cannot pass,
-  # and no regression beyond this against the last blessed model.
+  # The judge's gates (components/judge.py): the lower bound of the AUC's 95%
+  # interval must reach min_auc (a majority-class predictor, AUC 0.5, cannot),
+  # and the candidate is held back only if it is significantly worse than
+  # the last blessed model: DeLong's one-sided upper bound of the AUC
+  # difference at baseline_significance below -max_auc_regression.
   min_auc: float = 0.65
-  max_auc_regression: float = 0.01
+  max_auc_regression: float = 0.0
+  baseline_significance: float = 0.05
   # Monitoring (`pipeline monitor`): distances above which served traffic
   # has shifted. L-infinity of a categorical's value shares (skew against
   # training, drift against the previous window), Jensen-Shannon of the
@@ -74,6 +78,9 @@ class PipelineConfig:
     if not 0.0 <= self.min_auc <= 1.0:
       raise ConfigError(f'{option("min_auc")} must be between 0 and 1, not '
                         f'{self.min_auc}')
+    if not 0.0 < self.baseline_significance < 0.5:
+      raise ConfigError(f'{option("baseline_significance")} must be between '
+                        f'0 and 0.5, not {self.baseline_significance}')
     if not 0.0 <= self.max_auc_regression <= 1.0:
       raise ConfigError(f'{option("max_auc_regression")} must be between 0 '
                         f'and 1, not {self.max_auc_regression}')

@@ -14,6 +14,8 @@ from tfx import v1 as tfx
 from components import baseline
 from components import data_gate
 from components import features
+from components import judge as judge_lib
+from components import judge_component
 from pipeline.config import PipelineConfig
 
 PLOT_THRESHOLDS = 100  # points on the ROC and precision-recall curves
@@ -21,23 +23,17 @@ PLOT_BUCKETS = 10      # bins of the calibration plot
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-  """Metrics overall and per slice, with the blessing thresholds."""
-  auc_threshold = tfma.MetricThreshold(
-      value_threshold=tfma.GenericValueThreshold(
-          lower_bound={'value': config.min_auc}),
-      change_threshold=tfma.GenericChangeThreshold(
-          direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-          absolute={'value': -config.max_auc_regression}))
+  """Metrics overall and per slice, against the baseline when there is one.
+
+  No thresholds: the blessing is the judge's (components/judge.py), which
+  decides on intervals rather than on TFMA's point estimates.
+  """
+  del config  # the gates live in the judge's parameters
   metrics = [tfma.MetricConfig(class_name='ExampleCount'),
              # The disputed share per slice: with the count, the class sizes
              # that the AUC's confidence interval needs.
              tfma.MetricConfig(class_name='MeanLabel'),
-             tfma.MetricConfig(
-                 class_name='AUC',
-                 # Gate on the overall slice only: small slices are noise.
-                 per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                     slicing_specs=[tfma.SlicingSpec()],
-                     threshold=auc_threshold)]),
+             tfma.MetricConfig(class_name='AUC'),
              tfma.MetricConfig(class_name='Precision'),
              tfma.MetricConfig(class_name='Recall'),
              tfma.MetricConfig(class_name='BinaryAccuracy'),
@@ -65,7 +61,7 @@ def create_pipeline(config: PipelineConfig, data_root: str,
                         metadata_store_pb2.ConnectionConfig),
                     schema_path: str,
                     beam_pipeline_args: List[str]) -> tfx.dsl.Pipeline:
-  """The nine TFX components plus the data gate and the baseline resolver.
+  """The TFX components plus the data gate, the baseline resolver and the judge.
 
   Args:
     config: the run's settings.
@@ -141,13 +137,20 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
       eval_config=eval_config(config))
+  judge = judge_component.BaselineJudge(
+      examples=example_gen.outputs['examples'],
+      model=trainer.outputs['model'],
+      baseline_model=model_resolver.outputs['model'],
+      min_auc=config.min_auc, significance=config.baseline_significance,
+      max_auc_regression=config.max_auc_regression).with_id(judge_lib.NODE_ID)
+  judge.add_upstream_node(evaluator)  # the report shows both, judge last
   pusher = tfx.components.Pusher(
       model=trainer.outputs['model'],
-      model_blessing=evaluator.outputs['blessing'],
+      model_blessing=judge.outputs['blessing'],
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=f'{serving_dir}/{config.model_name}')))
-  components += [trainer, model_resolver, evaluator, pusher]
+  components += [trainer, model_resolver, evaluator, judge, pusher]
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=pipeline_root,

@@ -19,6 +19,7 @@ import os
 import subprocess
 from typing import Any, Dict, List, Optional
 
+from components import judge as judge_module
 from pipeline import paths as project_paths
 from pipeline.metadata import evaluation
 from pipeline.metadata import statistics
@@ -239,9 +240,41 @@ def _pushed_version_of(graph: metadata_graph.Graph, model) -> Optional[str]:
   return None
 
 
-def evaluation_lineage(graph: metadata_graph.Graph,
-                       evaluator) -> Dict[str, Any]:
-  """Metrics, thresholds, validation and baseline of an Evaluator execution."""
+JUDGE_NODE = judge_module.NODE_ID
+
+
+def judgement(graph: metadata_graph.Graph, judge) -> Optional[Dict[str, Any]]:
+  """What the judge decided and why (its blessing's judgement.json)."""
+  blessing = graph.output(judge, 'blessing') if judge else None
+  path = (os.path.join(blessing.uri, judge_module.JUDGEMENT_FILE)
+          if blessing else '')
+  if not path or not os.path.isfile(path):
+    return None
+  with open(path, encoding='utf-8') as f:
+    found = json.load(f)
+  found['blessing'] = {'id': blessing.id, 'uri': blessing.uri}
+  return found
+
+
+def evaluator_of(graph: metadata_graph.Graph, judge):
+  """The Evaluator execution of the judge's run that evaluated its model."""
+  model = graph.input(judge, 'model')
+  run = graph.run_of(judge)
+  found = [e for e in graph.consumers(model, 'Evaluator')
+           if graph.output(e, 'evaluation')]
+  same_run = [e for e in found if run and graph.run_of(e) and
+              graph.run_of(e).id == run.id]
+  return (same_run or found or [None])[-1]
+
+
+def evaluation_lineage(graph: metadata_graph.Graph, evaluator,
+                       judge=None) -> Dict[str, Any]:
+  """Metrics, the rules and verdict, and the baseline of an evaluation.
+
+  The metrics are the Evaluator's; the rules, the verdict and the paired
+  comparison with the baseline are the judge's (components/judge.py), when
+  the run has one.
+  """
   result = evaluation_uri = None
   found = graph.output(evaluator, 'evaluation')
   if found:
@@ -267,6 +300,13 @@ def evaluation_lineage(graph: metadata_graph.Graph,
     if 'diff' in metrics:
       result['diff'] = metrics['diff']
     result['validation'] = evaluation.validation(evaluation_uri)
+  found = judgement(graph, judge)
+  if found:
+    result['judgement'] = found
+    result['thresholds'] = found.get('rules', result['thresholds'])
+    result['validation'] = {'ok': bool(found['blessed']),
+                            'failures': [] if found['blessed']
+                                        else [found['reason']]}
   return result
 
 
@@ -343,11 +383,14 @@ def trace(graph: metadata_graph.Graph, pushed,
       'run_id': _run_id(graph, pusher)}}
   out.update(model_lineage(graph, model))
   if blessing:
-    evaluator = graph.producer(blessing)
+    producer = graph.producer(blessing)
+    judge = producer if graph.node_id(producer) == JUDGE_NODE else None
+    evaluator = evaluator_of(graph, judge) if judge else producer
     out['blessing'] = {'id': blessing.id, 'uri': blessing.uri,
                        'blessed': bool(metadata_graph.prop(blessing,
                                                            'blessed'))}
-    out['evaluation'] = evaluation_lineage(graph, evaluator)
+    if evaluator:
+      out['evaluation'] = evaluation_lineage(graph, evaluator, judge)
   recorded = (out['training'].get('custom_config') or {}).get(
       'code_fingerprint')
   out['code'] = code_version(repo_root, recorded)

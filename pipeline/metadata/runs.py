@@ -55,9 +55,10 @@ def describe(graph: metadata_graph.Graph, run, index: int) -> Dict[str, Any]:
     out['hyperparameters'] = lineage.hyperparameters(graph, trainer)
     out['training'] = lineage.training(graph, trainer)
   evaluator = nodes.get('Evaluator')
+  judge = nodes.get(lineage.JUDGE_NODE)
   if evaluator and graph.output(evaluator, 'evaluation'):
-    out['evaluation'] = lineage.evaluation_lineage(graph, evaluator)
-    blessing = graph.output(evaluator, 'blessing')
+    out['evaluation'] = lineage.evaluation_lineage(graph, evaluator, judge)
+    blessing = graph.output(judge or evaluator, 'blessing')
     out['blessed'] = bool(blessing and metadata_graph.prop(blessing,
                                                            'blessed'))
   pusher = nodes.get('Pusher')

@@ -10,6 +10,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from pipeline.metadata import evaluation
+from pipeline.metadata import lineage
 from pipeline.metadata import statistics
 from pipeline.metadata import store as metadata_graph
 
@@ -65,7 +66,10 @@ def latest_run(graph: metadata_graph.Graph) -> Dict[str, Any]:
   if found and os.path.isdir(found.uri):
     out['metrics'] = evaluation.load_metrics_with_intervals(
         found.uri)['candidate']
-    out['blessed'] = evaluation.validation(found.uri)['ok']
+  decided = lineage.judgement(graph, nodes.get(lineage.JUDGE_NODE))
+  if decided:
+    out['blessed'] = bool(decided['blessed'])
+    out['judgement'] = decided
   pushed = _output(graph, nodes, 'Pusher', 'pushed_model')
   if pushed:
     out['push'] = push_record(pushed)

@@ -153,6 +153,9 @@ def render(trail: Dict[str, Any], model_name: str, output: str,
                  f'{formatting.signed(diff.get("auc"))}.')
   validation = ev.get('validation', {})
   lines.append(f'- Result: {"passed" if validation.get("ok") else "failed"}.')
+  found = ev.get('judgement')
+  if found:
+    lines.append(f'- Why: {found["reason"]}.')
   lines += [
       '', '## Limitations', '',
       ('- Generated data: the rows' if generated else

@@ -25,7 +25,7 @@ def _warn(what: str, error: Exception) -> None:
 
 def write(paths: project_paths.RunPaths, summary: Dict[str, Any],
           data_files: Sequence[str] = (), model_name: str = '') -> None:
-  """Writes the report, the index and the card; adds their paths to summary.
+  """Writes the report, the card and the index; adds their paths to summary.
 
   Args:
     paths: the run's output layout.
@@ -43,20 +43,21 @@ def write(paths: project_paths.RunPaths, summary: Dict[str, Any],
     summary['report'] = run_report.write(paths, report)
   except Exception as error:  # pylint: disable=broad-except
     _warn('run report', error)
+  push = summary.get('push') or {}
+  version_dir = push.get('destination') or ''
+  # Never create a version folder: only annotate a SavedModel that is there.
+  if (report and report['lineage'] and push.get('pushed') and
+      os.path.isfile(os.path.join(version_dir, 'saved_model.pb'))):
+    try:
+      sources = [(os.path.abspath(f), project_paths.is_generated(f))
+                 for f in data_files]
+      summary['model_card'] = model_card.write(version_dir, model_card.render(
+          report['lineage'], model_name, paths.output, sources))
+    except Exception as error:  # pylint: disable=broad-except
+      _warn('model card', error)
+  # Last: it links the report and the card written above.
   try:
     summary['index'] = run_index.write(paths, graph)
   except Exception as error:  # pylint: disable=broad-except
     _warn('run index', error)
-  push = summary.get('push') or {}
-  version_dir = push.get('destination') or ''
-  # Never create a version folder: only annotate a SavedModel that is there.
-  if (not report or not report['lineage'] or not push.get('pushed') or
-      not os.path.isfile(os.path.join(version_dir, 'saved_model.pb'))):
-    return
-  try:
-    sources = [(os.path.abspath(f), project_paths.is_generated(f))
-               for f in data_files]
-    summary['model_card'] = model_card.write(version_dir, model_card.render(
-        report['lineage'], model_name, paths.output, sources))
-  except Exception as error:  # pylint: disable=broad-except
-    _warn('model card', error)
+

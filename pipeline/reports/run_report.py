@@ -139,6 +139,7 @@ def _metrics_section(ev: Dict[str, Any]) -> str:
            _table(['metric', 'slice', 'rule'],
                   [[t['metric'], t['slice'], t['rule']]
                    for t in ev.get('thresholds', [])]),
+           _judgement(ev.get('judgement')),
            '<p>Result: ' + (
                '<span class="ok">all thresholds passed</span>'
                if validation.get('ok') else '<span class="bad">failed</span>'
@@ -173,6 +174,24 @@ def _plots_section(evaluation_uri: str) -> str:
   return ('<h3>Curves (overall, eval split)</h3>' +
           charts.side_by_side(*plots) + '<h3>Calibration buckets</h3>' +
           table)
+
+
+def _judgement(found: Optional[Dict[str, Any]]) -> str:
+  """The judge's verdict with its numbers (components/judge.py)."""
+  if not found:
+    return ''
+  items = [('verdict', ('<span class="ok">blessed</span>' if found['blessed']
+                        else '<span class="bad">held back</span>')),
+           ('why', _e(found.get('reason', ''))),
+           ('eval rows', _e(f"{found.get('eval_rows', 0):,} "
+                            f"({found.get('positives', 0):,} disputed)"))]
+  if 'diff' in found:
+    items += [('AUC candidate / baseline', _e(
+        f"{_num(found['candidate_auc'])} / {_num(found['baseline_auc'])}")),
+              ('difference, 95% interval', _e(
+                  f"{_signed(found['diff'])} ({_signed(found['diff_ci95'][0])}"
+                  f" to {_signed(found['diff_ci95'][1])}), DeLong"))]
+  return '<h3>The judge</h3>' + _dl(items)
 
 
 def _baseline_section(ev: Dict[str, Any]) -> str:

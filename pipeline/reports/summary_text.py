@@ -46,7 +46,9 @@ def render(s: Dict[str, Any]) -> str:
     lines += ['metrics on the eval split (the largest slices; all in '
               '--json):'] + _metrics_table(metrics)
   if 'blessed' in s:
-    lines.append(f"blessed: {'yes' if s['blessed'] else 'no'}")
+    reason = (s.get('judgement') or {}).get('reason')
+    lines.append(f"blessed: {'yes' if s['blessed'] else 'no'}" +
+                 (f' ({reason})' if reason else ''))
   push = s.get('push')
   if push and push['pushed']:
     lines.append(f"pushed: version {push['version']} -> {push['destination']}")

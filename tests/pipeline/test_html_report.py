@@ -105,7 +105,8 @@ def test_report_renders_in_a_browser(browser, report, e2e_run):
             for i in range(plots.count())]
   assert {'ROC curve', 'Precision-recall curve', 'Calibration'} <= set(titles)
   # The metrics table shows the overall AUC the summary reported.
-  overall = page.locator('tr', has=page.locator('td', has_text='Overall'))
+  # The metrics table's row whose first cell is the slice name.
+  overall = page.locator('xpath=//tr[td[1][normalize-space()="Overall"]]')
   assert overall.first.is_visible()
   auc = '%.4g' % e2e_run.summary['metrics']['Overall']['auc']
   assert auc in overall.first.inner_text()

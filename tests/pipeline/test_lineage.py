@@ -95,9 +95,11 @@ def test_evaluation_blessing_and_code(e2e_run, lineage_json):
       assert ev['metrics'][name][metric] == pytest.approx(
           value, nan_ok=True), (name, metric)
   assert ev['validation']['ok'] is True
+  # The judge's rules (components/judge.py), not TFMA's point thresholds.
   assert {'metric': 'AUC', 'slice': 'Overall',
-          'rule': 'value >= 0.65 and change vs baseline >= -0.01 '
-                  '(absolute)'} in ev['thresholds']
+          'rule': 'lower bound of the 95% interval >= 0.65'} in ev['thresholds']
+  assert ev['judgement']['blessed'] is True
+  assert ev['judgement']['candidate_auc_ci95'][0] >= 0.65
   assert lineage_json['blessing']['blessed'] is True
   code = lineage_json['code']
   assert code['code_fingerprint_recorded'] == (

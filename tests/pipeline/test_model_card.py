@@ -41,7 +41,7 @@ def test_card_has_metrics_thresholds_and_limitations(e2e_run, card):
   assert f"| Overall | {overall['example_count']:.0f} | " \
          f"{overall['auc']:.4g} |" in card
   assert '| product:' in card and '| state:' in card
-  assert 'AUC on Overall: value >= 0.65' in card
+  assert 'AUC on Overall: lower bound of the 95% interval >= 0.65' in card
   assert 'Baseline: none' in card and 'Result: passed.' in card
   for phrase in ('## Intended use', '## Limitations', 'April 2017',
                  'Small slices are noisy'):

@@ -5,28 +5,15 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import time
+
+from serving import child_server
 
 HOST = '127.0.0.1'
 
 
-_HANDED_OUT = set()
-
-
-def free_port() -> int:
-  """A free loopback port not handed out before in this process.
-
-  The OS may give a just-closed port again at once; two calls for one
-  server (gRPC and REST) must not get the same one.
-  """
-  while True:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-      s.bind((HOST, 0))
-      port = s.getsockname()[1]
-    if port not in _HANDED_OUT:
-      _HANDED_OUT.add(port)
-      return port
+# One implementation for the tests and the child-server helper.
+free_port = child_server.free_port
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):

@@ -1,0 +1,47 @@
+"""The judge as a TFX component: reads the Evaluator's inputs, blesses.
+
+Kept apart from components/judge.py, whose functions need no TFX, so they
+are tested directly.
+"""
+
+import json
+import os
+
+from tfx import v1 as tfx
+
+from components import judge
+
+
+@tfx.dsl.components.component
+def BaselineJudge(  # pylint: disable=invalid-name
+    examples: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.Examples],
+    model: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.Model],
+    blessing: tfx.dsl.components.OutputArtifact[
+        tfx.types.standard_artifacts.ModelBlessing],
+    baseline_model: tfx.dsl.components.InputArtifact[
+        tfx.types.standard_artifacts.Model] = None,
+    min_auc: tfx.dsl.components.Parameter[float] = 0.65,
+    significance: tfx.dsl.components.Parameter[float] = 0.05,
+    max_auc_regression: tfx.dsl.components.Parameter[float] = 0.0) -> None:
+  """Blesses the candidate unless it fails the gate or is significantly
+  worse than the baseline; the numbers and the rule go to judgement.json."""
+  found = judge.judge(examples.uri, model.uri,
+                      baseline_model.uri if baseline_model else None,
+                      min_auc, significance, max_auc_regression)
+  found['baseline_model_id'] = baseline_model.id if baseline_model else None
+  os.makedirs(blessing.uri, exist_ok=True)
+  with open(os.path.join(blessing.uri, judge.JUDGEMENT_FILE), 'w',
+            encoding='utf-8') as f:
+    json.dump(found, f, indent=1)
+  marker = 'BLESSED' if found['blessed'] else 'NOT_BLESSED'
+  open(os.path.join(blessing.uri, marker), 'w').close()
+  # What the Pusher and LatestBlessedModelStrategy read.
+  blessing.set_int_custom_property('blessed', int(found['blessed']))
+  blessing.set_int_custom_property('current_model_id', model.id)
+  blessing.set_string_custom_property('current_model', model.uri)
+  blessing.set_int_custom_property(judge.JUDGED, 1)
+  if baseline_model:
+    blessing.set_int_custom_property('baseline_model_id', baseline_model.id)
+    blessing.set_string_custom_property('baseline_model', baseline_model.uri)
