@@ -51,7 +51,8 @@ def test_a_new_span_is_judged_against_production_and_pushed(e2e_run,
                                                             retrained):
   first = e2e_run.summary['push']['version']
   judgement = retrained.summary['judgement']
-  assert retrained.summary['span'] == e2e_run.summary['span'] + 1
+  # A new span (the copied output may hold other spans of earlier tests).
+  assert retrained.summary['span'] > e2e_run.summary['span']
   assert judgement['blessed'] is True and retrained.summary['blessed']
   assert not judgement['significantly_worse']
   low, high = judgement['diff_ci95']
