@@ -583,9 +583,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   except UsageError as e:
     return _usage_error(str(e))
   try:
-    client = make_client(args.protocol, host=args.host, port=port,
-                         model_name=args.model_name, version=args.version,
-                         label=args.label, timeout=args.timeout)
+    client = _client_from_args(args, port)
     try:
       prediction = client.predict(complaint)
     finally:
@@ -599,6 +597,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'({prediction.latency_ms:.1f} ms)')
   print(json.dumps(dataclasses.asdict(prediction)))
   return 0
+
+
+def _client_from_args(args, port: int):
+  """The client the command line asks for (one complaint or a CSV)."""
+  return make_client(args.protocol, host=args.host, port=port,
+                     model_name=args.model_name, version=args.version,
+                     label=args.label, timeout=args.timeout)
 
 
 def _usage_error(message: str) -> int:
@@ -621,9 +626,7 @@ def _main_bulk(args, port: int) -> int:
   except UsageError as e:
     return _usage_error(str(e))
   try:
-    client = make_client(args.protocol, host=args.host, port=port,
-                         model_name=args.model_name, version=args.version,
-                         label=args.label, timeout=args.timeout)
+    client = _client_from_args(args, port)
   except ClientError as e:
     return _usage_error(str(e))
   request_log = (ClientRequestLog(args.request_log_prefix)
