@@ -51,7 +51,7 @@ def compare(previous, current, schema,
   anomalies = tfdv.validate_statistics(
       statistics.stats_list(current), with_comparators(schema, threshold),
       previous_statistics=statistics.stats_list(previous))
-  counts_a, counts_b = _value_counts(previous), _value_counts(current)
+  counts_a, counts_b = value_counts(previous), value_counts(current)
   found = []
   for info in anomalies.drift_skew_info:
     name = '.'.join(info.path.step)
@@ -70,19 +70,20 @@ def compare(previous, current, schema,
   return sorted(found, key=lambda d: (-d['distance'], d['feature']))
 
 
-def sampling_noise(values_a: int, values_b: int) -> float:
+def sampling_noise(values_a: int, values_b: int, z: float = 3.0) -> float:
   """A share's largest plausible move between two samples of one population.
 
-  Three standard deviations of the difference of two sample shares at the
-  worst case p = 0.5: a sparse feature (few values present) can pass the
-  threshold by chance, and this says so.
+  z standard deviations of the difference of two sample shares at the worst
+  case p = 0.5: a sparse feature (few values present) can pass the
+  threshold by chance, and this says so. `compare` uses 3; the monitor its
+  configured noise_z.
   """
   if values_a < 1 or values_b < 1:
     return 1.0
-  return 3.0 * math.sqrt(0.25 * (1.0 / values_a + 1.0 / values_b))
+  return z * math.sqrt(0.25 * (1.0 / values_a + 1.0 / values_b))
 
 
-def _value_counts(dataset) -> Dict[str, int]:
+def value_counts(dataset) -> Dict[str, int]:
   """Values present per feature (what the shares are computed over)."""
   counts = {}
   for feature in dataset.features:

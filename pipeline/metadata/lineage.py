@@ -369,6 +369,29 @@ def model_lineage(graph: metadata_graph.Graph, model) -> Dict[str, Any]:
   return out
 
 
+def blessing_evaluation(graph: metadata_graph.Graph,
+                        blessing) -> Optional[Dict[str, Any]]:
+  """The evaluation behind a blessing: the judge's verdict and the metrics of
+  the Evaluator of its run (or the Evaluator's own blessing, before the
+  judge)."""
+  producer = graph.producer(blessing)
+  judge = producer if graph.node_id(producer) == JUDGE_NODE else None
+  evaluator = evaluator_of(graph, judge) if judge else producer
+  return evaluation_lineage(graph, evaluator, judge) if evaluator else None
+
+
+def pushed_evaluation(graph: metadata_graph.Graph,
+                      version: str) -> Optional[Dict[str, Any]]:
+  """The evaluation a pushed version was blessed on (None: unknown version),
+  without the rest of its lineage (no file hashes, no training logs)."""
+  try:
+    pushed = find_pushed(graph, version)
+  except LineageError:
+    return None
+  blessing = graph.input(graph.producer(pushed), 'model_blessing')
+  return blessing_evaluation(graph, blessing) if blessing else None
+
+
 def trace(graph: metadata_graph.Graph, pushed,
           repo_root: str = project_paths.REPO_ROOT) -> Dict[str, Any]:
   """The full lineage of one PushedModel."""
@@ -383,14 +406,12 @@ def trace(graph: metadata_graph.Graph, pushed,
       'run_id': _run_id(graph, pusher)}}
   out.update(model_lineage(graph, model))
   if blessing:
-    producer = graph.producer(blessing)
-    judge = producer if graph.node_id(producer) == JUDGE_NODE else None
-    evaluator = evaluator_of(graph, judge) if judge else producer
     out['blessing'] = {'id': blessing.id, 'uri': blessing.uri,
                        'blessed': bool(metadata_graph.prop(blessing,
                                                            'blessed'))}
-    if evaluator:
-      out['evaluation'] = evaluation_lineage(graph, evaluator, judge)
+    found = blessing_evaluation(graph, blessing)
+    if found:
+      out['evaluation'] = found
   recorded = (out['training'].get('custom_config') or {}).get(
       'code_fingerprint')
   out['code'] = code_version(repo_root, recorded)

@@ -97,12 +97,10 @@ def live_performance(labels: List[int], predictions: List[float]
 
 def _eval_auc(graph: store.Graph, version: str) -> Optional[Dict[str, Any]]:
   """The version's overall AUC (and interval) on its eval split, from MLMD."""
-  try:
-    trail = lineage.trace(graph, lineage.find_pushed(graph, version))
-  except lineage.LineageError:
+  found = lineage.pushed_evaluation(graph, version)
+  if found is None:
     return None
-  overall = (trail.get('evaluation') or {}).get('metrics', {}).get(
-      'Overall', {})
+  overall = found.get('metrics', {}).get('Overall', {})
   return {k: overall.get(k) for k in ('auc', 'auc_ci95', 'example_count')}
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from components import features
 from pipeline import paths as project_paths
+from pipeline.metadata import drift
 from pipeline.metadata import evaluation
 from pipeline.metadata import lineage
 from pipeline.metadata import statistics
@@ -159,14 +160,13 @@ def _previous_window(monitoring_dir: str, key: str):
 
 
 def _drift(previous_stats, current_stats, schema, thresholds: Thresholds):
-  from pipeline.metadata import drift  # pylint: disable=g-import-not-at-top
   found = []
   for item in drift.compare(previous_stats, current_stats, schema,
                             thresholds.drift):
     if item['feature'] not in skew.categorical_features():
       continue
-    noise = skew.linf_noise(item['values_a'], item['values_b'],
-                            thresholds.noise_z)
+    noise = drift.sampling_noise(item['values_a'], item['values_b'],
+                                 thresholds.noise_z)
     applied = max(thresholds.drift, noise)
     found.append({'feature': item['feature'], 'measure': item['measure'],
                   'distance': item['distance'],

@@ -12,7 +12,7 @@ import dataclasses
 import glob
 import os
 import struct
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import google_crc32c
 from tensorflow_serving.apis import prediction_log_pb2
@@ -97,10 +97,3 @@ def read(where: str) -> ReadResult:
     raise NoLogsError(f'no readable PredictionLog record in {len(files)} '
                       f'file(s) under {where}')
   return result
-
-
-def iter_kinds(log: prediction_log_pb2.PredictionLog) -> Iterator[str]:
-  """The method a record logged: predict, classify, regress, multi_inference."""
-  kind = log.WhichOneof('log_type')
-  if kind:
-    yield kind.replace('_log', '')

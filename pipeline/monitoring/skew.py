@@ -21,21 +21,12 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from components import features
+from pipeline.metadata import drift
 
 NARRATIVE_LENGTH = 'narrative_length'   # words, derived on both sides
 PREDICTED = 'predicted_probability'
 SERVING = 'SERVING'
 LENGTH_BINS = 10
-
-
-def linf_noise(values_a: int, values_b: int, z: float) -> float:
-  """z standard errors of a share's difference between two samples.
-
-  At the worst case p = 0.5: sqrt(0.25 / n_a + 0.25 / n_b).
-  """
-  if values_a < 1 or values_b < 1:
-    return 1.0
-  return z * math.sqrt(0.25 / values_a + 0.25 / values_b)
 
 
 def js_noise(bins: int, count_a: int, count_b: int, z: float) -> float:
@@ -166,15 +157,16 @@ def categorical_skew(training_stats, served_stats, schema,
   anomalies = tfdv.validate_statistics(
       statistics.stats_list(served_stats), without_comparators,
       environment=SERVING)
-  counts_a = _value_counts(training_stats)
-  counts_b = _value_counts(served_stats)
+  counts_a = drift.value_counts(training_stats)
+  counts_b = drift.value_counts(served_stats)
   findings = []
   for info in skewed.drift_skew_info:
     name = '.'.join(info.path.step)
     for measurement in info.skew_measurements:
       findings.append(_finding(
           name, 'L-infinity', measurement.value, thresholds[name],
-          linf_noise(counts_a.get(name, 0), counts_b.get(name, 0), z),
+          drift.sampling_noise(counts_a.get(name, 0), counts_b.get(name, 0),
+                               z),
           counts_a.get(name, 0), counts_b.get(name, 0),
           _top_shares(training_stats, served_stats, name)))
   found = {}
@@ -184,16 +176,6 @@ def categorical_skew(training_stats, served_stats, schema,
       found[name] = reasons
   return (sorted(findings, key=lambda f: (-f['distance'], f['feature'])),
           found)
-
-
-def _value_counts(dataset) -> Dict[str, int]:
-  from pipeline.metadata import statistics  # pylint: disable=g-import-not-at-top
-  counts = {}
-  for feature in dataset.features:
-    if feature.WhichOneof('stats') == 'string_stats':
-      counts[statistics.feature_name(feature)] = int(
-          feature.string_stats.common_stats.tot_num_values)
-  return counts
 
 
 def _shares(dataset, name: str) -> Dict[str, float]:
