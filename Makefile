@@ -10,10 +10,6 @@ PYTHON310 ?= $(shell if python3.10 --version >/dev/null 2>&1; then command -v py
 
 .PHONY: env run test serve bench-serving bench-pipeline bench-monitoring clean
 
-# Each further subsystem (a scheduler, a second stack, ...) keeps its targets
-# in its own file under make/; they may use VENV, PY and OUTPUT from here.
-include $(wildcard make/*.mk)
-
 $(VENV)/.installed: setup.py constraints.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 is required: install python3.10 (e.g. pyenv install 3.10)"; exit 1; }
 	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
@@ -50,3 +46,7 @@ clean:
 .PHONY: fuzz
 fuzz: env
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} FUZZ_RANDOM=1 $(PY) -m pytest tests/serving/test_fuzz.py -q -p no:warnings
+
+# Each further subsystem (a scheduler, a second stack, ...) keeps its targets
+# in its own file under make/; they may use VENV, PY and OUTPUT from here.
+include $(wildcard make/*.mk)
