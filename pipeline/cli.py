@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
                    'with "_" for "-"); options given here win')
   run.add_argument('--json', action='store_true',
                    help='print the summary as JSON')
+  run.add_argument('--beam-arg', action='append', metavar='ARG',
+                   dest='beam_args', help='a Beam pipeline argument; repeat; '
+                   'replaces the DirectRunner arguments of --beam-workers '
+                   '(e.g. --beam-arg=--runner=PortableRunner)')
   run.add_argument('--verbose', action='store_true',
                    help="the libraries' full output on the terminal instead "
                    'of the run log (<output>/logs/)')
@@ -249,7 +253,7 @@ def run_command(args) -> int:
       config, project_paths.run_paths(args.output, args.metadata),
       args.data,
       progress=lambda line: print(line, file=sys.stderr, flush=True),
-      verbose=args.verbose)
+      verbose=args.verbose, beam_pipeline_args=args.beam_args)
   if result.summary.get('components') or result.exit_code == 0:
     print(json.dumps(result.summary, indent=2) if args.json
           else summary_text.render(result.summary), flush=True)

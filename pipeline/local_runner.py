@@ -129,7 +129,8 @@ def failed_component(summary: Dict[str, Any]) -> str:
 
 def run(config: PipelineConfig, paths: project_paths.RunPaths,
         given_data: Optional[Sequence[str]] = None,
-        progress=print, verbose: bool = False) -> RunResult:
+        progress=print, verbose: bool = False,
+        beam_pipeline_args: Optional[Sequence[str]] = None) -> RunResult:
   """Runs the pipeline once; never raises for bad input or a failed component.
 
   Args:
@@ -139,6 +140,9 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     progress: called with one line per step a person wants to see.
     verbose: leave the libraries' output on the terminal instead of sending
       it to the run's log file.
+    beam_pipeline_args: Beam arguments replacing the DirectRunner's (e.g.
+      the portable runner and its SDK worker pools); recorded in ML Metadata
+      with every Beam component's execution.
   """
   started = time.time()
   config = with_fingerprints(config)
@@ -171,7 +175,8 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     tfx_pipeline = pipeline_def.create_pipeline(
         config, paths.input_root, paths.pipeline_root, paths.serving_dir,
         paths.metadata.connection_config(), project_paths.CURATED_SCHEMA,
-        project_paths.beam_args(config.beam_workers))
+        list(beam_pipeline_args) if beam_pipeline_args
+        else project_paths.beam_args(config.beam_workers))
     try:
       tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
     except data_gate.DataAnomaliesError as failure:
