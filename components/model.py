@@ -15,6 +15,7 @@ from tfx_bsl.public import tfxio
 
 from components import features
 from components import signatures
+from components import stack
 
 # Replace with your own search space / defaults (the Tuner overrides them).
 # hidden_units = 0 leaves the deep branch out: on the generated data, whose
@@ -146,8 +147,11 @@ def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
 def write_history(model_run_dir: str, history: Dict[str, List[float]],
                   hparams: Dict[str, Any], label_rate: float,
                   steps_per_epoch: int) -> str:
-  """Writes the training curve and its settings as JSON (for lineage)."""
+  """Writes the training curve and its settings as JSON (for lineage),
+  with the stack that trained the model (Python, TFX, TF, Beam, ...): the
+  Trainer's own process is the one place that knows what built it."""
   record = {'hyperparameters': {k: v for k, v in hparams.items()},
+            'stack': stack.stack_versions(),
             'label_rate': label_rate, 'steps_per_epoch': steps_per_epoch,
             'epochs': len(next(iter(history.values()), [])),
             'history': {k: [float(v) for v in values]
