@@ -11,6 +11,14 @@ string, narratives byte-identical); `split_labelled` keeps rows without a usable
 label apart; `to_pipeline_frame` and `write_pipeline_csv` produce the one-line-
 per-row CSV that TFX's CsvExampleGen can read.
 
+The full export is gigabytes, so conversion streams: `iter_export` yields the
+file in chunks of whole records (a chunk ends only between records, so a
+multi-line quoted narrative is never cut) bounded in rows and in characters,
+and `PipelineCsvWriter` appends each converted chunk to a staging file that
+replaces the destination only at the end, and only if its bytes differ.
+Memory is bounded by one chunk, whatever the file's size; `read_export` is
+the same reader with every chunk joined, for files that fit in memory.
+
 To bring another CSV, map its columns to `EXPORT_COLUMNS` (at least the
 pipeline's columns, see `REQUIRED_COLUMNS`) and use the same functions.
 """
@@ -20,7 +28,8 @@ import csv
 import json
 import os
 import sys
-from typing import Dict, List, Optional, Tuple
+import uuid
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pandas as pd
 
@@ -52,6 +61,14 @@ _LINE_BREAK = r'\r\n|\r|\n'
 # Narratives can exceed the csv module's default 128 KiB field limit in the
 # full export; a C long caps the limit on some platforms.
 _FIELD_SIZE_LIMIT = min(sys.maxsize, 2**31 - 1)
+# A chunk of `iter_export` ends after this many records or once its fields
+# hold this many characters, whichever comes first: about 150 MB of Python
+# objects at most, while chunks stay large enough that pandas' per-chunk
+# overhead is negligible.
+CHUNK_ROWS = 20_000
+CHUNK_CHARS = 16 * 2**20
+# Block size of the streaming comparison of a staged file with the old one.
+_COMPARE_BLOCK = 2**20
 
 
 class ExportFormatError(ValueError):
@@ -70,7 +87,8 @@ def read_export(path: str) -> pd.DataFrame:
   tool) are ignored; optional layout columns that are absent are filled with
   empty strings. Values are not stripped or converted: ZIP codes such as
   "02108" stay strings, empty fields stay "", narratives keep their line
-  breaks.
+  breaks. The whole file is held in memory: for the full export, iterate
+  over `iter_export` instead.
 
   Args:
     path: The CSV file (UTF-8, with or without a byte-order mark).
@@ -83,18 +101,63 @@ def read_export(path: str) -> pd.DataFrame:
       required columns, or has rows whose field count differs from the header.
     OSError: The file cannot be opened (missing, a directory, unreadable).
   """
+  chunks = list(iter_export(path))
+  if not chunks:
+    return _frame([], {})
+  if len(chunks) == 1:
+    return chunks[0]
+  return pd.concat(chunks, ignore_index=True)
+
+
+def iter_export(path: str, chunk_rows: Optional[int] = None,
+                chunk_chars: Optional[int] = None) -> Iterator[pd.DataFrame]:
+  """Yields a CFPB export in chunks of whole records, as `read_export` reads it.
+
+  The csv module parses the stream, so a quoted narrative spanning many lines
+  is one record and a chunk ends only between records. Rows are numbered
+  across chunks in error messages. A record is checked when its chunk is
+  read: a bad row near the end of the file raises after earlier chunks were
+  yielded, so callers stage their output until the iteration ends.
+
+  Args:
+    path: The CSV file (UTF-8, with or without a byte-order mark).
+    chunk_rows: At most this many records per chunk (None: `CHUNK_ROWS`).
+    chunk_chars: A chunk ends once its fields hold this many characters
+      (a single longer record is still one chunk; None: `CHUNK_CHARS`).
+
+  Yields:
+    DataFrames with exactly `EXPORT_COLUMNS` and a fresh index each; none
+    for a file with a header and no records.
+
+  Raises:
+    As `read_export`.
+  """
+  chunk_rows = chunk_rows or CHUNK_ROWS
+  chunk_chars = chunk_chars or CHUNK_CHARS
   _check_not_compressed(path)
   old_limit = csv.field_size_limit(_FIELD_SIZE_LIMIT)
   try:
     with open(path, newline='', encoding='utf-8-sig') as f:
       reader = csv.reader(f)
-      header = next(reader, None)
-      if not header or not any(name.strip() for name in header):
-        raise ExportFormatError(
-            '%s is empty; expected a CSV whose first line is the CFPB export '
-            'header (%s).' % (path, ', '.join(EXPORT_COLUMNS)))
+      header = _read_header(reader, path)
       positions = _column_positions(header, path)
-      records = [record for record in reader if record]  # Skip blank lines.
+      records, chars, number = [], 0, 0
+      for record in reader:
+        if not record:  # Skip blank lines.
+          continue
+        number += 1
+        if len(record) != len(header):
+          raise ExportFormatError(
+              '%s: data row %d has %d fields but the header has %d '
+              '(truncated download, or unquoted commas/line breaks?).' %
+              (path, number, len(record), len(header)))
+        records.append(record)
+        chars += sum(map(len, record))
+        if len(records) >= chunk_rows or chars >= chunk_chars:
+          yield _frame(records, positions)
+          records, chars = [], 0
+      if records:
+        yield _frame(records, positions)
   except UnicodeDecodeError as e:
     raise ExportFormatError(
         '%s is not UTF-8 text (%s). Save the export as UTF-8 CSV.' %
@@ -103,12 +166,21 @@ def read_export(path: str) -> pd.DataFrame:
     raise ExportFormatError('%s is not a readable CSV: %s' % (path, e)) from e
   finally:
     csv.field_size_limit(old_limit)
-  for number, record in enumerate(records, start=1):
-    if len(record) != len(header):
-      raise ExportFormatError(
-          '%s: data row %d has %d fields but the header has %d (truncated '
-          'download, or unquoted commas/line breaks?).' %
-          (path, number, len(record), len(header)))
+
+
+def _read_header(reader, path: str) -> List[str]:
+  """The header record; ExportFormatError if the file has none."""
+  header = next(reader, None)
+  if not header or not any(name.strip() for name in header):
+    raise ExportFormatError(
+        '%s is empty; expected a CSV whose first line is the CFPB export '
+        'header (%s).' % (path, ', '.join(EXPORT_COLUMNS)))
+  return header
+
+
+def _frame(records: List[List[str]],
+           positions: Dict[str, int]) -> pd.DataFrame:
+  """Records in the export layout; absent optional columns as ''."""
   columns = {}
   for name in EXPORT_COLUMNS:
     position = positions.get(name)
@@ -203,6 +275,135 @@ def write_pipeline_csv(frame: pd.DataFrame, path: str) -> bool:
   return files.write_bytes_if_changed(path, text.encode('utf-8'))
 
 
+class PipelineCsvWriter:
+  """Streams pipeline frames into one CSV, put in place only when complete.
+
+  Chunks are appended to a staging file in the destination's folder (so the
+  final move is an atomic rename); `commit` moves it over the destination
+  unless that already holds the same bytes, compared block by block, never
+  whole files in memory. Until then, and for good on any error (`discard`,
+  or leaving the `with` block), a file already at the destination keeps its
+  content and modification time, which keeps ExampleGen's cache valid.
+  The bytes are those `write_pipeline_csv` writes for all chunks joined.
+  """
+
+  def __init__(self, directory: str):
+    self.directory = os.path.abspath(directory)
+    self.rows = 0
+    self.columns: Optional[List[str]] = None
+    self._staging: Optional[str] = None
+    self._file = None
+    self._created: List[str] = []
+
+  def write(self, frame: pd.DataFrame) -> None:
+    """Appends `frame` (e.g. from `to_pipeline_frame`); the first sets the header.
+
+    Raises:
+      ValueError: A value contains a line break, or the columns differ from
+        the first frame's.
+      files.OutputError: The staging file cannot be written.
+    """
+    first = self._file is None
+    text = frame.to_csv(index=False, header=first, lineterminator='\n')
+    if '\r' in text or text.count('\n') != len(frame) + first:
+      raise ValueError('Values contain line breaks, which CsvExampleGen '
+                       'cannot read; build the frame with to_pipeline_frame().')
+    if not first and list(frame.columns) != self.columns:
+      raise ValueError('columns %s differ from the first chunk\'s %s' %
+                       (list(frame.columns), self.columns))
+    try:
+      if first:
+        self._open()
+        self.columns = list(frame.columns)
+      self._file.write(text.encode('utf-8'))
+    except OSError as e:
+      raise files.OutputError('cannot write in %s: %s' %
+                              (self.directory, e.strerror or e)) from e
+    self.rows += len(frame)
+
+  def same_as(self, path: str) -> bool:
+    """True if the file at `path` holds exactly the bytes written so far."""
+    self._flush()
+    return _same_bytes(self._staging, path)
+
+  def commit(self, path: str) -> bool:
+    """Puts the staged CSV at `path` unless `path` already holds its bytes.
+
+    Returns:
+      True if `path` was (re)written, False if it was left untouched.
+
+    Raises:
+      ValueError: Nothing was written (there is no header to write).
+      files.OutputError: `path` cannot be written; it keeps its content.
+    """
+    if self._file is None:
+      raise ValueError('no rows were written, so there is no CSV to commit')
+    try:
+      self._flush()
+      if _same_bytes(self._staging, path):
+        return False
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+      os.replace(self._staging, path)
+      self._created = []  # The folders now hold the committed file.
+      return True
+    except OSError as e:
+      raise files.OutputError('cannot write %s: %s' %
+                              (path, e.strerror or e)) from e
+    finally:
+      self.discard()
+
+  def discard(self) -> None:
+    """Removes the staging file (and folders it created, if left empty)."""
+    if self._file is not None and not self._file.closed:
+      self._file.close()
+    if self._staging and os.path.exists(self._staging):
+      os.remove(self._staging)
+    for directory in reversed(self._created):
+      try:
+        os.rmdir(directory)
+      except OSError:  # Not empty: something else lives there now.
+        break
+    self._created = []
+
+  def __enter__(self) -> 'PipelineCsvWriter':
+    return self
+
+  def __exit__(self, *unused_exc) -> None:
+    self.discard()
+
+  def _open(self) -> None:
+    missing, directory = [], self.directory
+    while not os.path.exists(directory):
+      missing.append(directory)
+      directory = os.path.dirname(directory)
+    os.makedirs(self.directory, exist_ok=True)
+    self._created = list(reversed(missing))
+    self._staging = os.path.join(self.directory,
+                                 '.staging-%s.csv' % uuid.uuid4().hex)
+    self._file = open(self._staging, 'xb')
+
+  def _flush(self) -> None:
+    if self._file is not None and not self._file.closed:
+      self._file.flush()
+      os.fsync(self._file.fileno())
+
+
+def _same_bytes(a: str, b: str) -> bool:
+  """True if files `a` and `b` hold the same bytes; reads both in blocks."""
+  try:
+    if os.path.getsize(a) != os.path.getsize(b):
+      return False
+    with open(a, 'rb') as fa, open(b, 'rb') as fb:
+      while True:
+        block = fa.read(_COMPARE_BLOCK)
+        if block != fb.read(_COMPARE_BLOCK):
+          return False
+        if not block:
+          return True
+  except OSError:  # `b` does not exist (or is not a readable file).
+    return False
+
+
 def _clean(values: pd.Series) -> pd.Series:
   """Strings with line breaks as spaces and no surrounding whitespace."""
   text = values.fillna('').astype(str)
@@ -239,9 +440,11 @@ def _check_not_compressed(path: str) -> None:
 def convert(export_csv: str, out: str) -> Dict:
   """Writes the labelled rows of `export_csv` as the pipeline CSV `out`.
 
-  Everything is checked before `out` is touched, so on any error a file
-  already at `out` keeps its content: converting the wrong file must not
-  wipe a good input CSV.
+  The export is streamed (`iter_export`, `PipelineCsvWriter`): memory stays
+  bounded whatever its size. `out` is replaced only once the whole export
+  has been read and converted, so on any error a file already at `out`
+  keeps its content: converting the wrong file must not wipe a good input
+  CSV.
 
   Args:
     export_csv: A CFPB export.
@@ -262,13 +465,20 @@ def convert(export_csv: str, out: str) -> Dict:
     raise files.OutputError(
         'cannot write %s: it is the export being converted, which would be '
         'overwritten' % out)
-  labelled, unlabelled = split_labelled(read_export(export_csv))
-  _check_has_labelled_rows(export_csv, len(labelled), len(unlabelled))
-  frame = to_pipeline_frame(labelled, include_label=True)
-  return {
-      'labelled_rows': len(labelled), 'unlabelled_rows': len(unlabelled),
-      'disputed_rate': float(frame[LABEL_KEY].mean()),
-      'out': out, 'written': write_pipeline_csv(frame, out)}
+  unlabelled = disputed = 0
+  with PipelineCsvWriter(os.path.dirname(os.path.abspath(out))) as writer:
+    for chunk in iter_export(export_csv):
+      labelled, rest = split_labelled(chunk)
+      unlabelled += len(rest)
+      if len(labelled):
+        frame = to_pipeline_frame(labelled, include_label=True)
+        disputed += int(frame[LABEL_KEY].sum())
+        writer.write(frame)
+    _check_has_labelled_rows(export_csv, writer.rows, unlabelled)
+    return {
+        'labelled_rows': writer.rows, 'unlabelled_rows': unlabelled,
+        'disputed_rate': disputed / writer.rows,
+        'out': out, 'written': writer.commit(out)}
 
 
 def _check_has_labelled_rows(path: str, labelled: int,

@@ -3,19 +3,30 @@
 Each distinct content becomes a new span (`span-N/complaints.csv`), which is
 how CsvExampleGen versions data; identical content reuses the latest span and
 its file is never rewritten (ExampleGen's cache fingerprint includes mtimes).
+
+The exports are streamed chunk by chunk (`cfpb_export.iter_export`) into
+staging files, so a multi-gigabyte export converts in bounded memory: one
+chunk of rows, plus the Complaint IDs already seen (`SeenIds`, 8 bytes per
+numeric ID). The staged span is compared with the latest one block by block
+and only then moved into place; on any error nothing is.
 """
 
 import dataclasses
 import os
 import re
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Set, Union
 
+import numpy as np
 import pandas as pd
 
 from data import cfpb_export
 
 SPAN_DIR = re.compile(r'^span-(\d+)$')
 INPUT_FILE = 'complaints.csv'
+# IDs written as a plain decimal integer (no sign, no leading zero, at most
+# 18 digits so it fits an int64) are kept as numbers: the string is then
+# exactly str(int(id)), so two such strings are equal iff their numbers are.
+_CANONICAL_INT = r'(?:0|[1-9][0-9]{0,17})'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +38,53 @@ class PreparedInput:
   new_span: bool
 
 
+class SeenIds:
+  """The Complaint IDs met so far, to keep each complaint's first row only.
+
+  Exact, without holding rows: numeric IDs (every ID of the CFPB export)
+  live in one sorted int64 array, 8 bytes each (80 MB for 10 million
+  complaints; a chunk's merge briefly needs a second copy), any other ID
+  string in a Python set (about 100 bytes each).
+  """
+
+  def __init__(self):
+    self._numbers = np.empty(0, dtype=np.int64)
+    self._strings: Set[str] = set()
+
+  def first_seen(self, ids: pd.Series) -> np.ndarray:
+    """A mask of the IDs in `ids` met for the first time; records them all.
+
+    Like `drop_duplicates(keep='first')` over every chunk passed so far, in
+    order: an ID repeated inside `ids` is new only at its first position.
+    """
+    ids = ids.astype(str).reset_index(drop=True)
+    keep = ~ids.duplicated(keep='first').to_numpy()
+    numeric = ids.str.fullmatch(_CANONICAL_INT).to_numpy()
+    number_rows = np.flatnonzero(keep & numeric)
+    if len(number_rows):
+      numbers = ids.iloc[number_rows].astype(np.int64).to_numpy()
+      keep[number_rows] = ~self._contains(numbers)
+      self._insert(numbers[keep[number_rows]])
+    for row in np.flatnonzero(keep & ~numeric):
+      if ids.iloc[row] in self._strings:
+        keep[row] = False
+      else:
+        self._strings.add(ids.iloc[row])
+    return keep
+
+  def _contains(self, numbers: np.ndarray) -> np.ndarray:
+    if not len(self._numbers):
+      return np.zeros(len(numbers), dtype=bool)
+    at = np.searchsorted(self._numbers, numbers)
+    return self._numbers[np.minimum(at, len(self._numbers) - 1)] == numbers
+
+  def _insert(self, numbers: np.ndarray) -> None:
+    """Merges distinct new numbers in, keeping the array sorted (linear)."""
+    numbers = np.sort(numbers)
+    self._numbers = np.insert(self._numbers,
+                              np.searchsorted(self._numbers, numbers), numbers)
+
+
 def latest_span(input_root: str) -> Optional[int]:
   if not os.path.isdir(input_root):
     return None
@@ -36,7 +94,10 @@ def latest_span(input_root: str) -> Optional[int]:
 
 
 def read_exports(export_csvs: Sequence[str]) -> pd.DataFrame:
-  """All rows of one or more export files; a complaint listed twice counts once."""
+  """All rows of one or more export files; a complaint listed twice counts once.
+
+  In memory: for files that fit (`prepare` streams instead).
+  """
   frames = [cfpb_export.read_export(path) for path in export_csvs]
   rows = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
   return rows.drop_duplicates(subset=[cfpb_export.ID_EXPORT_COLUMN],
@@ -45,36 +106,47 @@ def read_exports(export_csvs: Sequence[str]) -> pd.DataFrame:
 
 def prepare(export_csvs: Union[str, Sequence[str]], input_root: str,
             unlabelled_dir: str) -> PreparedInput:
-  """Converts the export file(s); raises cfpb_export.ExportFormatError on bad files."""
+  """Converts the export file(s) into a span, streaming; same bytes as in memory.
+
+  The labelled rows (first row of each Complaint ID, across all files) go to
+  a new span unless the latest span holds exactly the same bytes; the
+  unlabelled ones to `<unlabelled_dir>/complaints.csv` (rewritten only if
+  changed). Nothing is moved into place before every file has been read.
+
+  Raises:
+    cfpb_export.ExportFormatError: A file is not a readable export, or no row
+      has a label.
+    data.files.OutputError: The output cannot be written.
+  """
   if isinstance(export_csvs, str):
     export_csvs = [export_csvs]
-  labelled, unlabelled = cfpb_export.split_labelled(read_exports(export_csvs))
-  if labelled.empty:
-    raise cfpb_export.ExportFormatError(
-        f'{", ".join(export_csvs)}: no row has a "Consumer disputed?" label '
-        '(Yes/No): there is nothing to train on.')
-  frame = cfpb_export.to_pipeline_frame(labelled)
-  latest = latest_span(input_root)
-  new_span = True
-  if latest is not None:
-    path = os.path.join(input_root, f'span-{latest}', INPUT_FILE)
-    staging = os.path.join(input_root, '.staging.csv')
-    cfpb_export.write_pipeline_csv(frame, staging)
-    with open(staging, 'rb') as a, open(path, 'rb') as b:
-      same = a.read() == b.read()
-    os.remove(staging)
-    if same:
+  seen = SeenIds()
+  with cfpb_export.PipelineCsvWriter(input_root) as labelled, \
+      cfpb_export.PipelineCsvWriter(unlabelled_dir) as unlabelled:
+    for path in export_csvs:
+      for chunk in cfpb_export.iter_export(path):
+        chunk = chunk[seen.first_seen(chunk[cfpb_export.ID_EXPORT_COLUMN])]
+        rows, rest = cfpb_export.split_labelled(chunk)
+        if len(rows):
+          labelled.write(cfpb_export.to_pipeline_frame(rows))
+        if len(rest):
+          unlabelled.write(
+              cfpb_export.to_pipeline_frame(rest, include_label=False))
+    if not labelled.rows:
+      raise cfpb_export.ExportFormatError(
+          f'{", ".join(export_csvs)}: no row has a "Consumer disputed?" label '
+          '(Yes/No): there is nothing to train on.')
+    latest = latest_span(input_root)
+    if latest is not None and labelled.same_as(_span_file(input_root, latest)):
       span, new_span = latest, False
-  if new_span:
-    span = (latest or 0) + 1
-    os.makedirs(os.path.join(input_root, f'span-{span}'), exist_ok=True)
-    cfpb_export.write_pipeline_csv(
-        frame, os.path.join(input_root, f'span-{span}', INPUT_FILE))
-  if not unlabelled.empty:
-    os.makedirs(unlabelled_dir, exist_ok=True)
-    cfpb_export.write_pipeline_csv(
-        cfpb_export.to_pipeline_frame(unlabelled, include_label=False),
-        os.path.join(unlabelled_dir, INPUT_FILE))
-  return PreparedInput(span, os.path.join(input_root, f'span-{span}',
-                                          INPUT_FILE),
-                       len(labelled), len(unlabelled), new_span)
+    else:
+      span, new_span = (latest or 0) + 1, True
+      labelled.commit(_span_file(input_root, span))
+    if unlabelled.rows:
+      unlabelled.commit(os.path.join(unlabelled_dir, INPUT_FILE))
+    return PreparedInput(span, _span_file(input_root, span), labelled.rows,
+                         unlabelled.rows, new_span)
+
+
+def _span_file(input_root: str, span: int) -> str:
+  return os.path.join(input_root, f'span-{span}', INPUT_FILE)

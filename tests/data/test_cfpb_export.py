@@ -251,3 +251,156 @@ def test_cli_converts_fixture(tmp_path, capsys):
   assert len(pd.read_csv(out)) == 7
   assert cfpb_export.main([str(tmp_path / 'missing.csv'), '--out', out]) == 2
   assert 'error' in capsys.readouterr().err
+
+
+# Streaming: chunks of whole records, a staged writer, bounded memory.
+
+
+def _records_by_csv_module(path):
+  """The data records (blank lines skipped), by the csv module alone."""
+  header, records = _csv_module_rows(path)
+  return header, [r for r in records if r]
+
+
+@pytest.mark.parametrize('chunk_rows', [1, 2, 3, 4, 7, 1000])
+def test_iter_export_chunks_join_to_the_csv_module_records(chunk_rows):
+  header, records = _records_by_csv_module(FIXTURE)
+  chunks = list(cfpb_export.iter_export(FIXTURE, chunk_rows=chunk_rows))
+  assert [len(c) for c in chunks[:-1]] == [chunk_rows] * (len(chunks) - 1)
+  assert 0 < len(chunks[-1]) <= chunk_rows
+  assert sum(map(len, chunks)) == len(records) == 10
+  for column in cfpb_export.EXPORT_COLUMNS:
+    position = header.index(column)
+    assert [v for c in chunks for v in c[column]] == [
+        r[position] for r in records], column
+
+
+def test_chunk_boundary_right_after_a_multi_line_narrative():
+  # Row 1 of the fixture is a three-line quoted narrative: a chunk of one
+  # record must hold it whole, and the next chunk starts at row 2.
+  header, records = _records_by_csv_module(FIXTURE)
+  narrative = header.index('Consumer complaint narrative')
+  assert records[0][narrative].count('\n') >= 2
+  first, second = list(cfpb_export.iter_export(FIXTURE, chunk_rows=1))[:2]
+  assert first['Consumer complaint narrative'].tolist() == [
+      records[0][narrative]]
+  assert second['Complaint ID'].tolist() == ['1240002']
+
+
+def test_chunks_by_characters_keep_long_multi_line_narratives_whole():
+  path = os.path.join(REAL_DATA_DIR, 'cfpb_unlabelled_narratives.csv')
+  header, records = _records_by_csv_module(path)
+  position = header.index('Consumer complaint narrative')
+  # A chunk ends once it holds 5,000 characters: mostly inside the text of
+  # some narrative, never between two of its lines.
+  chunks = list(cfpb_export.iter_export(path, chunk_chars=5000))
+  assert len(chunks) > 200
+  assert [v for c in chunks for v in c['Consumer complaint narrative']] == [
+      r[position] for r in records]
+  assert sum('\r\n' in v for c in chunks
+             for v in c['Consumer complaint narrative']) > 0
+
+
+def test_iter_export_row_numbers_count_across_chunks(tmp_path):
+  text = open(FIXTURE, encoding='utf-8').read()
+  path = tmp_path / 'truncated.csv'
+  path.write_text(text[:text.rindex(',Yes,No,')], encoding='utf-8')
+  before = csv.field_size_limit()
+  chunks = cfpb_export.iter_export(str(path), chunk_rows=3)
+  assert len(next(chunks)) == 3  # Earlier chunks come before the error.
+  with pytest.raises(cfpb_export.ExportFormatError, match='data row 10 has'):
+    list(chunks)
+  assert csv.field_size_limit() == before  # Restored after the error.
+
+
+def _write_in_chunks(frame, directory, path, size):
+  with cfpb_export.PipelineCsvWriter(directory) as writer:
+    for start in range(0, len(frame), size):
+      writer.write(frame.iloc[start:start + size])
+    return writer.commit(path)
+
+
+@pytest.mark.parametrize('size', [1, 2, 3, 100])
+def test_writer_chunks_give_the_bytes_of_one_write(tmp_path, size):
+  frame = _pipeline_frame()
+  whole = str(tmp_path / 'whole.csv')
+  cfpb_export.write_pipeline_csv(frame, whole)
+  chunked = str(tmp_path / 'out' / 'chunked.csv')
+  assert _write_in_chunks(frame, str(tmp_path / 'out'), chunked, size)
+  assert open(chunked, 'rb').read() == open(whole, 'rb').read()
+  assert os.listdir(tmp_path / 'out') == ['chunked.csv']  # Staging gone.
+
+
+def test_writer_leaves_an_identical_file_untouched(tmp_path):
+  frame = _pipeline_frame()
+  path = str(tmp_path / 'data.csv')
+  assert _write_in_chunks(frame, str(tmp_path), path, 2)
+  os.utime(path, ns=(10**18, 10**18))
+  assert not _write_in_chunks(frame, str(tmp_path), path, 3)
+  assert os.stat(path).st_mtime_ns == 10**18
+  changed = frame.copy()
+  changed.loc[6, 'state'] = 'WI'  # Differs in the last chunk only.
+  assert _write_in_chunks(changed, str(tmp_path), path, 3)
+  assert pd.read_csv(path, dtype=str, keep_default_na=False).loc[
+      6, 'state'] == 'WI'
+  assert os.listdir(tmp_path) == ['data.csv']
+
+
+def test_writer_error_keeps_the_old_file_and_leaves_no_staging(tmp_path):
+  frame = _pipeline_frame()
+  path = str(tmp_path / 'data.csv')
+  cfpb_export.write_pipeline_csv(frame, path)
+  before = open(path, 'rb').read()
+  broken = frame.copy()
+  broken.loc[5, 'narrative'] = 'two\nlines'
+  with pytest.raises(ValueError, match='line breaks'):
+    _write_in_chunks(broken, str(tmp_path), path, 3)
+  assert open(path, 'rb').read() == before
+  assert os.listdir(tmp_path) == ['data.csv']
+  with cfpb_export.PipelineCsvWriter(str(tmp_path / 'new' / 'dir')) as writer:
+    writer.write(frame.iloc[:2])
+    with pytest.raises(ValueError, match='differ'):
+      writer.write(frame.iloc[2:, :3])
+  assert os.listdir(tmp_path) == ['data.csv']  # Folders it made, removed.
+
+
+def test_convert_error_late_in_the_export_keeps_the_old_output(tmp_path,
+                                                                monkeypatch):
+  monkeypatch.setattr(cfpb_export, 'CHUNK_ROWS', 2)
+  out = str(tmp_path / 'pipeline.csv')
+  assert cfpb_export.convert(FIXTURE, out)['labelled_rows'] == 7
+  before = open(out, 'rb').read()
+  text = open(FIXTURE, encoding='utf-8').read()
+  truncated = tmp_path / 'truncated.csv'
+  truncated.write_text(text[:text.rindex(',Yes,No,')], encoding='utf-8')
+  with pytest.raises(cfpb_export.ExportFormatError, match='data row 10'):
+    cfpb_export.convert(str(truncated), out)
+  assert open(out, 'rb').read() == before
+  assert sorted(os.listdir(tmp_path)) == ['pipeline.csv', 'truncated.csv']
+
+
+def test_convert_streams_to_the_same_bytes_as_in_memory(tmp_path,
+                                                       monkeypatch):
+  # The expected file is built here with the csv module, not the loader.
+  header, records = _records_by_csv_module(FIXTURE)
+  label = header.index('Consumer disputed?')
+  expected = tmp_path / 'expected.csv'
+  with open(expected, 'w', newline='', encoding='utf-8') as f:
+    writer = csv.writer(f, lineterminator='\n')
+    writer.writerow(PIPELINE_COLUMNS + [LABEL_KEY])
+    for r in records:
+      value = r[label].strip().lower()
+      if value not in ('yes', 'no', 'true', 'false'):
+        continue
+      row = [r[header.index('Complaint ID')].strip()]
+      for column in EXPORT_TO_FEATURE:
+        text = r[header.index(column)]
+        for brk in ('\r\n', '\r', '\n'):
+          text = text.replace(brk, ' ')
+        row.append(text.strip())
+      writer.writerow(row + [1 if value in ('yes', 'true') else 0])
+  monkeypatch.setattr(cfpb_export, 'CHUNK_ROWS', 3)
+  out = tmp_path / 'out.csv'
+  summary = cfpb_export.convert(FIXTURE, str(out))
+  assert out.read_bytes() == expected.read_bytes()
+  assert summary['disputed_rate'] == 3 / 7
