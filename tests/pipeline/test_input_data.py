@@ -101,7 +101,8 @@ def test_prepare_streams_the_bytes_of_the_whole_export(tmp_path, monkeypatch,
   assert sorted(os.listdir(tmp_path / 'input')) == ['span-1']  # No staging.
 
 
-def test_prepare_real_files_with_multi_line_narratives(tmp_path, tiny_chunks):
+def test_prepare_real_files_with_multi_line_narratives(tmp_path, monkeypatch):
+  monkeypatch.setattr(cfpb_export, 'CHUNK_ROWS', 97)  # Chunks end mid-file.
   labelled, unlabelled, n_labelled, n_unlabelled = _expected_files(
       REAL, tmp_path)
   prepared = _prepare(REAL, tmp_path)
@@ -143,7 +144,8 @@ def test_bad_second_file_writes_nothing(tmp_path, tiny_chunks):
   assert open(first.csv_path, 'rb').read() == before
 
 
-def test_no_labelled_row_is_refused_and_writes_nothing(tmp_path, tiny_chunks):
+def test_no_labelled_row_is_refused_and_writes_nothing(tmp_path, monkeypatch):
+  monkeypatch.setattr(cfpb_export, 'CHUNK_ROWS', 500)
   path = os.path.join(REAL_DATA_DIR, 'cfpb_unlabelled_narratives.csv')
   with pytest.raises(cfpb_export.ExportFormatError, match='nothing to train'):
     _prepare([path], tmp_path)
