@@ -1,0 +1,200 @@
+"""Whether two pipeline runs computed the same thing (pools vs DirectRunner).
+
+Reads each run's newest artifacts through ML Metadata (pipeline.metadata)
+and compares what Beam computed:
+- ExampleGen: the rows of each split, as a multiset of parsed tf.Examples
+  (runners shard and order files differently; the rows must be the same);
+- StatisticsGen: every number of every split's statistics, exact except
+  floating-point sums, which may differ in the last bits with the order
+  bundles are merged in (relative tolerance STATS_RTOL);
+- Transform: the vocabulary files, byte for byte, and the transformed rows
+  of each split as a multiset (exact);
+- Evaluator: the candidate's metrics per slice (AUC within METRIC_ATOL).
+  The Trainer reads Transform's files in their order, which the runner
+  chooses, so the two models are bit-equal only when the files are.
+
+`compare` returns one record per check with what was found, so a test
+asserts on it and a benchmark writes it down.
+"""
+
+import glob
+import hashlib
+import math
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+from pipeline import paths as project_paths
+from pipeline.metadata import evaluation
+from pipeline.metadata import statistics
+from pipeline.metadata import store as metadata_store
+
+STATS_RTOL = 1e-9
+METRIC_ATOL = 1e-6
+
+
+def newest_outputs(output: str) -> Dict[str, Any]:
+  """The newest run's artifacts this module compares, by what they are."""
+  graph = metadata_store.Graph.open(project_paths.run_paths(output).metadata)
+  runs = graph.runs()
+  if not runs:
+    raise ValueError(f'no pipeline run in {output}')
+  nodes = graph.latest_per_node(runs[-1])
+
+  def uri(node: str, key: str) -> Optional[str]:
+    execution = nodes.get(node)
+    artifact = graph.output(execution, key) if execution else None
+    return artifact.uri if artifact else None
+  return {'examples': uri('CsvExampleGen', 'examples'),
+          'statistics': uri('StatisticsGen', 'statistics'),
+          'transform_graph': uri('Transform', 'transform_graph'),
+          'transformed_examples': uri('Transform', 'transformed_examples'),
+          'evaluation': uri('Evaluator', 'evaluation'),
+          'model': uri('Trainer', 'model')}
+
+
+def _canonical_example(serialized: bytes) -> bytes:
+  """A tf.Example's features in key order (map order is not canonical)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  example = tf.train.Example.FromString(serialized)
+  parts = []
+  for key in sorted(example.features.feature):
+    parts.append(key.encode() + b'\0' +
+                 example.features.feature[key].SerializeToString())
+  return b'\1'.join(parts)
+
+
+def rows_digest(examples_uri: str) -> Dict[str, Tuple[int, str, int]]:
+  """{split: (rows, SHA-256 of the sorted canonical rows, files)}."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  found = {}
+  for split_dir in sorted(glob.glob(os.path.join(examples_uri, 'Split-*'))):
+    files = sorted(glob.glob(os.path.join(split_dir, '*')))
+    rows = sorted(_canonical_example(record.numpy()) for record in
+                  tf.data.TFRecordDataset(files, compression_type='GZIP'))
+    digest = hashlib.sha256()
+    for row in rows:
+      digest.update(hashlib.sha256(row).digest())
+    found[os.path.basename(split_dir)[len('Split-'):]] = (
+        len(rows), digest.hexdigest(), len(files))
+  return found
+
+
+def _flatten(message, prefix: str = '') -> Dict[str, Any]:
+  """Every scalar of a proto by its path (repeated fields by index)."""
+  found = {}
+  for field, value in message.ListFields():
+    path = f'{prefix}.{field.name}' if prefix else field.name
+    if field.label == field.LABEL_REPEATED:
+      items = list(value)
+      for i, item in enumerate(items):
+        if field.type == field.TYPE_MESSAGE:
+          found.update(_flatten(item, f'{path}[{i}]'))
+        else:
+          found[f'{path}[{i}]'] = item
+    elif field.type == field.TYPE_MESSAGE:
+      found.update(_flatten(value, path))
+    else:
+      found[path] = value
+  return found
+
+
+def _features_by_name(dataset) -> Dict[str, Any]:
+  return {statistics.feature_name(f): f for f in dataset.features}
+
+
+def statistics_differences(uri_a: str, uri_b: str,
+                           rtol: float = STATS_RTOL) -> Dict[str, Any]:
+  """Numbers compared, those equal to the bit, and those beyond rtol."""
+  a, b = statistics.load(uri_a), statistics.load(uri_b)
+  compared = bit_equal = 0
+  beyond: List[str] = []
+  if sorted(a) != sorted(b):
+    beyond.append(f'splits {sorted(a)} vs {sorted(b)}')
+  for split in sorted(set(a) & set(b)):
+    fa, fb = _features_by_name(a[split]), _features_by_name(b[split])
+    if sorted(fa) != sorted(fb):
+      beyond.append(f'{split}: features {sorted(set(fa) ^ set(fb))}')
+    for name in sorted(set(fa) & set(fb)):
+      va, vb = _flatten(fa[name]), _flatten(fb[name])
+      for path in sorted(set(va) | set(vb)):
+        compared += 1
+        x, y = va.get(path), vb.get(path)
+        if x == y:
+          bit_equal += 1
+        elif (isinstance(x, float) and isinstance(y, float) and
+              math.isclose(x, y, rel_tol=rtol, abs_tol=rtol)):
+          continue
+        else:
+          beyond.append(f'{split}/{name}/{path}: {x!r} vs {y!r}')
+    compared += 1
+    if a[split].num_examples == b[split].num_examples:
+      bit_equal += 1
+    else:
+      beyond.append(f'{split}/num_examples: {a[split].num_examples} vs '
+                    f'{b[split].num_examples}')
+  return {'numbers': compared, 'bit_equal': bit_equal,
+          'within_tolerance': compared - bit_equal - len(beyond),
+          'beyond_tolerance': beyond[:20], 'rtol': rtol}
+
+
+def vocabularies(transform_graph_uri: str) -> Dict[str, str]:
+  """{vocabulary file: SHA-256} of a Transform graph's assets."""
+  folder = os.path.join(transform_graph_uri, 'transform_fn', 'assets')
+  return {name: project_paths.file_sha256(os.path.join(folder, name))
+          for name in sorted(os.listdir(folder))} if os.path.isdir(
+              folder) else {}
+
+
+def metric_differences(uri_a: str, uri_b: str,
+                       atol: float = METRIC_ATOL) -> Dict[str, Any]:
+  """Candidate metrics of every slice: compared, largest gap, beyond atol."""
+  a = evaluation.load_metrics(uri_a)['candidate']
+  b = evaluation.load_metrics(uri_b)['candidate']
+  compared, largest, beyond = 0, 0.0, []
+  for name in sorted(set(a) | set(b)):
+    for metric in sorted(set(a.get(name, {})) | set(b.get(name, {}))):
+      x, y = a.get(name, {}).get(metric), b.get(name, {}).get(metric)
+      compared += 1
+      if x is None or y is None or (math.isnan(x) != math.isnan(y)):
+        beyond.append(f'{name}/{metric}: {x} vs {y}')
+        continue
+      if math.isnan(x):
+        continue
+      gap = abs(x - y)
+      largest = max(largest, gap)
+      if gap > atol:
+        beyond.append(f'{name}/{metric}: {x:.9f} vs {y:.9f}')
+  overall = (a.get('Overall', {}).get('auc'), b.get('Overall', {}).get('auc'))
+  return {'metrics': compared, 'largest_gap': largest, 'atol': atol,
+          'auc': overall, 'beyond_tolerance': beyond[:20]}
+
+
+def compare(output_a: str, output_b: str) -> Dict[str, Any]:
+  """Every check between the newest runs of two output folders.
+
+  Returns:
+    {check: {'equal': bool, ...what was compared}} for examples,
+    statistics, vocabularies, transformed_examples and metrics.
+  """
+  a, b = newest_outputs(output_a), newest_outputs(output_b)
+  missing = [key for key in a if not a[key] or not b[key]]
+  if missing:
+    raise ValueError(f'a run lacks {", ".join(missing)}: did both complete?')
+  found = {}
+  for key in ('examples', 'transformed_examples'):
+    da, db = rows_digest(a[key]), rows_digest(b[key])
+    found[key] = {
+        'equal': {s: v[:2] for s, v in da.items()} ==
+                 {s: v[:2] for s, v in db.items()},
+        'rows': {s: v[0] for s, v in da.items()},
+        'rows_other': {s: v[0] for s, v in db.items()},
+        'files': {s: v[2] for s, v in da.items()},
+        'files_other': {s: v[2] for s, v in db.items()}}
+  stats = statistics_differences(a['statistics'], b['statistics'])
+  found['statistics'] = dict(stats, equal=not stats['beyond_tolerance'])
+  va, vb = vocabularies(a['transform_graph']), vocabularies(b['transform_graph'])
+  found['vocabularies'] = {'equal': bool(va) and va == vb,
+                           'files': sorted(va), 'files_other': sorted(vb)}
+  metrics = metric_differences(a['evaluation'], b['evaluation'])
+  found['metrics'] = dict(metrics, equal=not metrics['beyond_tolerance'])
+  return found
