@@ -14,8 +14,8 @@
 #
 # Layout: the chroot is stacks/trixie/chroot/ (git-ignored, several GB, reused
 # when present: each step leaves a marker and is skipped next time). The
-# checkout is *copied* into the chroot's /work/main (rsync of what git does
-# not ignore, plus .git so lineage can read the commit), never bind-mounted:
+# checkout's HEAD is *copied* into the chroot's /work/main (git archive, plus
+# .git so lineage can read the commit), never bind-mounted:
 # the chroot's runs, caches and egg-info stay inside it, and the checkout,
 # its .venv included, is never written by the chroot. The venv is the
 # chroot's /opt/venv-tfx121, outside the copy. /proc, /sys and /dev are
@@ -54,7 +54,7 @@ heavy() { flock "$HEAVY_LOCK" "$@"; }
 in_root() {
   chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
     LANG=C.UTF-8 TERM="${TERM:-dumb}" CI=true PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_DEFAULT_TIMEOUT=180 "$@"
+    PIP_DEFAULT_TIMEOUT=180 PIP_CERT=/etc/ssl/certs/ca-certificates.crt "$@"
 }
 
 check_host() {
@@ -115,12 +115,33 @@ ensure_packages() {
   echo "${PACKAGES[*]}" >"$marker"
 }
 
-# The copy of the checkout: what git tracks or leaves untracked-unignored,
-# plus .git; the chroot's own runs/ and egg-info (ignored) survive a re-copy.
+# The host's local certificate authorities (this network's TLS proxy signs
+# PyPI's certificates with one) become the chroot's too; pip reads the
+# resulting bundle (PIP_CERT in in_root).
+ensure_host_ca() {
+  local src=/usr/local/share/ca-certificates dst="$ROOT/usr/local/share/ca-certificates"
+  compgen -G "$src/*.crt" >/dev/null || return 0
+  mkdir -p "$dst"
+  if ! diff -rq "$src" "$dst" >/dev/null 2>&1; then
+    rsync -a --delete "$src/" "$dst/"
+    in_root update-ca-certificates >/dev/null
+  fi
+}
+
+# The copy of the checkout: the committed tree of HEAD (git archive), so the
+# result names one commit even while others edit the checkout, plus .git so
+# lineage reads that commit. The chroot's runs/, caches and egg-info (all
+# git-ignored) survive a re-copy; files deleted from git go.
 copy_source() {
+  local tree
+  tree="$(mktemp -d /tmp/trixie-tree.XXXXXX)"
+  git -C "$CHECKOUT" archive HEAD | tar -x -C "$tree"
   mkdir -p "$ROOT$INNER_SRC"
-  rsync -a --delete --filter=':- .gitignore' --exclude=/stacks/trixie/chroot \
-    "$CHECKOUT/" "$ROOT$INNER_SRC/"
+  rsync -a --delete --filter=':- .gitignore' --exclude=/.git \
+    "$tree/" "$ROOT$INNER_SRC/"
+  rsync -a --delete "$CHECKOUT/.git/" "$ROOT$INNER_SRC/.git/"
+  rm -rf "$tree"
+  log "copied HEAD $(git -C "$CHECKOUT" rev-parse --short HEAD) into the chroot's $INNER_SRC"
 }
 
 # The venv from the frozen constraints. setup.py pins the TFX 1.16 stack, so
@@ -136,10 +157,7 @@ ensure_venv() {
     log "venv $INNER_VENV from $CONSTRAINTS"
     [[ -x $ROOT$INNER_VENV/bin/python ]] || in_root python3 -m venv "$INNER_VENV"
     in_root "$INNER_VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
-    heavy chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
-      PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
-      "$INNER_VENV/bin/python" -m pip install -q -c "$INNER_SRC/$CONSTRAINTS" \
-      -r "$INNER_SRC/$REQUIREMENTS"
+    pip_install "$INNER_VENV" -c "$INNER_SRC/$CONSTRAINTS" -r "$INNER_SRC/$REQUIREMENTS"
     echo "$stamp" >"$ROOT$INNER_VENV/.stack-installed"
   fi
   in_root "$INNER_VENV/bin/python" -m pip install -q --no-deps \
@@ -154,7 +172,22 @@ prepare() {
   ensure_chroot
   mount_all
   ensure_packages
+  ensure_host_ca
   copy_source
+}
+
+# pip install ARGS into VENV in two steps: `pip download` resolves and fetches
+# into the chroot's /var/cache/trixie-wheels without the heavy lock (network-
+# bound), then the install, which builds the sdists (pyfarmhash, rouge-score),
+# runs offline from there under the lock.
+pip_install() {
+  local venv=$1 wheels=/var/cache/trixie-wheels
+  shift
+  mkdir -p "$ROOT$wheels"
+  in_root "$venv/bin/python" -m pip download -q -d "$wheels" "$@"
+  heavy chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install -q \
+    --no-index --find-links "$wheels" --no-build-isolation "$@"
 }
 
 # Resolves the unpinned requirements in a throwaway venv and freezes them.
@@ -165,9 +198,7 @@ resolve() {
   rm -rf "$ROOT$venv"
   in_root python3 -m venv "$venv"
   in_root "$venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
-  heavy chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_DEFAULT_TIMEOUT=180 \
-    "$venv/bin/python" -m pip install -q -r "$INNER_SRC/$REQUIREMENTS"
+  pip_install "$venv" -r "$INNER_SRC/$REQUIREMENTS"
   {
     echo "# The TFX 1.21 stack on Python $(in_root python3 -c 'import platform; print(platform.python_version())')" \
       "(Debian 13, glibc $(in_root ldd --version | head -n 1 | awk '{print $NF}')), frozen by"
@@ -209,13 +240,11 @@ setup_step() { prepare && ensure_venv; }
 # `make run` and `make test` in the chroot with the TFX 1.21 stack, logs in
 # /tmp/trixie/, the outcome in stacks/trixie/last_result.json.
 all() {
-  local started commit dirty junit=/tmp/trixie-junit.xml logs=/tmp/trixie
+  local started commit junit=/tmp/trixie-junit.xml logs=/tmp/trixie
   local setup_rc setup_s run_rc=-1 run_s=0 test_rc=-1 test_s=0
   mkdir -p "$logs"
   started="$(date -u +%FT%TZ)"
   commit="$(git -C "$CHECKOUT" rev-parse HEAD)"
-  dirty=false
-  [[ -z "$(git -C "$CHECKOUT" status --porcelain --untracked-files=no)" ]] || dirty=true
   timed setup_step
   setup_rc=$STEP_RC setup_s=$STEP_SECONDS
   if [[ $setup_rc == 0 ]]; then
@@ -230,7 +259,7 @@ all() {
   in_root "$INNER_VENV/bin/python" -m components.stack --json \
     >"$logs/stack.json" 2>/dev/null || echo '{}' >"$logs/stack.json"
   python3 "$HERE/write_result.py" --out "$RESULT" --started "$started" \
-    --commit "$commit" --dirty "$dirty" --stack "$logs/stack.json" \
+    --commit "$commit" --stack "$logs/stack.json" \
     --junit "$ROOT$junit" --step "setup=$setup_rc:$setup_s" \
     --step "make run=$run_rc:$run_s" --step "make test=$test_rc:$test_s"
   [[ $setup_rc == 0 && $run_rc == 0 && $test_rc == 0 ]]
