@@ -9,9 +9,13 @@ and compares what Beam computed:
   bundles are merged in (relative tolerance STATS_RTOL);
 - Transform: the vocabulary files, byte for byte, and the transformed rows
   of each split as a multiset (exact);
-- Evaluator: the candidate's metrics per slice (AUC within METRIC_ATOL).
-  The Trainer reads Transform's files in their order, which the runner
-  chooses, so the two models are bit-equal only when the files are.
+- Evaluator: its metrics per slice against TFMA run again on the
+  DirectRunner over the same model and eval rows (within METRIC_ATOL):
+  the Beam work of the Evaluator, with the model held fixed. The two runs'
+  models themselves differ: the Trainer reads Transform's shard files in
+  the order of their names, and which bundle's rows land in which shard
+  depends on which worker finished first, so the same rows reach the model
+  in another order (the runs' AUCs are recorded side by side, not equal).
 
 `compare` returns one record per check with what was found, so a test
 asserts on it and a benchmark writes it down.
@@ -21,6 +25,7 @@ import glob
 import hashlib
 import math
 import os
+import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 from pipeline import paths as project_paths
@@ -32,13 +37,18 @@ STATS_RTOL = 1e-9
 METRIC_ATOL = 1e-6
 
 
-def newest_outputs(output: str) -> Dict[str, Any]:
-  """The newest run's artifacts this module compares, by what they are."""
+def _run_nodes(output: str, run_id: Optional[str] = None):
+  """The graph of an output's store and the nodes of one run (the newest)."""
   graph = metadata_store.Graph.open(project_paths.run_paths(output).metadata)
-  runs = graph.runs()
+  runs = [run for run in graph.runs() if run_id in (None, run.name)]
   if not runs:
-    raise ValueError(f'no pipeline run in {output}')
-  nodes = graph.latest_per_node(runs[-1])
+    raise ValueError(f'no pipeline run {run_id or ""} in {output}')
+  return graph, graph.latest_per_node(runs[-1])
+
+
+def run_outputs(output: str, run_id: Optional[str] = None) -> Dict[str, Any]:
+  """A run's artifacts this module compares, by what they are."""
+  graph, nodes = _run_nodes(output, run_id)
 
   def uri(node: str, key: str) -> Optional[str]:
     execution = nodes.get(node)
@@ -169,14 +179,56 @@ def metric_differences(uri_a: str, uri_b: str,
           'auc': overall, 'beyond_tolerance': beyond[:20]}
 
 
-def compare(output_a: str, output_b: str) -> Dict[str, Any]:
-  """Every check between the newest runs of two output folders.
+def reevaluate_locally(output: str, work_dir: str,
+                       run_id: Optional[str] = None) -> str:
+  """TFMA on the DirectRunner over the run's model, eval rows and config.
+
+  Returns:
+    The evaluation folder, to compare with the run's Evaluator output.
+  """
+  import apache_beam as beam  # pylint: disable=g-import-not-at-top
+  from google.protobuf import json_format  # pylint: disable=g-import-not-at-top
+  import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
+  graph, nodes = _run_nodes(output, run_id)
+  evaluator = nodes['Evaluator']
+  config = json_format.Parse(metadata_store.prop(evaluator, 'eval_config'),
+                             tfma.EvalConfig())
+  candidate = [spec for spec in config.model_specs if not spec.is_baseline]
+  del config.model_specs[:]
+  config.model_specs.extend(candidate)
+  model = os.path.join(graph.output(nodes['Trainer'], 'model').uri,
+                       'Format-Serving')
+  examples = graph.output(nodes['CsvExampleGen'], 'examples').uri
+  out = os.path.join(work_dir, 'reevaluation')
+  tfma.run_model_analysis(
+      eval_shared_model=tfma.default_eval_shared_model(
+          eval_saved_model_path=model, eval_config=config),
+      eval_config=config,
+      data_location=os.path.join(examples, 'Split-eval', '*'),
+      file_format='tfrecords', output_path=out,
+      pipeline_options=beam.options.pipeline_options.PipelineOptions(
+          project_paths.beam_args(1)))
+  return out
+
+
+def compare(output_a: str, output_b: str, run_a: Optional[str] = None,
+            run_b: Optional[str] = None,
+            work_dir: Optional[str] = None) -> Dict[str, Any]:
+  """Every check between two runs (by default the newest of each folder).
+
+  Args:
+    output_a: the reference run's output (the local DirectRunner's).
+    output_b: the output of the run under test (on the worker pools).
+    run_a, run_b: the runs' ids (default: the newest of each).
+    work_dir: where TFMA re-evaluates output_b's model on the DirectRunner
+      (default: a temporary folder, removed afterwards).
 
   Returns:
     {check: {'equal': bool, ...what was compared}} for examples,
-    statistics, vocabularies, transformed_examples and metrics.
+    statistics, vocabularies, transformed_examples and evaluator; 'models'
+    records both runs' overall AUC.
   """
-  a, b = newest_outputs(output_a), newest_outputs(output_b)
+  a, b = run_outputs(output_a, run_a), run_outputs(output_b, run_b)
   missing = [key for key in a if not a[key] or not b[key]]
   if missing:
     raise ValueError(f'a run lacks {", ".join(missing)}: did both complete?')
@@ -195,6 +247,13 @@ def compare(output_a: str, output_b: str) -> Dict[str, Any]:
   va, vb = vocabularies(a['transform_graph']), vocabularies(b['transform_graph'])
   found['vocabularies'] = {'equal': bool(va) and va == vb,
                            'files': sorted(va), 'files_other': sorted(vb)}
-  metrics = metric_differences(a['evaluation'], b['evaluation'])
-  found['metrics'] = dict(metrics, equal=not metrics['beyond_tolerance'])
+  with tempfile.TemporaryDirectory(prefix='reevaluation-',
+                                   dir=work_dir) as work:
+    local = reevaluate_locally(output_b, work, run_b)
+    metrics = metric_differences(local, b['evaluation'])
+  found['evaluator'] = dict(metrics, equal=not metrics['beyond_tolerance'])
+  models = metric_differences(a['evaluation'], b['evaluation'])
+  found['models'] = {'auc': models['auc'],
+                     'auc_gap': abs(models['auc'][0] - models['auc'][1]),
+                     'largest_metric_gap': models['largest_gap']}
   return found
