@@ -176,18 +176,31 @@ prepare() {
   copy_source
 }
 
-# pip install ARGS into VENV in two steps: `pip download` resolves and fetches
-# into the chroot's /var/cache/trixie-wheels without the heavy lock (network-
-# bound), then the install, which builds the sdists (pyfarmhash, rouge-score),
-# runs offline from there under the lock.
+# pip install ARGS into VENV in three steps, so that only compiling holds the
+# heavy lock: `pip download` resolves and fetches into the chroot's
+# /var/cache/trixie-wheels (network-bound); the sdists among them (pyfarmhash,
+# rouge-score) are built into wheels there under the lock, once (the wheels
+# stay in the cache); the install then unpacks wheels only, offline.
 pip_install() {
-  local venv=$1 wheels=/var/cache/trixie-wheels
+  local venv=$1 wheels=/var/cache/trixie-wheels sdists=()
   shift
   mkdir -p "$ROOT$wheels"
   in_root "$venv/bin/python" -m pip download -q -d "$wheels" "$@"
-  heavy chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install -q \
-    --no-index --find-links "$wheels" --no-build-isolation "$@"
+  for sdist in "$ROOT$wheels"/*.tar.gz; do
+    [[ -e $sdist ]] || continue
+    local name
+    name="$(basename "$sdist" .tar.gz)"
+    compgen -G "$ROOT$wheels/${name%-*}-${name##*-}-*.whl" >/dev/null ||
+      sdists+=("$wheels/$(basename "$sdist")")
+  done
+  if (( ${#sdists[@]} )); then
+    log "building ${sdists[*]##*/} (heavy lock)"
+    heavy chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/bin:/bin \
+      PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip wheel -q \
+      --no-deps --no-build-isolation -w "$wheels" "${sdists[@]}"
+  fi
+  in_root "$venv/bin/python" -m pip install -q --no-index --find-links "$wheels" \
+    --only-binary :all: "$@"
 }
 
 # Resolves the unpinned requirements in a throwaway venv and freezes them.
