@@ -86,8 +86,8 @@ def run_on_pools(work: str, pools: int, rows: int,
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--rows', type=int, default=15_000)
-  parser.add_argument('--train-steps', type=int, default=300)
+  parser.add_argument('--rows', type=int, default=10_000)
+  parser.add_argument('--train-steps', type=int, default=200)
   parser.add_argument('--pools', type=int, nargs='+', default=list(POOLS))
   parser.add_argument('--out', default=RESULTS)
   args = parser.parse_args(argv)
