@@ -57,10 +57,10 @@ def linear_fit(sizes: Sequence[int], seconds: Sequence[float]) -> Dict:
           'sizes': [int(s) for s in sizes]}
 
 
-def fits(runs: Dict[str, Dict]) -> Dict[str, Dict]:
-  """a + b * rows per component and overall, over the default-mode runs."""
+def fits(runs: Dict[str, Dict], mode: str = 'default') -> Dict[str, Dict]:
+  """a + b * rows per component and overall, over the runs of one Beam mode."""
   by_size = {r['rows']: r for r in runs.values()
-             if r.get('beam_workers') == 'default' and r['returncode'] == 0}
+             if r.get('beam_workers') == mode and r['returncode'] == 0}
   sizes = sorted(by_size)
   if len(sizes) < 2:
     return {}
@@ -151,6 +151,7 @@ def _write(path: str, results: Dict) -> None:
   results['machine'] = _machine()
   results['targets'] = TARGETS
   results['fits'] = fits(results['runs'])
+  results['fits_workers_1'] = fits(results['runs'], '1')
   results['beam_workers_comparison'] = workers_comparison(results['runs'])
   default = {r['rows']: r for r in results['runs'].values()
              if r.get('beam_workers') == 'default'}
