@@ -154,8 +154,9 @@ ensure_venv() {
   stamp="$(cat "$CHECKOUT/$CONSTRAINTS" "$CHECKOUT/$REQUIREMENTS" | sha256sum)"
   if [[ ! -e $ROOT$INNER_VENV/.stack-installed ||
         "$(cat "$ROOT$INNER_VENV/.stack-installed")" != "$stamp" ]]; then
-    log "venv $INNER_VENV from $CONSTRAINTS"
-    [[ -x $ROOT$INNER_VENV/bin/python ]] || in_root python3 -m venv "$INNER_VENV"
+    log "venv $INNER_VENV from $CONSTRAINTS (new: the pins changed)"
+    rm -rf "${ROOT:?}$INNER_VENV"
+    in_root python3 -m venv "$INNER_VENV"
     in_root "$INNER_VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
     pip_install "$INNER_VENV" -c "$INNER_SRC/$CONSTRAINTS" -r "$INNER_SRC/$REQUIREMENTS"
     echo "$stamp" >"$ROOT$INNER_VENV/.stack-installed"
