@@ -22,7 +22,7 @@ beam-down: env
 # output folder, since other Beam arguments mean other cache keys.
 run-portable: env
 	@flags="$$($(PY) -m deploy.beam args --prefix $(BEAM_PREFIX))" || exit 2; \
-	echo "$(PY) -m pipeline run --output $(PORTABLE_OUTPUT) $$flags $(ARGS)"; \
+	echo $(PY) -m pipeline run --output $(PORTABLE_OUTPUT) $$flags $(ARGS); \
 	$(PY) -m pipeline run --output $(PORTABLE_OUTPUT) $$flags $(ARGS)
 
 # Rows/s with 1, 2 and 4 pools next to the DirectRunner, and the equality
