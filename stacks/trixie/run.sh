@@ -46,7 +46,12 @@ PACKAGES=(python3 python3-venv python3-dev build-essential make git rsync
 log() { printf '[trixie %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { printf 'stacks/trixie/run.sh: %s\n' "$*" >&2; exit 1; }
 
-heavy() { flock "$HEAVY_LOCK" "$@"; }
+# Holds the heavy lock around one command, unless this script holds it already
+# (all() takes it once for `make run` and `make test` together).
+HEAVY_HELD=no
+heavy() {
+  if [[ $HEAVY_HELD == yes ]]; then "$@"; else flock "$HEAVY_LOCK" "$@"; fi
+}
 
 # Runs a command inside the chroot with a clean environment (the host's pip
 # settings point at host-only wheel folders) and CI=true, so a test that
@@ -254,7 +259,7 @@ setup_step() { prepare && ensure_venv; }
 # `make run` and `make test` in the chroot with the TFX 1.21 stack, logs in
 # /tmp/trixie/, the outcome in stacks/trixie/last_result.json.
 all() {
-  local started commit junit=/tmp/trixie-junit.xml logs=/tmp/trixie
+  local started commit junit=/tmp/trixie-junit.xml logs=/tmp/trixie lock_fd
   local setup_rc setup_s run_rc=-1 run_s=0 test_rc=-1 test_s=0
   mkdir -p "$logs"
   started="$(date -u +%FT%TZ)"
@@ -262,6 +267,10 @@ all() {
   timed setup_step
   setup_rc=$STEP_RC setup_s=$STEP_SECONDS
   if [[ $setup_rc == 0 ]]; then
+    log "waiting for $HEAVY_LOCK (held for make run and make test together)"
+    exec {lock_fd}>>"$HEAVY_LOCK"
+    flock "$lock_fd"
+    HEAVY_HELD=yes
     log "make run (OUTPUT=$OUTPUT inside the chroot), log $logs/make-run.log"
     timed heavy_make run "$logs/make-run.log"
     run_rc=$STEP_RC run_s=$STEP_SECONDS
@@ -269,6 +278,8 @@ all() {
     rm -f "$ROOT$junit"
     timed heavy_make test "$logs/make-test.log" PYTEST_ADDOPTS="--junitxml=$junit"
     test_rc=$STEP_RC test_s=$STEP_SECONDS
+    flock -u "$lock_fd"
+    HEAVY_HELD=no
   fi
   in_root "$INNER_VENV/bin/python" -m components.stack --json \
     >"$logs/stack.json" 2>/dev/null || echo '{}' >"$logs/stack.json"
