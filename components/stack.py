@@ -65,8 +65,14 @@ def stack_versions() -> Dict[str, Optional[str]]:
           **record}
 
 
-def summary(versions: Dict[str, Optional[str]]) -> str:
-  """One line for the model card and the lineage: what built the model."""
+NOT_RECORDED = 'not recorded (trained before the Trainer recorded its stack)'
+
+
+def summary(versions: Optional[Dict[str, Optional[str]]]) -> str:
+  """One line for the model card and the lineage: what built the model
+  (`versions` as the Trainer recorded them; None for an older model)."""
+  if not versions:
+    return NOT_RECORDED
   return (f"{versions.get('stack')}: Python {versions.get('python')}, "
           f"TFX {versions.get('tfx')}, TensorFlow {versions.get('tensorflow')}, "
           f"Beam {versions.get('apache_beam')}")

@@ -43,6 +43,17 @@ def test_summary_names_python_tfx_tf_and_beam():
                         'apache_beam': '2.77.0'})
   assert line == ('tfx121: Python 3.13.5, TFX 1.21.0, TensorFlow 2.21.0, '
                   'Beam 2.77.0')
+  assert stack.summary(None) == stack.NOT_RECORDED  # a model from before
+
+
+def test_the_trainer_records_the_stack_beside_its_curve(tmp_path):
+  from components import model as model_lib  # pylint: disable=g-import-not-at-top
+  path = model_lib.write_history(str(tmp_path), {'loss': [0.5]}, {}, 0.2,
+                                 steps_per_epoch=1)
+  recorded = json.loads(open(path).read())['stack']
+  assert recorded['tfx'] == tfx.__version__
+  assert recorded['tensorflow'] == tf.__version__
+  assert recorded['apache_beam'] == apache_beam.__version__
 
 
 def test_a_missing_distribution_is_none():
