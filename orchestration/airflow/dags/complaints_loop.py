@@ -185,7 +185,9 @@ with DAG(
   def report() -> dict:
     served = json.loads(project_cli.run('pipeline', [
         'lineage', '--output', _params()['output'], '--json']).stdout)
-    return {'version': served.get('version'), 'span': served.get('span')}
+    return {'version': served['push']['version'],
+            'span': served['data']['span'],
+            'files': [f['path'] for f in served['data']['files']]}
 
   window = monitor()
   train() >> serve_traffic() >> window
