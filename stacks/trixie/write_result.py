@@ -52,6 +52,10 @@ def main(argv=None) -> int:
   parser.add_argument('--stack', required=True, help='components.stack JSON')
   parser.add_argument('--junit', required=True)
   parser.add_argument('--step', action='append', default=[])
+  parser.add_argument('--lock-wait', type=int, default=0,
+                      help='seconds spent waiting for /tmp/heavy.lock')
+  parser.add_argument('--pending', action='append', default=[],
+                      help='a stacks/trixie/pending/ patch applied to the copy')
   args = parser.parse_args(argv)
   steps = dict(parse_step(s) for s in args.step)
   with open(args.stack, encoding='utf-8') as f:
@@ -61,12 +65,16 @@ def main(argv=None) -> int:
       'commit': args.commit,
       'passed': all(s['exit_code'] == 0 for s in steps.values()),
       'steps': steps,
+      'heavy_lock_wait_seconds': args.lock_wait,
+      # Patches for files not yet changed upstream, applied on top of the
+      # commit (stacks/trixie/pending/); empty: the commit alone.
+      'pending_patches_applied': args.pending,
       'tests': test_counts(args.junit),
       'stack': stack,
       'host': {'machine': platform.machine(), 'cpus': os.cpu_count(),
                'kernel': platform.release()},
       'how': 'make test-trixie (stacks/trixie/run.sh all): Debian 13 chroot, '
-             'HEAD copied in, CI=true, `make run` then `make test`',
+             'HEAD copied in (plus pending_patches_applied), CI=true, `make run` then `make test`',
   }
   tmp = args.out + '.tmp'
   with open(tmp, 'w', encoding='utf-8') as f:
