@@ -1,469 +1,366 @@
-"""Latency, throughput and memory of the model server vs. in-process calls.
+"""Serving measured on the pipeline's own model, with real complaints.
 
-`python -m benchmarks.bench_serving` (`make bench-serving`) starts
-`python -m serving.model_server` as a separate process (batching off, then
-on) and measures p50/p99 latency and throughput over REST (`predict_raw`,
-row format) and gRPC (`serving_default`, serialized tf.Examples) at
-concurrency 1, 8 and 32 with 1 and 32 complaints per request, next to the
-same signatures called in-process (the lower bound). Load comes from
-separate client processes so the load generator does not share the server's
-GIL. A soak run then samples the server's RSS. Results go to
-benchmarks/results/serving.json.
+`python -m benchmarks.bench_serving` (`make bench-serving`) serves the model
+the pipeline pushed (benchmarks/serving_model.py: --serving_dir, else
+runs/default/serving, else a small fresh pipeline run) with
+`python -m serving.model_server` twice at once, batching off and on, and
+loads each with real CFPB complaints (benchmarks/serving_requests.py):
 
-By default the model is a contract-shaped stand-in built on the fly
-(serving/example_models.py); `--serving_dir/--model_name` benchmarks a model
-the pipeline pushed instead.
+* REST `predict_raw` (row format) with Debian's `wrk`, gRPC `Predict` on
+  `serving_default` (serialized tf.Examples) with a grpc.aio client that
+  keeps N calls in flight (benchmarks/serving_load.py);
+* concurrency 1, 8 and 32 with 1 complaint per request, and 32 with 32;
+* `--rounds` rounds (default 3), every configuration `--seconds` long
+  (default 5) in each, interleaved so that drift in the shared machine's
+  speed spreads over all of them; medians and min-max spreads reported;
+* the in-process call (the same signature on the same inputs through
+  serving.servable, no transport) measured in every round right before the
+  concurrency-1 runs: overhead = server p50 - in-process p50, per round;
+* the CPU the server and the load generator took, and the server's RSS.
+
+Results go to benchmarks/results/serving.json; `--report FILE` prints the
+README tables from such a file.
 """
 
 import argparse
 import json
-import multiprocessing
 import os
 import platform
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
 
+from benchmarks import grpc_load
+from benchmarks import serving_load
+from benchmarks import serving_model
+from benchmarks import serving_requests
+
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                        'serving.json')
-CONCURRENCY = (1, 8, 32)
-BATCH_SIZES = (1, 32)
-# batch_timeout_micros 0: a batch closes as soon as a batch thread is free,
-# so a lone request waits for nobody and batches grow with the load.
-BATCHING_CONFIG = ('max_batch_size { value: 256 }\n'
-                   'batch_timeout_micros { value: 0 }\n'
-                   'max_enqueued_batches { value: 1000 }\n'
-                   'num_batch_threads { value: 2 }\n')
+# (concurrency, complaints per request).
+CONFIGS = ((1, 1), (8, 1), (32, 1), (32, 32))
+PROTOCOLS = ('rest', 'grpc')
+OVERHEAD_TARGET_MS = 1.0
+SPEEDUP_TARGET = 5.0
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(('127.0.0.1', 0))
-    return s.getsockname()[1]
-
-
-def _percentiles(latencies: List[float]) -> Dict[str, float]:
-  ordered = sorted(latencies)
-  pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-  return {'p50_ms': round(pick(0.50) * 1e3, 3),
-          'p99_ms': round(pick(0.99) * 1e3, 3), 'requests': len(ordered)}
-
-
-def _rows(batch: int):
-  from components import features  # pylint: disable=g-import-not-at-top
-  from serving import client, example_models  # pylint: disable=g-import-not-at-top
-  rows = [client.to_features(c)
-          for c in example_models.sample_complaints(batch, seed=batch)]
-  return rows, features
-
-
-# ---- load generator (runs in child processes) -------------------------------
-#
-# Children import neither TensorFlow nor the serving package: requests are
-# built once in the parent (JSON body / serialized PredictRequest) and sent
-# as bytes, so the load generator costs little CPU on the 2 shared cores and
-# no child is still starting up while the others measure.
-
-
-def _payloads(model: str, batch: int) -> Dict[str, bytes]:
-  from serving import client  # pylint: disable=g-import-not-at-top
-  rows, _ = _rows(batch)
-  rest = json.dumps({'signature_name': client.RAW_SIGNATURE,
-                     'instances': rows}).encode()
-  request = client.GrpcClient('127.0.0.1', 1, model)._request(rows)  # pylint: disable=protected-access
-  return {'rest': rest, 'grpc': request.SerializeToString()}
-
-
-def _client_worker(protocol, port, model, payload, threads, duration, ready,
-                   go, queue):
-  import threading  # pylint: disable=g-import-not-at-top
-  latencies, errors = [], []
-  deadline = [0.0]
-
-  def rest_loop():
-    # A minimal HTTP/1.1 keep-alive client on a raw socket (http.client
-    # costs about 1 ms of CPU per request).
-    request = (f'POST /v1/models/{model}:predict HTTP/1.1\r\n'
-               f'Host: 127.0.0.1:{port}\r\nContent-Type: application/json'
-               f'\r\nContent-Length: {len(payload)}\r\n\r\n').encode() + payload
-    sock = socket.create_connection(('127.0.0.1', port), timeout=60)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    reader = sock.makefile('rb')
-    started.wait()
-    while time.perf_counter() < deadline[0]:
-      start = time.perf_counter()
-      sock.sendall(request)
-      status_line = reader.readline()
-      length = 0
-      while True:
-        line = reader.readline()
-        if line in (b'\r\n', b''):
-          break
-        if line[:15].lower() == b'content-length:':
-          length = int(line[15:])
-      data = reader.read(length)
-      if b' 200 ' not in status_line:
-        errors.append(data[:200])
-        continue
-      latencies.append(time.perf_counter() - start)
-    sock.close()
-
-  def grpc_loop():
-    import grpc  # pylint: disable=g-import-not-at-top
-    channel = grpc.insecure_channel(f'127.0.0.1:{port}')
-    predict = channel.unary_unary(
-        '/tensorflow.serving.PredictionService/Predict')  # bytes in/out
-    predict(payload, timeout=60)
-    started.wait()
-    while time.perf_counter() < deadline[0]:
-      start = time.perf_counter()
-      try:
-        predict(payload, timeout=60)
-      except Exception as e:  # pylint: disable=broad-except
-        errors.append(repr(e)[:200])
-        continue
-      latencies.append(time.perf_counter() - start)
-    channel.close()
-
-  started = threading.Event()
-  target = rest_loop if protocol == 'rest' else grpc_loop
-  workers = [threading.Thread(target=target) for _ in range(threads)]
-  for w in workers:
-    w.start()
-  ready.put(1)
-  go.wait()
-  deadline[0] = time.perf_counter() + duration
-  started.set()
-  for w in workers:
-    w.join()
-  queue.put((latencies, errors))
-
-
-def _run_children(specs, duration, on_wait=None):
-  """Starts one client process per spec, releases them together, collects."""
-  ctx = multiprocessing.get_context('spawn')
-  ready, go, queue = ctx.Queue(), ctx.Event(), ctx.Queue()
-  children = [ctx.Process(target=_client_worker,
-                          args=spec + (duration, ready, go, queue))
-              for spec in specs]
-  for child in children:
-    child.start()
-  for _ in children:
-    ready.get(timeout=120)
-  go.set()
-  parts = []
-  while len(parts) < len(children):
-    if on_wait is not None:
-      on_wait()
-    try:
-      parts.append(queue.get(timeout=1.0))
-    except Exception:  # pylint: disable=broad-except  (queue.Empty)
-      pass
-  for child in children:
-    child.join()
-  latencies = [x for part, _ in parts for x in part]
-  errors = [e for _, errs in parts for e in errs]
-  return latencies, errors
-
-
-def run_load(protocol, port, model, payload, batch, concurrency, duration):
-  processes = min(concurrency, 4)
-  split = [concurrency // processes + (i < concurrency % processes)
-           for i in range(processes)]
-  latencies, errors = _run_children(
-      [(protocol, port, model, payload, n) for n in split], duration)
-  stats = _percentiles(latencies)
-  stats['throughput_rps'] = round(len(latencies) / duration, 1)
-  stats['throughput_complaints_per_s'] = round(
-      stats['throughput_rps'] * batch, 1)
-  stats['errors'] = len(errors)
-  if errors:
-    stats['first_error'] = str(errors[0])
-  return stats
+def config_key(batching: bool, protocol: str, concurrency: int,
+               batch: int) -> str:
+  return (f'batching_{"on" if batching else "off"}/{protocol}/'
+          f'batch_{batch}/concurrency_{concurrency}')
 
 
 # ---- in-process lower bound -------------------------------------------------
 
 
-def in_process(version_dir: str, iterations: int) -> Dict[str, dict]:
-  import serving  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from serving import example_models, servable  # pylint: disable=g-import-not-at-top
-  model = servable.Servable('bench', 1, version_dir)
-  model.load()
-  loaded = tf.saved_model.load(version_dir)
-  results = {}
-  for batch in BATCH_SIZES:
-    rows, _ = _rows(batch)
-    raw = {k: np.array([r[k].encode() for r in rows], dtype=object)
-           for k in rows[0]}
-    examples = np.array([example_models.raw_example(r).SerializeToString()
-                         for r in rows], dtype=object)
-    calls = {
-        'predict_raw_server_path': lambda: model.predict('predict_raw', raw),
-        'serving_default_server_path': lambda: model.predict(
-            'serving_default', {'examples': examples}),
-        'predict_raw_tf_signature_call': lambda: loaded.signatures[
-            'predict_raw'](**{k: tf.constant(v) for k, v in raw.items()}),
-    }
-    for name, call in calls.items():
-      for _ in range(20):
-        call()
-      latencies = []
-      for _ in range(iterations):
-        start = time.perf_counter()
-        call()
-        latencies.append(time.perf_counter() - start)
-      results[f'{name}/batch_{batch}'] = _percentiles(latencies)
-  return results
+class InProcess:
+  """The signatures called in this process on the benchmark's inputs."""
 
+  def __init__(self, version_dir: str, requests: List[List[Dict[str, str]]]):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from components import features  # pylint: disable=g-import-not-at-top
+    from serving import client, servable  # pylint: disable=g-import-not-at-top
+    self._model = servable.Servable('bench', 1, version_dir)
+    self._model.load()
+    self._raw = [{k: np.array([r[k].encode('utf-8') for r in rows],
+                              dtype=object) for k in features.RAW_FEATURES}
+                 for rows in requests]
+    self._examples = [
+        {features.EXAMPLES_INPUT: np.array(client.serialized_examples(rows),
+                                           dtype=object)}
+        for rows in requests]
+    self._signatures = {'rest': features.RAW_SIGNATURE,
+                        'grpc': features.EXAMPLES_SIGNATURE}
 
-def paired_overhead(version_dir: str, server, model: str, rounds: int,
-                    calls: int) -> Dict[str, dict]:
-  """Server p50 minus in-process p50 at concurrency 1, measured in
-  alternating rounds so that drift in the (shared) machine's speed cancels.
-
-  REST is compared with the `predict_raw` signature called in-process, gRPC
-  with `serving_default` on the same serialized tf.Example.
-  """
-  import http.client  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from serving import client, example_models, servable  # pylint: disable=g-import-not-at-top
-  model_obj = servable.Servable('bench', 1, version_dir)
-  model_obj.load()
-  rows, _ = _rows(1)
-  raw = {k: np.array([r[k].encode() for r in rows], dtype=object)
-         for k in rows[0]}
-  examples = np.array([example_models.raw_example(r).SerializeToString()
-                       for r in rows], dtype=object)
-  body = json.dumps({'signature_name': client.RAW_SIGNATURE,
-                     'instances': rows}).encode()
-  conn = http.client.HTTPConnection('127.0.0.1', server.rest_port)
-  grpc_client = client.GrpcClient('127.0.0.1', server.grpc_port, model)
-  request = grpc_client._request(rows)  # pylint: disable=protected-access
-
-  def rest():
-    conn.request('POST', f'/v1/models/{model}:predict', body,
-                 {'Content-Type': 'application/json'})
-    conn.getresponse().read()
-
-  pairs = {
-      'rest': (lambda: model_obj.predict('predict_raw', raw), rest),
-      'grpc': (lambda: model_obj.predict('serving_default',
-                                         {'examples': examples}),
-               lambda: grpc_client._stub.Predict(request)),  # pylint: disable=protected-access
-  }
-
-  def p50(fn):
-    for _ in range(20):
-      fn()
+  def p50_ms(self, protocol: str, calls: int) -> float:
+    """Median latency of `calls` calls cycling through the requests."""
+    signature = self._signatures[protocol]
+    inputs = self._raw if protocol == 'rest' else self._examples
+    for i in range(min(30, calls)):
+      self._model.predict(signature, inputs[i % len(inputs)])
     times = []
-    for _ in range(calls):
+    for i in range(calls):
       start = time.perf_counter()
-      fn()
+      self._model.predict(signature, inputs[i % len(inputs)])
       times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3
 
-  results = {}
-  for protocol, (local, remote) in pairs.items():
-    local_p50, remote_p50 = [], []
-    for _ in range(rounds):
-      local_p50.append(p50(local))
-      remote_p50.append(p50(remote))
-    diffs = [r - l for r, l in zip(remote_p50, local_p50)]
-    results[protocol] = {
-        'overhead_p50_ms': round(statistics.median(diffs), 3),
-        'in_process_p50_ms': round(statistics.median(local_p50), 3),
-        'server_p50_ms': round(statistics.median(remote_p50), 3),
-        'rounds_overhead_ms': [round(d, 3) for d in diffs]}
-  conn.close()
-  grpc_client.close()
+
+# ---- aggregation ------------------------------------------------------------
+
+
+def _spread(values: List[float], digits: int = 3) -> Dict[str, object]:
+  return {'median': round(statistics.median(values), digits),
+          'min': round(min(values), digits), 'max': round(max(values), digits)}
+
+
+def aggregate(rounds: List[dict]) -> Dict[str, dict]:
+  """Per configuration: medians and spreads of the rounds' figures."""
+  out = {}
+  for key in rounds[0]['server']:
+    runs = [r['server'][key] for r in rounds]
+    out[key] = {
+        'throughput_rps': _spread([r['throughput_rps'] for r in runs], 1),
+        'p50_ms': _spread([r['p50_ms'] for r in runs]),
+        'p99_ms': _spread([r['p99_ms'] for r in runs]),
+        'server_cpu_ms_per_request': _spread(
+            [r['server_cpu_ms_per_request'] for r in runs]),
+        'server_cpu_percent': _spread([r['server_cpu_percent'] for r in runs],
+                                      1),
+        'load_generator_cpu_percent': _spread(
+            [r['load_generator_cpu_percent'] for r in runs], 1),
+        'requests': sum(r['requests'] for r in runs),
+        'errors': sum(r['errors'] for r in runs),
+    }
+  return out
+
+
+def overheads(rounds: List[dict]) -> Dict[str, dict]:
+  result = {}
+  for protocol in PROTOCOLS:
+    key = config_key(False, protocol, 1, 1)
+    diffs = [r['server'][key]['p50_ms'] - r['in_process_p50_ms'][protocol]
+             for r in rounds]
+    result[protocol] = {
+        'overhead_p50_ms': _spread(diffs),
+        'server_p50_ms': _spread([r['server'][key]['p50_ms'] for r in rounds]),
+        'in_process_p50_ms': _spread(
+            [r['in_process_p50_ms'][protocol] for r in rounds]),
+        'rounds_overhead_ms': [round(d, 3) for d in diffs],
+    }
+  return result
+
+
+def summarize(results: dict) -> dict:
+  """The figures the targets are about, and whether each is met."""
+  configs, over = results['configs'], results['overhead_concurrency_1']
+  summary = {}
+  for protocol in PROTOCOLS:
+    overhead = over[protocol]['overhead_p50_ms']['median']
+    summary[f'{protocol}_overhead_p50_ms_concurrency_1'] = overhead
+    summary[f'{protocol}_overhead_target_met'] = overhead < OVERHEAD_TARGET_MS
+    for batch in (1, 32):
+      off = configs[config_key(False, protocol, 32, batch)]
+      on = configs[config_key(True, protocol, 32, batch)]
+      speedup = round(on['throughput_rps']['median'] /
+                      max(off['throughput_rps']['median'], 1e-9), 2)
+      summary[f'{protocol}_batch_{batch}_c32_batching_speedup'] = speedup
+      summary[f'{protocol}_batch_{batch}_c32_rps_off_on'] = [
+          off['throughput_rps']['median'], on['throughput_rps']['median']]
+      summary[f'{protocol}_batch_{batch}_c32_p99_ms_off_on'] = [
+          off['p99_ms']['median'], on['p99_ms']['median']]
+    summary[f'{protocol}_speedup_target_met'] = (
+        summary[f'{protocol}_batch_1_c32_batching_speedup'] >= SPEEDUP_TARGET)
+  summary['errors'] = sum(c['errors'] for c in configs.values())
+  return summary
+
+
+# ---- the run ----------------------------------------------------------------
+
+
+def _write_inputs(workdir: str, rows, model_name: str):
+  """Request files per batch size; returns them and the requests used."""
+  files, requests = {}, {}
+  for batch in sorted({b for _, b in CONFIGS}):
+    requests[batch] = serving_requests.batches(rows, batch)
+    rest = os.path.join(workdir, f'rest_batch_{batch}.jsonl')
+    with open(rest, 'wb') as f:
+      for request in requests[batch]:
+        f.write(serving_requests.rest_body(request) + b'\n')
+    grpc = os.path.join(workdir, f'grpc_batch_{batch}.bin')
+    grpc_load.write_payloads(grpc, [
+        serving_requests.grpc_request(r, model_name) for r in requests[batch]])
+    files[batch] = {'rest': rest, 'grpc': grpc}
+  from tensorflow_serving.apis import get_model_status_pb2  # pylint: disable=g-import-not-at-top
+  status_request = get_model_status_pb2.GetModelStatusRequest()
+  status_request.model_spec.name = model_name
+  files['status'] = os.path.join(workdir, 'grpc_status.bin')
+  grpc_load.write_payloads(files['status'],
+                           [status_request.SerializeToString()])
+  return files, requests
+
+
+def transport_floor(server, files, seconds: float) -> Dict[str, dict]:
+  """A model-status call at concurrency 1: the transport, no model."""
+  return {
+      'rest_get_status': serving_load.run_wrk(server, None, 1, seconds),
+      'grpc_get_model_status': serving_load.run_grpc(
+          server, files['status'], 1, seconds, serving_load.STATUS_METHOD)}
+
+
+def _load(protocol: str, server, path: str, concurrency: int,
+          seconds: float) -> dict:
+  if protocol == 'rest':
+    return serving_load.run_wrk(server, path, concurrency, seconds)
+  return serving_load.run_grpc(server, path, concurrency, seconds)
+
+
+def run(args) -> dict:
+  serving_load.check_wrk()
+  workdir = tempfile.mkdtemp(prefix='bench_serving_')
+  servers = {}
+  try:
+    model = serving_model.resolve(args.serving_dir, args.model_name, workdir)
+    print(f'model: {model["version_dir"]} ({model["source"]})', flush=True)
+    rows = serving_requests.real_rows()
+    files, requests = _write_inputs(workdir, rows, args.model_name)
+    in_process = InProcess(model['version_dir'], requests[1])
+    for batching in (False, True):
+      servers[batching] = serving_load.ServerProcess(
+          model['base_path'], args.model_name, batching, workdir)
+    for server in servers.values():  # Warm-up, not recorded.
+      for protocol in PROTOCOLS:
+        _load(protocol, server, files[1][protocol], 8, 1)
+    rss = {b: [] for b in servers}
+    rounds = []
+    for number in range(args.rounds):
+      current = {'in_process_p50_ms': {
+          p: round(in_process.p50_ms(p, args.in_process_calls), 3)
+          for p in PROTOCOLS}, 'server': {}}
+      current['transport_floor'] = transport_floor(servers[False], files,
+                                                   args.seconds)
+      print(f'round {number + 1}: in-process p50 '
+            f'{current["in_process_p50_ms"]}, status-call p50 '
+            f'{ {k: v["p50_ms"] for k, v in current["transport_floor"].items()} }',
+            flush=True)
+      for batching, server in servers.items():
+        for protocol in PROTOCOLS:
+          for concurrency, batch in CONFIGS:
+            key = config_key(batching, protocol, concurrency, batch)
+            stats = _load(protocol, server, files[batch][protocol],
+                          concurrency, args.seconds)
+            current['server'][key] = stats
+            print(f'  {key:42s} {stats["throughput_rps"]:8.1f} req/s  p50 '
+                  f'{stats["p50_ms"]:7.2f}  p99 {stats["p99_ms"]:7.2f} ms  '
+                  f'server {stats["server_cpu_percent"]:5.1f}%  load gen '
+                  f'{stats["load_generator_cpu_percent"]:5.1f}%  errors '
+                  f'{stats["errors"]}', flush=True)
+          rss[batching].append(round(server.rss_mb(), 1))
+      rounds.append(current)
+  finally:
+    for server in servers.values():
+      server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+  results = {
+      'command': 'python -m benchmarks.bench_serving ' + ' '.join(
+          sys.argv[1:] if args.argv is None else args.argv),
+      'machine': {'cpus': os.cpu_count(), 'python': platform.python_version(),
+                  'platform': platform.platform()},
+      'model': {'source': model['source'], 'version': model['version']},
+      'requests': {
+          'rows_from': os.path.relpath(serving_requests.REAL_ROWS,
+                                       serving_model.REPO),
+          'narrative_length_chars': serving_requests.length_summary(rows),
+          'distinct_requests_per_config': serving_requests.DISTINCT_REQUESTS,
+          'rest': 'POST :predict, signature predict_raw, instances (row '
+                  'format); load generator: wrk -t1',
+          'grpc': 'Predict, signature serving_default, serialized '
+                  'tf.Examples in string_val; load generator: '
+                  'benchmarks.grpc_load (grpc.aio, one process)'},
+      'batching_config': serving_load.BATCHING_CONFIG,
+      'seconds_per_config': args.seconds, 'rounds': args.rounds,
+      'configs': aggregate(rounds),
+      'overhead_concurrency_1': overheads(rounds),
+      'transport_floor_concurrency_1': {
+          name: {'p50_ms': _spread([r['transport_floor'][name]['p50_ms']
+                                    for r in rounds]),
+                 'server_cpu_ms_per_request': _spread(
+                     [r['transport_floor'][name]['server_cpu_ms_per_request']
+                      for r in rounds])}
+          for name in rounds[0]['transport_floor']},
+      'server_rss_mb_after_each_round': {
+          ('batching_on' if b else 'batching_off'): v for b, v in rss.items()},
+      'rounds_raw': rounds,
+  }
+  results['summary'] = summarize(results)
   return results
 
 
-# ---- server process ------------------------------------------------------------
+def report(results: dict) -> str:
+  """The README tables (markdown) from a results file."""
+  lines = ['| API | complaints / request | concurrency | batching | req/s '
+           '(median, min-max) | p50 ms | p99 ms | server CPU ms / req | '
+           'load generator CPU |', '|---|---|---|---|---|---|---|---|---|']
+  for protocol in PROTOCOLS:
+    for concurrency, batch in CONFIGS:
+      for batching in (False, True):
+        c = results['configs'][config_key(batching, protocol, concurrency,
+                                          batch)]
+        t = c['throughput_rps']
+        lines.append(
+            f'| {"REST" if protocol == "rest" else "gRPC"} | {batch} | '
+            f'{concurrency} | {"on" if batching else "off"} | '
+            f'{t["median"]:,.0f} ({t["min"]:,.0f}-{t["max"]:,.0f}) | '
+            f'{c["p50_ms"]["median"]:.2f} | {c["p99_ms"]["median"]:.2f} | '
+            f'{c["server_cpu_ms_per_request"]["median"]:.3f} | '
+            f'{c["load_generator_cpu_percent"]["median"]:.0f}% |')
+  lines += ['', '| | in-process p50 ms | server p50 ms | overhead ms (median, '
+            'min-max) |', '|---|---|---|---|']
+  for protocol in PROTOCOLS:
+    o = results['overhead_concurrency_1'][protocol]
+    lines.append(
+        f'| {"REST" if protocol == "rest" else "gRPC"} | '
+        f'{o["in_process_p50_ms"]["median"]:.3f} | '
+        f'{o["server_p50_ms"]["median"]:.3f} | '
+        f'{o["overhead_p50_ms"]["median"]:.3f} '
+        f'({o["overhead_p50_ms"]["min"]:.3f}-{o["overhead_p50_ms"]["max"]:.3f})'
+        ' |')
+  return '\n'.join(lines)
 
 
-class ServerProcess:
-  def __init__(self, base_path, model, batching: bool, workdir: str):
-    self.grpc_port, self.rest_port = _free_port(), _free_port()
-    args = [sys.executable, '-m', 'serving.model_server',
-            f'--port={self.grpc_port}', f'--rest_api_port={self.rest_port}',
-            f'--model_name={model}', f'--model_base_path={base_path}',
-            '--bind_address=127.0.0.1', '--file_system_poll_wait_seconds=0']
-    if batching:
-      path = os.path.join(workdir, 'batching.config')
-      with open(path, 'w', encoding='utf-8') as f:
-        f.write(BATCHING_CONFIG)
-      args += ['--enable_batching', f'--batching_parameters_file={path}']
-    self.log = open(os.path.join(workdir, f'server_{batching}.log'), 'w')
-    self.process = subprocess.Popen(args, stdout=self.log,
-                                    stderr=subprocess.STDOUT)
-    self.model = model
-    self._wait_ready()
-
-  def _wait_ready(self):
-    import http.client  # pylint: disable=g-import-not-at-top
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-      if self.process.poll() is not None:
-        raise RuntimeError(f'server exited; see {self.log.name}')
-      try:
-        conn = http.client.HTTPConnection('127.0.0.1', self.rest_port,
-                                          timeout=2)
-        conn.request('GET', f'/v1/models/{self.model}')
-        if conn.getresponse().status == 200:
-          return
-      except OSError:
-        pass
-      time.sleep(0.5)
-    raise RuntimeError('server did not become ready')
-
-  def rss_mb(self) -> float:
-    import psutil  # pylint: disable=g-import-not-at-top
-    return psutil.Process(self.process.pid).memory_info().rss / 2**20
-
-  def stop(self):
-    self.process.terminate()
+def _positive(convert):
+  def parse(text):
     try:
-      self.process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-      self.process.kill()
-      self.process.wait()
-    self.log.close()
-
-
-def soak(server: ServerProcess, seconds: float, model: str,
-         payloads: Dict[str, bytes]) -> dict:
-  """Mixed REST+gRPC load at concurrency 8; RSS sampled every second."""
-  samples = []
-  begin = time.monotonic()
-
-  def sample():
-    samples.append((round(time.monotonic() - begin, 1),
-                    round(server.rss_mb(), 1)))
-
-  latencies, errors = _run_children(
-      [('rest', server.rest_port, model, payloads['rest'], 4),
-       ('grpc', server.grpc_port, model, payloads['grpc'], 4)], seconds,
-      on_wait=sample)
-  rss = [m for _, m in samples]
-  tail = rss[len(rss) // 5:] or rss  # After warm-up.
-  minutes = max((len(tail) - 1) / 60.0, 1e-9)
-  return {'seconds': seconds, 'requests': len(latencies),
-          'errors': len(errors), 'rss_mb_start': rss[0],
-          'rss_mb_end': rss[-1], 'rss_mb_max': max(rss),
-          'rss_growth_mb_per_min_after_warmup': round(
-              (tail[-1] - tail[0]) / minutes, 2),
-          'samples': samples[::max(1, len(samples) // 60)]}
+      value = convert(text)
+    except ValueError:
+      value = 0
+    if value <= 0:
+      raise argparse.ArgumentTypeError(f'expected a positive number, got '
+                                       f'{text!r}')
+    return value
+  return parse
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(prog='python -m benchmarks.bench_serving',
                                    description=__doc__.split('\n\n')[0])
-  parser.add_argument('--duration', type=float, default=3.0,
-                      help='seconds per load configuration (default: 3)')
-  parser.add_argument('--soak_seconds', type=float, default=20.0,
-                      help='memory soak duration (default: 20; 300 for the '
-                           'full run)')
-  parser.add_argument('--iterations', type=int, default=300,
-                      help='calls per in-process / overhead measurement')
-  parser.add_argument('--rounds', type=int, default=7,
-                      help='alternating rounds of the overhead measurement')
-  parser.add_argument('--serving_dir', help='benchmark a pushed model instead')
+  parser.add_argument('--seconds', type=_positive(int), default=5,
+                      help='seconds per configuration and round (default 5)')
+  parser.add_argument('--rounds', type=_positive(int), default=3,
+                      help='rounds of every configuration (default 3)')
+  parser.add_argument('--in_process_calls', type=_positive(int), default=500,
+                      help='in-process calls per round (default 500)')
+  parser.add_argument('--serving_dir', help='serving directory of a pushed '
+                      'model (default: runs/default/serving, else a fresh '
+                      'small pipeline run)')
   parser.add_argument('--model_name', default='complaints')
   parser.add_argument('--output', default=RESULTS)
+  parser.add_argument('--report', metavar='RESULTS_JSON',
+                      help='print the README tables of a results file; run '
+                           'nothing')
   args = parser.parse_args(argv)
-
-  workdir = tempfile.mkdtemp(prefix='bench_serving_')
+  args.argv = argv
   try:
-    if args.serving_dir:
-      base = os.path.abspath(os.path.join(args.serving_dir, args.model_name))
-      model_kind = 'pushed pipeline model'
-    else:
-      from serving import example_models  # pylint: disable=g-import-not-at-top
-      base = os.path.join(workdir, args.model_name)
-      example_models.write_complaint_model(base, 1)
-      model_kind = 'contract-shaped stand-in (serving/example_models.py)'
-    version = max((d for d in os.listdir(base) if d.isdigit()), key=int)
-    print(f'model: {base}/{version} ({model_kind})', flush=True)
-    results = {
-        'machine': {'cpus': os.cpu_count(), 'python': platform.python_version(),
-                    'platform': platform.platform()},
-        'model': model_kind, 'duration_s_per_config': args.duration,
-        'in_process': in_process(os.path.join(base, version), args.iterations),
-        'server': {},
-    }
-    for name, stats in results['in_process'].items():
-      print(f'in-process {name:42s} p50 {stats["p50_ms"]:7.3f} ms  '
-            f'p99 {stats["p99_ms"]:7.3f} ms', flush=True)
-    payloads = {b: _payloads(args.model_name, b) for b in BATCH_SIZES}
-    for batching in (False, True):
-      label = 'batching_on' if batching else 'batching_off'
-      server = ServerProcess(base, args.model_name, batching, workdir)
-      try:
-        if not batching:
-          results['overhead_concurrency_1'] = paired_overhead(
-              os.path.join(base, version), server, args.model_name,
-              args.rounds, args.iterations)
-          print('overhead at concurrency 1:',
-                {k: v['overhead_p50_ms'] for k, v in
-                 results['overhead_concurrency_1'].items()}, flush=True)
-        for protocol in ('rest', 'grpc'):
-          port = server.rest_port if protocol == 'rest' else server.grpc_port
-          for batch in BATCH_SIZES:
-            for concurrency in CONCURRENCY:
-              key = f'{label}/{protocol}/batch_{batch}/concurrency_{concurrency}'
-              stats = run_load(protocol, port, args.model_name,
-                               payloads[batch][protocol], batch, concurrency,
-                               args.duration)
-              results['server'][key] = stats
-              print(f'{key:45s} p50 {stats["p50_ms"]:8.3f} ms  p99 '
-                    f'{stats["p99_ms"]:8.3f} ms  {stats["throughput_rps"]:8.1f}'
-                    f' req/s  errors {stats["errors"]}', flush=True)
-        if batching:
-          results['soak'] = soak(server, args.soak_seconds, args.model_name,
-                                 payloads[1])
-          print('soak:', {k: v for k, v in results['soak'].items()
-                          if k != 'samples'}, flush=True)
-      finally:
-        server.stop()
-    results['summary'] = summarize(results)
-    print(json.dumps(results['summary'], indent=2))
-    os.makedirs(os.path.dirname(args.output), exist_ok=True)
-    with open(args.output, 'w', encoding='utf-8') as f:
-      json.dump(results, f, indent=2)
-    print(f'written to {args.output}')
-  finally:
-    shutil.rmtree(workdir, ignore_errors=True)
+    if args.report:
+      with open(args.report, encoding='utf-8') as f:
+        print(report(json.load(f)))
+      return 0
+    results = run(args)
+  except (serving_load.LoadError, serving_model.ModelNotFound, OSError,
+          ValueError, KeyError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  print(json.dumps(results['summary'], indent=2))
+  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+  tmp = args.output + '.tmp'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(results, f, indent=2)
+  os.replace(tmp, args.output)
+  print(f'written to {args.output}')
   return 0
-
-
-def summarize(results) -> dict:
-  server = results['server']
-  overhead = results['overhead_concurrency_1']
-  summary = {
-      'rest_overhead_p50_ms_concurrency_1': overhead['rest'][
-          'overhead_p50_ms'],
-      'grpc_overhead_p50_ms_concurrency_1': overhead['grpc'][
-          'overhead_p50_ms'],
-  }
-  for protocol in ('rest', 'grpc'):
-    for batch in BATCH_SIZES:
-      off = server[f'batching_off/{protocol}/batch_{batch}/concurrency_32']
-      on = server[f'batching_on/{protocol}/batch_{batch}/concurrency_32']
-      summary[f'{protocol}_batch_{batch}_c32_batching_speedup'] = round(
-          on['throughput_rps'] / max(off['throughput_rps'], 1e-9), 2)
-  if 'soak' in results:
-    summary['soak_rss_growth_mb_per_min'] = results['soak'][
-        'rss_growth_mb_per_min_after_warmup']
-  return summary
 
 
 if __name__ == '__main__':

@@ -17,8 +17,13 @@ import serving  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TF import)
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.eager import context
+from tensorflow.python.framework import ops
 
 from serving import status
+
+# The C type tf.convert_to_tensor ends in, without its Python dispatch.
+_EagerTensor = ops.EagerTensor
 
 PREDICT_METHOD = 'tensorflow/serving/predict'
 CLASSIFY_METHOD = 'tensorflow/serving/classify'
@@ -78,12 +83,39 @@ class SignatureRunner:
     # Flat argument order of a signature function is sorted by input key.
     self.input_keys: List[str] = sorted(specs)
     self.input_specs: Dict[str, tf.TensorSpec] = dict(specs)
+    # What check_inputs compares, computed once instead of per request
+    # (TensorShape.is_compatible_with and dtype lookups cost ~15 us per
+    # input, 0.2 ms per request for the 12 inputs of predict_raw).
+    self._checks = [
+        (index, key, dtype_name(self.input_specs[key].dtype.as_datatype_enum),
+         _shape_pattern(self.input_specs[key].shape))
+        for index, key in enumerate(self.input_keys)]
+    self._dtype_enums = [self.input_specs[k].dtype.as_datatype_enum
+                         for k in self.input_keys]
     self._fast = True
+    self._fast_convert = True
     self.calls = 0  # Warmup runs every signature with none yet.
 
+  def _tensors(self, inputs: Dict[str, np.ndarray]) -> list:
+    """The inputs as eager tensors, in the function's flat argument order.
+
+    EagerTensor is built directly: tf.convert_to_tensor's dispatch layers
+    cost ~9 us per input on top of the ~5 us the conversion itself takes.
+    Inputs were checked against the signature (check_inputs) already.
+    """
+    if self._fast_convert:
+      try:
+        context.ensure_initialized()
+        device = context.context().device_name
+        return [_EagerTensor(inputs[k], device, enum)
+                for k, enum in zip(self.input_keys, self._dtype_enums)]
+      except (AttributeError, TypeError, ValueError):
+        self._fast_convert = False
+    return [tf.convert_to_tensor(inputs[k], dtype=self.input_specs[k].dtype)
+            for k in self.input_keys]
+
   def _call(self, inputs: Dict[str, np.ndarray]):
-    tensors = [tf.convert_to_tensor(inputs[k], dtype=self.input_specs[k].dtype)
-               for k in self.input_keys]
+    tensors = self._tensors(inputs)
     if self._fast:
       try:
         # Skips the structured-argument binding of __call__ (~2x faster for
@@ -117,18 +149,31 @@ class SignatureRunner:
 
   def check_inputs(self, inputs: Dict[str, np.ndarray]) -> None:
     """Dtype and shape checks TF's runtime would make, as INVALID_ARGUMENT."""
-    for index, key in enumerate(self.input_keys):
-      spec = self.input_specs[key]
+    for index, key, want, pattern in self._checks:
       value = inputs[key]
       got = _numpy_dtype_name(value)
-      want = dtype_name(spec.dtype.as_datatype_enum)
       if got != want:
         raise status.invalid_argument(
             f'Expects arg[{index}] to be {want} but {got} is provided')
-      if not spec.shape.is_compatible_with(value.shape):
+      if not _shape_fits(pattern, value.shape):
+        spec = self.input_specs[key]
         raise status.invalid_argument(
             f'Input {key!r} has shape {list(value.shape)}, which is not '
             f'compatible with the signature shape {_shape_str(spec.shape)}')
+
+
+def _shape_pattern(shape: tf.TensorShape) -> Optional[tuple]:
+  """None for an unknown rank, else one int or None (any) per dimension."""
+  return None if shape.rank is None else tuple(shape.as_list())
+
+
+def _shape_fits(pattern: Optional[tuple], shape: tuple) -> bool:
+  """TensorShape.is_compatible_with on plain tuples."""
+  if pattern is None:
+    return True
+  if len(pattern) != len(shape):
+    return False
+  return all(want is None or want == got for want, got in zip(pattern, shape))
 
 
 def _shape_str(shape: tf.TensorShape) -> str:
@@ -137,10 +182,18 @@ def _shape_str(shape: tf.TensorShape) -> str:
   return '[' + ','.join('?' if d is None else str(d) for d in shape) + ']'
 
 
+_DTYPE_NAMES: Dict[np.dtype, str] = {}
+
+
 def _numpy_dtype_name(value: np.ndarray) -> str:
-  if value.dtype.kind in ('O', 'S', 'U'):
-    return 'string'
-  return dtype_name(tf.dtypes.as_dtype(value.dtype).as_datatype_enum)
+  name = _DTYPE_NAMES.get(value.dtype)
+  if name is None:
+    if value.dtype.kind in ('O', 'S', 'U'):
+      name = 'string'
+    else:
+      name = dtype_name(tf.dtypes.as_dtype(value.dtype).as_datatype_enum)
+    _DTYPE_NAMES[value.dtype] = name
+  return name
 
 
 class Servable:

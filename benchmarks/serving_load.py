@@ -1,0 +1,193 @@
+"""The serving benchmark's server process and its two load generators.
+
+The server runs as `python -m serving.model_server` in a child process; the
+load comes from programs that cost the two shared cores little per request,
+so that what is measured is the server: Debian's `wrk` (C, epoll, one
+thread) for REST, with benchmarks/wrk/post_bodies.lua cycling through real
+request bodies, and benchmarks/grpc_load.py (grpc.aio, N calls in flight on
+one event loop) for gRPC. Each run reports the CPU the load generator took
+next to the server's.
+"""
+
+import http.client
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import psutil
+
+from serving import child_server
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WRK_SCRIPT = os.path.join(HERE, 'wrk', 'post_bodies.lua')
+# batch_timeout_micros 0: a batch closes as soon as a batch thread is free,
+# so a lone request waits for nobody and batches grow with the load.
+BATCHING_CONFIG = ('max_batch_size { value: 256 }\n'
+                   'batch_timeout_micros { value: 0 }\n'
+                   'max_enqueued_batches { value: 1000 }\n'
+                   'num_batch_threads { value: 2 }\n')
+
+
+class LoadError(RuntimeError):
+  """A load generator is missing or failed; the message says what to do."""
+
+
+def check_wrk() -> str:
+  path = shutil.which('wrk')
+  if path is None:
+    raise LoadError('wrk is not installed; install it with '
+                    '`apt-get install wrk` (Debian) and rerun')
+  return path
+
+
+class ServerProcess:
+  """`python -m serving.model_server` on free loopback ports."""
+
+  def __init__(self, base_path: str, model: str, batching: bool,
+               workdir: str, extra_flags: Optional[List[str]] = None):
+    self.grpc_port = child_server.free_port()
+    self.rest_port = child_server.free_port()
+    self.model = model
+    args = [sys.executable, '-m', 'serving.model_server',
+            f'--port={self.grpc_port}', f'--rest_api_port={self.rest_port}',
+            f'--model_name={model}', f'--model_base_path={base_path}',
+            '--bind_address=127.0.0.1', '--file_system_poll_wait_seconds=0']
+    if batching:
+      path = os.path.join(workdir, 'batching.config')
+      with open(path, 'w', encoding='utf-8') as f:
+        f.write(BATCHING_CONFIG)
+      args += ['--enable_batching', f'--batching_parameters_file={path}']
+    args += list(extra_flags or [])
+    self.log_path = os.path.join(workdir, f'server_batching_{batching}.log')
+    self._log = open(self.log_path, 'w', encoding='utf-8')
+    self.process = subprocess.Popen(args, stdout=self._log,
+                                    stderr=subprocess.STDOUT)
+    self._ps = psutil.Process(self.process.pid)
+    self._wait_ready()
+
+  def _wait_ready(self) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+      if self.process.poll() is not None:
+        raise LoadError(f'the model server exited; see {self.log_path}')
+      try:
+        conn = http.client.HTTPConnection('127.0.0.1', self.rest_port,
+                                          timeout=2)
+        conn.request('GET', f'/v1/models/{self.model}')
+        if conn.getresponse().status == 200:
+          return
+      except OSError:
+        pass
+      time.sleep(0.5)
+    raise LoadError(f'the model server did not become ready; see '
+                    f'{self.log_path}')
+
+  def cpu_seconds(self) -> float:
+    times = self._ps.cpu_times()
+    return times.user + times.system
+
+  def rss_mb(self) -> float:
+    return self._ps.memory_info().rss / 2**20
+
+  def stop(self) -> None:
+    self.process.terminate()
+    try:
+      self.process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+      self.process.kill()
+      self.process.wait()
+    self._log.close()
+
+
+def _children_cpu() -> float:
+  usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return usage.ru_utime + usage.ru_stime
+
+
+def _with_cpu(stats: dict, server_cpu: float, server_window: float,
+              requests_total: int, load_cpu: float,
+              load_window: float) -> dict:
+  """Adds CPU figures: percent of one core, and server ms per request."""
+  stats['server_cpu_percent'] = round(100 * server_cpu / server_window, 1)
+  stats['server_cpu_ms_per_request'] = round(
+      1e3 * server_cpu / max(requests_total, 1), 3)
+  stats['load_generator_cpu_percent'] = round(100 * load_cpu / load_window,
+                                              1)
+  return stats
+
+
+def run_wrk(server: ServerProcess, bodies_path: Optional[str],
+            concurrency: int, seconds: int) -> Dict[str, object]:
+  """wrk at `concurrency` keep-alive connections for `seconds` seconds.
+
+  With `bodies_path`, POSTs its bodies to :predict; with None, GETs the
+  model's status (the REST transport with no model call).
+  """
+  wrk = check_wrk()
+  url = f'http://127.0.0.1:{server.rest_port}/v1/models/{server.model}'
+  if bodies_path:
+    url += ':predict'
+  env = dict(os.environ, WRK_BODIES=bodies_path or '')
+  cpu_before, server_before = _children_cpu(), server.cpu_seconds()
+  started = time.perf_counter()
+  done = subprocess.run(
+      [wrk, '-t1', f'-c{concurrency}', f'-d{int(seconds)}s', '--timeout',
+       '30s', '-s', WRK_SCRIPT, url], env=env, capture_output=True,
+      text=True, check=False)
+  wall = time.perf_counter() - started
+  server_cpu = server.cpu_seconds() - server_before
+  line = next((l for l in done.stdout.splitlines()
+               if l.startswith('WRK_JSON ')), None)
+  if done.returncode != 0 or line is None:
+    raise LoadError(f'wrk failed (exit {done.returncode}): '
+                    f'{(done.stderr or done.stdout).strip()[:300]}')
+  raw = json.loads(line[len('WRK_JSON '):])
+  duration = raw['duration_us'] / 1e6
+  errors = sum(v for k, v in raw.items() if k.startswith('errors_'))
+  stats = {
+      'requests': raw['requests'], 'errors': errors,
+      'seconds': round(duration, 3),
+      'throughput_rps': round(raw['requests'] / duration, 1),
+      'p50_ms': raw['p50_us'] / 1e3, 'p99_ms': raw['p99_us'] / 1e3,
+  }
+  return _with_cpu(stats, server_cpu, wall, raw['requests'],
+                   _children_cpu() - cpu_before, wall)
+
+
+STATUS_METHOD = '/tensorflow.serving.ModelService/GetModelStatus'
+
+
+def run_grpc(server: ServerProcess, payloads_path: str, concurrency: int,
+             seconds: float, method: Optional[str] = None
+             ) -> Dict[str, object]:
+  """benchmarks.grpc_load at `concurrency` calls in flight (Predict, or
+  `method`)."""
+  server_before = server.cpu_seconds()
+  started = time.perf_counter()
+  done = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.grpc_load',
+       f'--port={server.grpc_port}', f'--payloads={payloads_path}',
+       f'--concurrency={concurrency}', f'--seconds={seconds}'] +
+      ([f'--method={method}'] if method else []),
+      capture_output=True, text=True, check=False,
+      cwd=os.path.dirname(HERE))
+  wall = time.perf_counter() - started
+  server_cpu = server.cpu_seconds() - server_before
+  if done.returncode != 0:
+    raise LoadError(f'the gRPC load generator failed: '
+                    f'{done.stderr.strip()[-300:]}')
+  stats = json.loads(done.stdout.strip().splitlines()[-1])
+  stats['throughput_rps'] = round(stats['requests'] / stats['seconds'], 1)
+  total = stats.pop('requests_sent_total')
+  if stats.get('first_error') is None:
+    stats.pop('first_error', None)
+  # The server's CPU covers the child's whole life (start-up, warm-up
+  # calls): per request it is divided by every call the child made. The
+  # child measured its own CPU over the measured window only.
+  return _with_cpu(stats, server_cpu, wall, total,
+                   stats.pop('load_generator_cpu_s'), stats['seconds'])
