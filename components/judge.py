@@ -42,6 +42,43 @@ def _midranks(values: np.ndarray) -> np.ndarray:
   return metrics.average_ranks(values)
 
 
+def _placements(scores: np.ndarray, positive: np.ndarray,
+                negative: np.ndarray):
+  """DeLong's structural components: per positive, the share of negatives it
+  outranks; per negative, the share of positives that outrank it."""
+  m, n = int(positive.sum()), int(negative.sum())
+  x, y = scores[positive], scores[negative]
+  ranks_all = _midranks(np.concatenate([x, y]))
+  v10 = (ranks_all[:m] - _midranks(x)) / n        # per positive
+  v01 = 1.0 - (ranks_all[m:] - _midranks(y)) / m  # per negative
+  return v10, v01
+
+
+def _classes(labels: Sequence[int]):
+  labels = np.asarray(labels, dtype=int)
+  positive, negative = labels == 1, labels == 0
+  m, n = int(positive.sum()), int(negative.sum())
+  if m < 2 or n < 2:
+    raise ValueError(f'AUC needs two of each class; got {m} positives and '
+                     f'{n} negatives')
+  return positive, negative, m, n
+
+
+def auc_with_standard_error(labels: Sequence[int],
+                            scores: Sequence[float]) -> Dict[str, float]:
+  """One AUC and DeLong's standard error of it (for AUCs on separate rows,
+  such as two versions' own traffic in an A/B test).
+
+  Raises:
+    ValueError: fewer than two rows of a class.
+  """
+  positive, negative, m, n = _classes(labels)
+  v10, v01 = _placements(np.asarray(scores, float), positive, negative)
+  variance = float(np.var(v10, ddof=1)) / m + float(np.var(v01, ddof=1)) / n
+  return {'auc': float(v10.mean()), 'se': math.sqrt(max(variance, 0.0)),
+          'positives': m, 'negatives': n}
+
+
 def delong(labels: Sequence[int], scores_a: Sequence[float],
            scores_b: Sequence[float]) -> Dict[str, float]:
   """DeLong, DeLong & Clarke-Pearson (1988): two AUCs on the same rows.
@@ -53,20 +90,10 @@ def delong(labels: Sequence[int], scores_a: Sequence[float],
   Raises:
     ValueError: a class is empty (no AUC).
   """
-  labels = np.asarray(labels, dtype=int)
-  positive, negative = labels == 1, labels == 0
-  m, n = int(positive.sum()), int(negative.sum())
-  if m < 2 or n < 2:
-    raise ValueError(f'AUC needs two of each class; got {m} positives and '
-                     f'{n} negatives')
-  components = []
-  for scores in (np.asarray(scores_a, float), np.asarray(scores_b, float)):
-    x, y = scores[positive], scores[negative]
-    ranks_all = _midranks(np.concatenate([x, y]))
-    v10 = (ranks_all[:m] - _midranks(x)) / n        # per positive
-    v01 = 1.0 - (ranks_all[m:] - _midranks(y)) / m  # per negative
-    components.append((v10, v01))
-  (a10, a01), (b10, b01) = components
+  positive, negative, m, n = _classes(labels)
+  (a10, a01), (b10, b01) = (
+      _placements(np.asarray(scores, float), positive, negative)
+      for scores in (scores_a, scores_b))
   auc_a, auc_b = float(a10.mean()), float(b10.mean())
   s10 = np.cov(np.vstack([a10, b10]))
   s01 = np.cov(np.vstack([a01, b01]))

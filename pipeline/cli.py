@@ -23,6 +23,7 @@ EXAMPLES = """examples:
       --data data/real/cfpb_labelled_no_narrative.csv  # the shipped real rows
   python -m pipeline run --output /tmp/run1 --train-steps 1000 --beam-workers 2
   python -m pipeline run --min-auc 0.7 --config settings.json
+  python -m pipeline run --from-input --window 3  # after `pipeline feedback`
 """
 
 # Help for the settings whose field name alone does not say enough.
@@ -39,6 +40,8 @@ SETTING_HELP = {
     'hash_buckets_train': 'train share of the hash split (train:eval)',
     'hash_buckets_eval': 'eval share of the hash split (train:eval)',
     'tuner_steps': 'train steps of each Tuner trial',
+    'window': 'train on the latest N spans ingested into this store (the '
+              'new one included); judged on the new span',
     'skew_threshold': 'L-infinity distance of a categorical feature, served '
                       'against training, above which it alerts',
     'drift_threshold': 'L-infinity distance against the previous window '
@@ -51,6 +54,10 @@ SETTING_HELP = {
     'noise_z': 'standard errors of sampling noise a distance must also '
                'exceed to alert',
     'feature_thresholds': 'per-feature thresholds, e.g. state=0.2,company=0.3',
+    'ab_margin': 'promote the canary unless its live AUC may be worse than '
+                 "the stable version's by more than this (95%% interval)",
+    'ab_min_class_rows': 'labelled requests of each class a version needs '
+                         'before there is a verdict',
 }
 
 
@@ -92,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--data', action='append', metavar='CSV',
                    help='a CSV in the CFPB export layout; repeat to combine '
                    'files (default: the generated data set)')
+  run.add_argument('--from-input', action='store_true',
+                   help='no export: train on the spans already in '
+                   '<output>/input/ (e.g. the one `feedback` wrote)')
   run.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                    help='pipeline root, metadata and pushed models '
                    '(default: %(default)s)')
@@ -173,10 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
   feedback.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                         help='the --output of the runs (the new span goes to '
                         'its input/; default: %(default)s)')
-  feedback.add_argument('--model-name', default='complaints')
   feedback.add_argument('--no-span', action='store_true',
                         help='only report; write no new span')
+  feedback.add_argument('--config', metavar='JSON',
+                        help='a JSON object of settings; options given here '
+                        'win')
   feedback.add_argument('--json', action='store_true')
+  _add_settings(feedback.add_argument_group('the A/B test'), 'feedback')
   _add_compile_parser(sub)
   curate = sub.add_parser(
       'curate-schema', help='rebuild pipeline/schema/schema.pbtxt from a '
@@ -248,12 +261,16 @@ def run_command(args) -> int:
     config = _config(args, 'run')
   except pipeline_config.ConfigError as error:
     return _fail(str(error))
+  if args.from_input and args.data:
+    return _fail('--from-input trains on the spans already in '
+                 '<output>/input/: give it or --data, not both')
   # Progress on stderr, the summary on stdout: `--json > summary.json` works.
   result = local_runner.run(
       config, project_paths.run_paths(args.output, args.metadata),
       args.data,
       progress=lambda line: print(line, file=sys.stderr, flush=True),
-      verbose=args.verbose, beam_pipeline_args=args.beam_args)
+      verbose=args.verbose, beam_pipeline_args=args.beam_args,
+      from_input=args.from_input)
   if result.summary.get('components') or result.exit_code == 0:
     print(json.dumps(result.summary, indent=2) if args.json
           else summary_text.render(result.summary), flush=True)
@@ -329,12 +346,16 @@ def feedback_command(args) -> int:
   from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
   from pipeline.monitoring import feedback, prediction_logs  # pylint: disable=g-import-not-at-top
   from pipeline.reports import feedback_text  # pylint: disable=g-import-not-at-top
+  from pipeline.monitoring import ab_test  # pylint: disable=g-import-not-at-top
   try:
-    result = feedback.join(project_paths.run_paths(args.output), args.labels,
-                           args.logs, args.model_name,
-                           write_span=not args.no_span)
-  except (feedback.FeedbackInputError, prediction_logs.NoLogsError,
-          store.NoMetadataError) as error:
+    config = _config(args, 'feedback')
+    result = feedback.join(
+        project_paths.run_paths(args.output), args.labels, args.logs,
+        config.model_name, write_span=not args.no_span,
+        rule=ab_test.Rule(margin=config.ab_margin,
+                          min_class_rows=config.ab_min_class_rows))
+  except (pipeline_config.ConfigError, feedback.FeedbackInputError,
+          prediction_logs.NoLogsError, store.NoMetadataError) as error:
     return _fail(str(error))
   print(json.dumps(result, indent=2) if args.json
         else feedback_text.render(result))

@@ -21,6 +21,11 @@ def _monitor(default):
   return dataclasses.field(default=default, metadata={'command': 'monitor'})
 
 
+def _feedback(default):
+  """A setting of `pipeline feedback` (the A/B test's verdict)."""
+  return dataclasses.field(default=default, metadata={'command': 'feedback'})
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
   """Settings of one pipeline run."""
@@ -37,6 +42,11 @@ class PipelineConfig:
   tuner_steps: int = 1000
   beam_workers: int = os.cpu_count() or 1
   hash_buckets_train: int = 4        # train:eval = 4:1 hash split
+  # Spans Transform, the Tuner and the Trainer learn from: the latest `window`
+  # spans ExampleGen has ingested into this store (TFX's rolling range). The
+  # new span alone is validated, and the candidate is judged on its eval
+  # split: the data the model will meet next.
+  window: int = 1
   hash_buckets_eval: int = 1
   # The judge's gates (components/judge.py): the lower bound of the AUC's 95%
   # interval must reach min_auc (a majority-class predictor, AUC 0.5, cannot),
@@ -62,6 +72,12 @@ class PipelineConfig:
   noise_z: float = _monitor(3.0)
   # Per-feature overrides, by raw feature key: 'state=0.2,company=0.3'.
   feature_thresholds: str = _monitor('')
+  # The A/B test (`pipeline feedback`, pipeline/monitoring/ab_test.py): the
+  # canary is promoted unless its live AUC may be worse than the stable
+  # one's by more than ab_margin (95% interval), kept if significantly
+  # worse; each version needs ab_min_class_rows labelled requests a class.
+  ab_margin: float = _feedback(0.02)
+  ab_min_class_rows: int = _feedback(30)
   # Hash of the module code; module code wired by dotted path is not
   # fingerprinted by TFX, so this is what invalidates the cache on a change.
   # Computed by the runner from the code, never set by a user.
@@ -71,7 +87,7 @@ class PipelineConfig:
   def __post_init__(self):
     for name in ('rows', 'train_steps', 'eval_steps', 'tuner_trials',
                  'tuner_steps', 'beam_workers', 'hash_buckets_train',
-                 'hash_buckets_eval'):
+                 'hash_buckets_eval', 'window'):
       if getattr(self, name) < 1:
         raise ConfigError(f'{option(name)} must be at least 1, not '
                           f'{getattr(self, name)}')
@@ -89,6 +105,12 @@ class PipelineConfig:
       if not 0.0 < getattr(self, name) <= 1.0:
         raise ConfigError(f'{option(name)} must be above 0 and at most 1, '
                           f'not {getattr(self, name)}')
+    if not 0.0 <= self.ab_margin < 1.0:
+      raise ConfigError(f'{option("ab_margin")} must be at least 0 and below '
+                        f'1, not {self.ab_margin}')
+    if self.ab_min_class_rows < 2:
+      raise ConfigError(f'{option("ab_min_class_rows")} must be at least 2, '
+                        f'not {self.ab_min_class_rows}')
     if self.noise_z < 0:
       raise ConfigError(f'{option("noise_z")} must be 0 or more, not '
                         f'{self.noise_z}')

@@ -8,6 +8,7 @@ happened from ML Metadata (`pipeline.metadata`), its rendering from
 """
 
 import contextlib
+import csv
 import dataclasses
 import logging
 import os
@@ -88,6 +89,22 @@ def prepare(paths: project_paths.RunPaths,
     raise RunInputError(f'cannot use {", ".join(files)}: {error}') from None
 
 
+def existing_input(paths: project_paths.RunPaths) -> input_data.PreparedInput:
+  """The latest span already in the input folder, as if just prepared."""
+  span = input_data.latest_span(paths.input_root)
+  if span is None:
+    raise RunInputError(f'--from-input: no span-N folder in '
+                        f'{paths.input_root} (run with --data first, or '
+                        'write a span with `pipeline feedback`)')
+  csv_path = os.path.join(paths.input_root, f'span-{span}',
+                          input_data.INPUT_FILE)
+  if not os.path.isfile(csv_path):
+    raise RunInputError(f'--from-input: {csv_path} is missing')
+  with open(csv_path, newline='', encoding='utf-8') as f:
+    rows = max(sum(1 for _ in csv.reader(f)) - 1, 0)  # records, not lines
+  return input_data.PreparedInput(span, csv_path, rows, 0, False)
+
+
 @contextlib.contextmanager
 def password_redacted(password: str):
   """No log record carries the database password, in the log or on screen.
@@ -130,7 +147,8 @@ def failed_component(summary: Dict[str, Any]) -> str:
 def run(config: PipelineConfig, paths: project_paths.RunPaths,
         given_data: Optional[Sequence[str]] = None,
         progress=print, verbose: bool = False,
-        beam_pipeline_args: Optional[Sequence[str]] = None) -> RunResult:
+        beam_pipeline_args: Optional[Sequence[str]] = None,
+        from_input: bool = False) -> RunResult:
   """Runs the pipeline once; never raises for bad input or a failed component.
 
   Args:
@@ -143,6 +161,8 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     beam_pipeline_args: Beam arguments replacing the DirectRunner's (e.g.
       the portable runner and its SDK worker pools); recorded in ML Metadata
       with every Beam component's execution.
+    from_input: add no span: run on the latest span already in the input
+      folder (a feedback span, say); given_data must then be empty.
   """
   started = time.time()
   config = with_fingerprints(config)
@@ -154,8 +174,11 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     check_writable(paths.output)
     if paths.metadata.is_mysql:  # user, password and database, before any work
       metadata_store.open_store(paths.metadata)
-    files = data_files(config, given_data)
-    prepared = prepare(paths, files)
+    if from_input:
+      files, prepared = [], existing_input(paths)
+    else:
+      files = data_files(config, given_data)
+      prepared = prepare(paths, files)
   except (RunInputError, ValueError, metadata_store.NoMetadataError) as error:
     return RunResult(EXIT_BAD_INPUT, {}, str(error))
   log_path = None if verbose else paths.log_path(started)

@@ -16,6 +16,7 @@ from components import data_gate
 from components import features
 from components import judge as judge_lib
 from components import judge_component
+from components import window as window_lib
 from pipeline.config import PipelineConfig
 
 PLOT_THRESHOLDS = 100  # points on the ROC and precision-recall curves
@@ -55,6 +56,30 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
       options=tfma.Options(include_default_metrics={'value': False}))
 
 
+def training_window(example_gen, gate, window: int):
+  """The Examples Transform and the Trainer learn from, and the node that
+  resolves them (None for a window of 1: this run's span alone).
+
+  The latest `window` spans ExampleGen has ingested into the store, from any
+  run, this run's included (components/window.py): a channel of ExampleGen's
+  output would hold only this run's, so the resolver queries by producer and
+  output key, which ML Metadata answers across runs. Transform analyses and
+  transforms every span in it, the Trainer reads each one's train split.
+  Fewer spans than the window (a first run) train on those there are.
+  """
+  if window == 1:
+    return example_gen.outputs['examples'], None
+  node = tfx.dsl.Resolver(
+      strategy_class=window_lib.RollingWindowStrategy,
+      config={'num_spans': window},
+      examples=tfx.dsl.Channel(
+          type=tfx.types.standard_artifacts.Examples,
+          producer_component_id=example_gen.id, output_key='examples'),
+  ).with_id(window_lib.NODE_ID)
+  node.add_upstream_node(gate)  # this run's span has passed the gate
+  return node.outputs['examples'], node
+
+
 def create_pipeline(config: PipelineConfig, data_root: str,
                     pipeline_root: str, serving_dir: str,
                     metadata_connection_config: (
@@ -91,8 +116,10 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       statistics=statistics_gen.outputs['statistics'],
       schema=schema_gen.outputs['schema'])
   gate = data_gate.DataGate(anomalies=example_validator.outputs['anomalies'])
+  window_examples, window_node = training_window(example_gen, gate,
+                                                   config.window)
   transform = tfx.components.Transform(
-      examples=example_gen.outputs['examples'],
+      examples=window_examples,
       schema=schema_gen.outputs['schema'],
       preprocessing_fn='components.transform.preprocessing_fn',
       # StatisticsGen already profiles the raw data; Transform's own pre- and
@@ -104,7 +131,7 @@ def create_pipeline(config: PipelineConfig, data_root: str,
   custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
                    'code_fingerprint': config.code_fingerprint}
   components = [example_gen, statistics_gen, schema_gen, example_validator,
-                gate, transform]
+                gate] + ([window_node] if window_node else []) + [transform]
   hyperparameters = None
   if config.tune:
     tuner = tfx.components.Tuner(

@@ -358,9 +358,13 @@ def model_lineage(graph: metadata_graph.Graph, model) -> Dict[str, Any]:
         'execution': transform.id, 'graph_uri': transform_graph.uri,
         'preprocessing_fn': metadata_graph.prop(transform, 'preprocessing_fn'),
         'transformed_examples_uri': transformed.uri if transformed else None}
-    raw = graph.input(transform, 'examples')
-    if raw:
-      out['data'] = data_lineage(graph, raw)
+    window = sorted(graph.inputs(transform).get('examples', []),
+                    key=lambda raw: metadata_graph.prop(raw, 'span') or 0)
+    if window:
+      # Every span the model learned from (a rolling window holds several;
+      # a feedback span among them names its file); 'data' is the newest.
+      out['window'] = [data_lineage(graph, raw) for raw in window]
+      out['data'] = out['window'][-1]
   schema = graph.input(trainer, 'schema')
   if schema:
     out['schema'] = schema_lineage(graph, schema)

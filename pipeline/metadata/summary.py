@@ -56,6 +56,11 @@ def latest_run(graph: metadata_graph.Graph) -> Dict[str, Any]:
   run = runs[-1]
   out = {'run_id': run.name, 'components': component_times(graph, run)}
   nodes = graph.latest_per_node(run)
+  transform = nodes.get('Transform')
+  if transform:
+    out['window_spans'] = sorted(
+        metadata_graph.prop(raw, 'span')
+        for raw in graph.inputs(transform).get('examples', []))
   stats = _output(graph, nodes, 'StatisticsGen', 'statistics')
   if stats:
     out['rows_per_split'] = statistics.rows_per_split(stats.uri)

@@ -23,6 +23,7 @@ from pipeline import input_data
 from pipeline import paths as project_paths
 from pipeline.metadata import lineage
 from pipeline.metadata import store
+from pipeline.monitoring import ab_test
 from pipeline.monitoring import prediction_logs
 from pipeline.monitoring import served_data
 
@@ -105,8 +106,12 @@ def _eval_auc(graph: store.Graph, version: str) -> Optional[Dict[str, Any]]:
 
 
 def join(paths: project_paths.RunPaths, labels_path: str, logs: str,
-         model_name: str, write_span: bool = True) -> Dict[str, Any]:
+         model_name: str, write_span: bool = True,
+         rule: ab_test.Rule = ab_test.Rule()) -> Dict[str, Any]:
   """Joins, reports, and writes the feedback span (all or nothing).
+
+  With the traffic of exactly two versions (an A/B test: stable and canary
+  labels), also the test's verdict (pipeline/monitoring/ab_test.py).
 
   Raises:
     FeedbackInputError, prediction_logs.NoLogsError, store.NoMetadataError.
@@ -143,7 +148,7 @@ def join(paths: project_paths.RunPaths, labels_path: str, logs: str,
                                  [r[served_data.PREDICTION] for r in rows]),
         'eval': _eval_auc(graph, str(version))})
   result = {
-      'labels_file': labels_path, 'logs': logs,
+      'labels_file': labels_path, 'logs': logs, 'model_name': model_name,
       'label_rows': labels.rows, 'labelled_ids': len(labels.by_id),
       'repeated_labels': labels.repeated,
       'conflicting_label_ids': labels.conflicting,
@@ -152,6 +157,11 @@ def join(paths: project_paths.RunPaths, labels_path: str, logs: str,
       'unmatched_label_ids': len(set(labels.by_id) - logged_ids),
       'logged_ids_without_label': len(logged_ids - set(labels.by_id)),
       'versions': versions}
+  found = ab_test.arms(matched, labels.by_id, features.ID_KEY,
+                       served_data.VERSION, served_data.LABEL,
+                       served_data.PREDICTION)
+  if found:
+    result['ab_test'] = ab_test.verdict(*found, rule)
   if write_span:
     result['span'] = _write_span(paths, matched, labels.by_id)
   return result

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 from components import features
 
 VERSION = 'model_version'
+LABEL = 'version_label'   # the label a request asked for (gRPC), if any
 PREDICTION = 'prediction'
 
 
@@ -100,16 +101,20 @@ def to_rows(logs, model_name: Optional[str] = None) -> ServedRows:
       rows = _predict_rows(log.predict_log)
       version = spec.version.value or (
           log.predict_log.response.model_spec.version.value)
+      label = log.predict_log.request.model_spec.version_label
     elif kind in ('classify_log', 'regress_log', 'multi_inference_log'):
       request = getattr(log, kind).request
       rows = [example_fields(e) for e in _examples_of(request.input)]
       version = spec.version.value
+      label = request.model_spec.version_label
     else:
-      rows = []
+      rows, label = [], ''
     if not rows:
       served.skipped_records += 1
       continue
     for row in rows:
       row[VERSION] = int(version) if version else None
+      if label:
+        row[LABEL] = label
     served.rows.extend(rows)
   return served

@@ -29,6 +29,25 @@ def render(result: Dict[str, Any]) -> str:
         version['model_version'], _n(live['examples']), _n(live.get('auc')),
         _n(live.get('auc_ci95')), _n(live.get('calibration')),
         _n(ev.get('auc'))))
+  ab = result.get('ab_test')
+  if ab:
+    lines.append(f"A/B test: stable {ab['stable']['model_version']} "
+                 f"against canary {ab['canary']['model_version']}, each on "
+                 'its own traffic')
+    for arm in ('stable', 'canary'):
+      found = ab[arm]
+      lines.append(f"  {arm:<6} {found['model_version']:<12} "
+                   f"{found['examples']:,} requests, AUC {_n(found.get('auc'))}"
+                   f" ({_n(found.get('auc_ci95'))}), calibration "
+                   f"{_n(found.get('calibration'))}")
+    lines.append(f"verdict: {ab['verdict']} ({ab['reason']})")
+    if ab.get('rows_needed_per_version'):
+      lines.append(f"  about {ab['rows_needed_per_version']:,} labelled "
+                   'requests per version would settle it')
+    if ab['verdict'] == 'promote':
+      lines.append('  promote: python -m serving.promote --model_config_file '
+                   "<the server's models.config> --model_name "
+                   f"{result.get('model_name', 'complaints')}")
   span = result.get('span')
   if span:
     lines.append(f"new span {span['span']}: {span['rows']:,} rows of the "

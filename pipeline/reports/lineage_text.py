@@ -21,6 +21,10 @@ def render(t: Dict[str, Any]) -> str:
     lines.append('  file: not on disk any more')
   if data.get('unchanged_since_ingestion') is False:
     lines.append('  WARNING: the file changed since it was ingested')
+  for older in t.get('window', [])[:-1]:
+    lines.append(f"  also trained on span {older.get('span')} (the rolling "
+                 'window): ' + (', '.join(f['path'] for f in older.get(
+                     'files', [])) or 'not on disk any more'))
   rows = data.get('rows_per_split', {})
   lines.append('  rows per split: ' + (', '.join(
       f'{k} {v}' for k, v in rows.items()) or 'unknown'))

@@ -123,7 +123,11 @@ def render(trail: Dict[str, Any], model_name: str, output: str,
       '- Not for decisions about an individual consumer, not as evidence '
       'against a company, and not on complaints from after April 2017 '
       'without revalidation (see Limitations).', '',
-      '## Training data', '',
+      '## Training data', ''] + [
+          f'- Span {older.get("span")} (earlier in the rolling window): '
+          + (', '.join(f'`{f["path"]}`' for f in older.get('files', []))
+             or 'not on disk any more') + '.'
+          for older in trail.get('window', [])[:-1]] + [
       f'- Span {data.get("span")}: ' + ', '.join(
           f'`{f["path"]}`' for f in data.get('files', [])) + '.',
       f'- Content sha256: `{data.get("sha256")}`.',

@@ -34,6 +34,10 @@ def render(s: Dict[str, Any]) -> str:
   """The summary of one run (what `pipeline run` prints without --json)."""
   lines = ['', '=== run summary ===',
            f"run {s.get('run_id')}  span {s['span']}  ({s['input_csv']})"]
+  if len(s.get('window_spans') or []) > 1:
+    lines.append('trained on spans ' + ', '.join(
+        str(span) for span in s['window_spans']) + ' (the rolling window); '
+                 f"validated and judged on span {s['span']}")
   if 'rows_per_split' in s:
     lines.append('rows per split: ' + ', '.join(
         f'{k} {v:,}' for k, v in s['rows_per_split'].items()))
@@ -56,7 +60,10 @@ def render(s: Dict[str, Any]) -> str:
     lines.append('pushed: nothing')
   lines.append('component times (s):')
   for c in s['components']:
-    lines.append(f"  {c['component']:<28} {c['state']:<10} {c['seconds']:8.1f}")
+    # Resolvers by node ('training_window', ...): their type names are alike.
+    name = c.get('node') if c['component'] == 'Resolver' else c['component']
+    lines.append(f"  {name or c['component']:<28} {c['state']:<10} "
+                 f"{c['seconds']:8.1f}")
   lines.append(f"total wall time: {s['wall_seconds']} s")
   if s.get('report'):
     lines.append(f"report: {s['report']}")

@@ -30,12 +30,22 @@ def _assert_one_line_error(proc, expected):
     (['--train-steps', '0'], '--train-steps must be at least 1, not 0'),
     (['--beam-workers', '0'], '--beam-workers must be at least 1'),
     (['--min-auc', '2'], '--min-auc must be between 0 and 1'),
+    (['--window', '0'], '--window must be at least 1, not 0'),
+    (['--from-input', '--data', 'x.csv'], 'give it or --data, not both'),
     (['--config', '/nonexistent/settings.json'], 'cannot read the config'),
 ])
 def test_bad_settings(args, expected, tmp_path):
   proc = _pipeline('run', '--output', str(tmp_path / 'out'), *args)
   _assert_one_line_error(proc, expected)
   assert not (tmp_path / 'out').exists()  # refused before anything is made
+
+
+def test_from_input_without_a_span(tmp_path):
+  (tmp_path / 'input').mkdir()
+  proc = _pipeline('run', '--output', str(tmp_path), '--from-input')
+  _assert_one_line_error(proc, f'--from-input: no span-N folder in '
+                         f'{tmp_path / "input"}')
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['input']
 
 
 def test_missing_data_file(tmp_path):

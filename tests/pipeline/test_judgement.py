@@ -1,8 +1,9 @@
 """A second and a third run judged against the model in production.
 
 On a copy of the e2e output (whose model is blessed and pushed): a new span
-drawn from the same distribution must be judged against that model on the
-same eval rows and pushed (not significantly worse); a model trained for a
+drawn from the same distribution, trained on a rolling window of two spans,
+must be judged against that model on the same eval rows and pushed (not
+significantly worse); a model trained for a
 few steps only, above a lowered gate, must be held back because it is
 significantly worse than the baseline. Both say why, in the summary, the
 report and the lineage.
@@ -33,7 +34,7 @@ def production(e2e_run, tmp_path_factory):
 @pytest.fixture(scope='module')
 def retrained(production):
   output, data = production
-  run = run_pipeline(output, '--data', data)
+  run = run_pipeline(output, '--data', data, '--window', '2')
   assert run.returncode == 0, run.stderr[-3000:]
   return run
 
@@ -67,6 +68,22 @@ def test_a_new_span_is_judged_against_production_and_pushed(e2e_run,
   with open(retrained.summary['report'], encoding='utf-8') as f:
     page = f.read()
   assert 'The judge' in page and 'not significantly worse' in page
+
+
+def test_the_rolling_window_trains_on_the_latest_two_spans(e2e_run,
+                                                           retrained):
+  spans = retrained.summary['window_spans']
+  new = retrained.summary['span']
+  # The new span and the latest one ingested before it (the production
+  # model's), read by Transform and recorded in ML Metadata.
+  assert len(spans) == 2 and spans[-1] == new
+  assert e2e_run.summary['span'] <= spans[0] < new
+  trail = _lineage(retrained.output, retrained.summary['push']['version'])
+  assert [data['span'] for data in trail['window']] == spans
+  for data in trail['window']:
+    [file] = data['files']
+    assert file['path'].endswith(f'input/span-{data["span"]}/complaints.csv')
+  assert trail['data']['span'] == new
 
 
 def test_a_significantly_worse_model_is_held_back(production, retrained):

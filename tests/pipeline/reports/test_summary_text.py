@@ -60,3 +60,18 @@ def test_the_json_summary_is_found_after_other_output():
   stdout = noise + json.dumps({'run_id': 'x', 'span': 1}, indent=2) + '\n'
   assert summary_text.parse_json_summary(stdout) == {'run_id': 'x', 'span': 1}
   assert summary_text.parse_json_summary('no json here') == {}
+
+
+def test_the_window_and_the_resolvers_are_named():
+  windowed = dict(SUMMARY, window_spans=[1, 2], components=[
+      {'component': 'Resolver', 'node': 'training_window',
+       'state': 'COMPLETE', 'seconds': 0.1},
+      {'component': 'Resolver', 'node': 'latest_blessed_model_resolver',
+       'state': 'COMPLETE', 'seconds': 0.1}])
+  text = summary_text.render(windowed)
+  assert ('trained on spans 1, 2 (the rolling window); validated and judged '
+          'on span 2') in text
+  assert '  training_window ' in text
+  assert '  latest_blessed_model_resolver ' in text
+  assert 'trained on spans' not in summary_text.render(
+      dict(SUMMARY, window_spans=[2]))
