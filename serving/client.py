@@ -26,9 +26,11 @@ import argparse
 import base64
 import csv
 import dataclasses
+import hashlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -570,14 +572,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                       'response as a PredictionLog TFRecord (files beginning '
                       'with PREFIX), as a server with logging_config does; '
                       'for the real TF Serving, which cannot')
+  parser.add_argument('--canary-share', '--canary_share', type=float,
+                      metavar='SHARE',
+                      help='with --complaints: an A/B test: send this share '
+                      'of the complaints (0-1, by a hash of the Complaint '
+                      'ID, so a complaint always meets the same version) to '
+                      'the label canary and the rest to stable')
   parser.add_argument('--timeout', type=float, default=10.0,
                       help='seconds per request (default: 10)')
   args = parser.parse_args(argv)
   port = args.port or (8501 if args.protocol == 'rest' else 8500)
   if args.complaints is not None:
     return _main_bulk(args, port)
-  if args.out or args.request_log_prefix:
-    return _usage_error('--out and --request_log_prefix need --complaints')
+  if args.out or args.request_log_prefix or args.canary_share is not None:
+    return _usage_error('--out, --request_log_prefix and --canary-share '
+                        'need --complaints')
   try:
     complaint = _load_complaint(args.complaint)
   except UsageError as e:
@@ -625,17 +634,29 @@ def _main_bulk(args, port: int) -> int:
     ids, rows = read_complaints(args.complaints)
   except UsageError as e:
     return _usage_error(str(e))
-  try:
-    client = _client_from_args(args, port)
-  except ClientError as e:
-    return _usage_error(str(e))
+  if args.canary_share is not None:
+    if not 0.0 <= args.canary_share <= 1.0:
+      return _usage_error('--canary-share must be between 0 and 1, not '
+                          f'{args.canary_share}')
+    if args.version is not None or args.label:
+      return _usage_error('--canary-share sends to the labels stable and '
+                          'canary: give no --version or --label')
   request_log = (ClientRequestLog(args.request_log_prefix)
                  if args.request_log_prefix else None)
   try:
-    summary = score_complaints(client, ids, rows, args.out, args.batch_size,
-                               Progress(len(rows)), request_log)
+    if args.canary_share is None:
+      client = _client_from_args(args, port)
+      try:
+        summary = score_complaints(client, ids, rows, args.out,
+                                   args.batch_size, Progress(len(rows)),
+                                   request_log)
+      finally:
+        client.close()
+    else:
+      summary = _score_ab(args, port, ids, rows, request_log)
+  except ClientError as e:
+    return _usage_error(str(e))
   finally:
-    client.close()
     if request_log is not None:
       files = request_log.close()
   if request_log is not None:
@@ -646,6 +667,77 @@ def _main_bulk(args, port: int) -> int:
           f'{summary["errors"][0]}', file=sys.stderr)
   print(json.dumps(summary))
   return 1 if summary['failed'] else 0
+
+
+def is_canary(complaint_id: str, share: float) -> bool:
+  """Whether a complaint goes to the canary: a hash of its ID, so the split
+  is the same on every run and a complaint always meets one version."""
+  digest = hashlib.sha256(complaint_id.encode('utf-8')).digest()
+  return int.from_bytes(digest[:4], 'big') < share * 2**32
+
+
+def _score_ab(args, port: int, ids, rows, request_log) -> Dict[str, Any]:
+  """Both arms of an A/B test, each to its label; one output file."""
+  arms = {'stable': ([], []), 'canary': ([], [])}
+  for complaint_id, row in zip(ids, rows):
+    arm = arms['canary' if is_canary(complaint_id, args.canary_share)
+               else 'stable']
+    arm[0].append(complaint_id)
+    arm[1].append(row)
+  parts, summaries = [], {}
+  progress = Progress(len(rows))
+  try:
+    for label, (arm_ids, arm_rows) in arms.items():
+      if not arm_ids:
+        continue
+      client = make_client(args.protocol, host=args.host, port=port,
+                           model_name=args.model_name, label=label,
+                           timeout=args.timeout)
+      part = f'{args.out}.{label}.part'
+      parts.append(part)
+      try:
+        summaries[label] = score_complaints(client, arm_ids, arm_rows, part,
+                                            args.batch_size, None,
+                                            request_log)
+      finally:
+        client.close()
+      progress.update(sum(s['sent'] + s['failed']
+                          for s in summaries.values()),
+                      sum(s['failed'] for s in summaries.values()))
+    progress.close()
+    temp = f'{args.out}.{os.getpid()}.tmp'
+    with open(temp, 'w', newline='', encoding='utf-8') as out:
+      for index, part in enumerate(parts):
+        with open(part, newline='', encoding='utf-8') as f:
+          header = f.readline()
+          if index == 0:
+            out.write(header)
+          shutil.copyfileobj(f, out)
+    os.replace(temp, args.out)
+  finally:
+    for part in parts:
+      if os.path.exists(part):
+        os.unlink(part)
+  versions: Dict[str, int] = {}
+  for found in summaries.values():
+    for version, count in found['model_versions'].items():
+      versions[version] = versions.get(version, 0) + count
+  first = next(iter(summaries.values()))
+  return {
+      'sent': sum(s['sent'] for s in summaries.values()),
+      'failed': sum(s['failed'] for s in summaries.values()),
+      'rows': len(rows),
+      'batches': sum(s['batches'] for s in summaries.values()),
+      'failed_batches': sum(s['failed_batches'] for s in summaries.values()),
+      'model_version': max(versions, key=versions.get) if versions else None,
+      'model_versions': versions, 'model_name': first['model_name'],
+      'protocol': first['protocol'], 'out': os.path.abspath(args.out),
+      'errors': [e for s in summaries.values() for e in s['errors']][:5],
+      'seconds': round(sum(s['seconds'] for s in summaries.values()), 3),
+      'canary_share': args.canary_share,
+      'labels': {label: {'rows': s['rows'], 'sent': s['sent'],
+                         'model_versions': s['model_versions']}
+                 for label, s in summaries.items()}}
 
 
 if __name__ == '__main__':

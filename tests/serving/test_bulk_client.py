@@ -240,3 +240,53 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
   assert 'not allowed with' in _cli_error('--complaints', ok, '--out', out,
                                           '--complaint', '{}')
   assert not (tmp_path / 'o.csv').exists()
+
+
+@pytest.mark.parametrize('protocol', ['rest', 'grpc'])
+def test_canary_share_splits_by_complaint_id(complaint_model, tmp_path,
+                                             start_server, protocol):
+  import shutil  # pylint: disable=g-import-not-at-top
+  base = tmp_path / 'ab' / MODEL
+  shutil.copytree(complaint_model, base)
+  shutil.copytree(base / '1', base / '2')
+  prefix = str(tmp_path / 'server_logs' / MODEL)
+  config = tmp_path / 'models.config'
+  server_config.write_model_server_config(str(config), [{
+      'name': MODEL, 'base_path': str(base), 'versions': [1, 2],
+      'labels': {'stable': 1, 'canary': 2},
+      'logging': {'filename_prefix': prefix, 'sampling_rate': 1.0}}])
+  server = start_server(model_config_file=str(config),
+                        file_system_poll_wait_seconds=0,
+                        allow_version_labels_for_unavailable_models=True)
+  csv_path = tmp_path / 'complaints.csv'
+  ids = write_export(csv_path, n=200)
+  out = tmp_path / 'scores.csv'
+  result = subprocess.run(
+      [sys.executable, '-m', 'serving.client', '--protocol', protocol,
+       '--host', HOST, '--port', str(_port(server, protocol)),
+       '--complaints', str(csv_path), '--out', str(out),
+       '--canary-share', '0.25'],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr
+  summary = json.loads(result.stdout.strip().splitlines()[-1])
+  # The split by sha256 of the ID, computed here independently.
+  import hashlib  # pylint: disable=g-import-not-at-top
+  canary = {i for i in ids if int.from_bytes(
+      hashlib.sha256(i.encode()).digest()[:4], 'big') < 0.25 * 2**32}
+  assert 30 < len(canary) < 70
+  assert summary['labels']['canary']['model_versions'] == {'2': len(canary)}
+  assert summary['labels']['stable']['model_versions'] == {
+      '1': 200 - len(canary)}
+  with open(out, newline='', encoding='utf-8') as f:
+    written = list(csv.reader(f))[1:]
+  assert sorted(r[0] for r in written) == sorted(ids)
+  assert {r[0] for r in written if r[2] == '2'} == canary
+  assert not list((tmp_path).glob('scores.csv.*'))  # no part files left
+  assert server.core.request_logger.flush(timeout=30)
+  from pipeline.monitoring import served_data  # pylint: disable=g-import-not-at-top
+  rows = served_data.to_rows(read_logs(prefix), MODEL).rows
+  assert {r[features.ID_KEY] for r in rows
+          if r[served_data.VERSION] == 2} == canary
+  if protocol == 'grpc':  # REST pins the version the label resolved to
+    assert {r.get(served_data.LABEL) for r in rows
+            if r[served_data.VERSION] == 2} == {'canary'}
