@@ -4,7 +4,6 @@
 see its README) that calls the project's CLI in the project's venv. The
 modules here are the few steps of that loop the CLI does not have as one
 command, run the same way (`python -m orchestration.<step>` in `.venv`):
-`span_data` (the --data that retrains on the input's latest span),
 `labels_drop` (a folder of outcome files as one labels CSV) and `traffic`
 (a CSV sent through the model server with request logging, for a demo or a
 test where no real traffic exists).

@@ -3,9 +3,9 @@
     train -> serve_traffic -> monitor -> decide -+-> feedback -> retrain -+-> report
                                                  +-> healthy ------------+
 
-- train: `pipeline run` on the input's latest span (the seed data on the
-  first run); with nothing new every component is cached, so a daily run
-  costs seconds;
+- train: `pipeline run --from-input` on the input's latest span (the seed
+  data on the first run); with nothing new every component is cached, so a
+  daily run costs seconds;
 - serve_traffic: only when `traffic` names a CSV (a demo, a test): serves
   the pushed model with request logging and sends it, outcomes dropped into
   the labels folder. In production leave it empty and point `logs` at the
@@ -15,7 +15,8 @@
   takes `healthy` and nothing is retrained;
 - feedback: `pipeline feedback` joins the labels drop folder with the logs
   and writes a new span of the features as served;
-- retrain: `pipeline run` on that span, judged against the served model,
+- retrain: `pipeline run --from-input` on that span (with `--window N` in
+  run_args: on the latest N spans), judged against the served model,
   pushed only if the judge blesses it;
 - report: `pipeline lineage` of the model now served, whichever branch ran.
 
@@ -68,15 +69,24 @@ def _labels_dir() -> str:
                                              'labels_drop')
 
 
-def _pipeline_run(name: str) -> dict:
-  """`pipeline run` on the input's latest span (or the seed on the first)."""
+def _pipeline_run() -> dict:
+  """`pipeline run` on the input's latest span (the seed data on the first).
+
+  With runs already in the output's ML Metadata, `--from-input` trains on
+  the newest span there (the one `feedback` wrote, or the seed's: then every
+  component is cached); a new output takes the seed data (`seed_data`, or
+  the generated set) as its first span. Re-passing the seed later would
+  write it again as a newer span and undo a retraining.
+  """
   params = _params()
-  seed = [arg for path in shlex.split(params['seed_data'])
-          for arg in ('--seed', path)]
-  latest = os.path.join(_work_dir(), f'{name}-data.csv')
-  found = project_cli.run('orchestration.span_data', [
-      '--output', params['output'], '--out', latest, *seed]).stdout.split()
-  data = [arg for path in found for arg in ('--data', path)]
+  runs = project_cli.run('pipeline', ['runs', '--output', params['output'],
+                                      '--json'],
+                         answers=(0, project_cli.EXIT_BAD_INPUT))
+  if runs.code == 0 and json.loads(runs.stdout):
+    data = ['--from-input']
+  else:  # no ML Metadata there yet: the first run
+    data = [arg for path in shlex.split(params['seed_data'])
+            for arg in ('--data', path)]
   summary = json.loads(project_cli.run('pipeline', [
       'run', '--output', params['output'], *data,
       *shlex.split(params['run_args']), '--json']).stdout)
@@ -121,7 +131,7 @@ with DAG(
 
   @task(execution_timeout=TIMEOUTS['train'])
   def train() -> dict:
-    return _pipeline_run('train')
+    return _pipeline_run()
 
   @task(execution_timeout=TIMEOUTS['serve_traffic'])
   def serve_traffic() -> str:
@@ -174,7 +184,7 @@ with DAG(
   @task(execution_timeout=TIMEOUTS['retrain'])
   def retrain(new_span: dict) -> dict:
     del new_span  # ordering only: the span is the input's latest now
-    return _pipeline_run('retrain')
+    return _pipeline_run()
 
   @task
   def healthy() -> None:
