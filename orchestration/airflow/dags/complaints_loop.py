@@ -50,6 +50,8 @@ TIMEOUTS = {
     'feedback': datetime.timedelta(minutes=15),
     'retrain': datetime.timedelta(minutes=60),
     'report': datetime.timedelta(minutes=5),
+    'decide': datetime.timedelta(minutes=1),
+    'healthy': datetime.timedelta(minutes=1),
 }
 
 
@@ -165,7 +167,7 @@ with DAG(
                                if f['alert']}),
             'requests': found.get('requests')}
 
-  @task.branch
+  @task.branch(execution_timeout=TIMEOUTS['decide'])
   def decide(window: dict) -> str:
     return 'feedback' if window['alert'] else 'healthy'
 
@@ -186,7 +188,7 @@ with DAG(
     del new_span  # ordering only: the span is the input's latest now
     return _pipeline_run()
 
-  @task
+  @task(execution_timeout=TIMEOUTS['healthy'])
   def healthy() -> None:
     """The window raised no alert: the served model stays, nothing retrains."""
 
