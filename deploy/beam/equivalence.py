@@ -6,7 +6,9 @@ and compares what Beam computed:
   (runners shard and order files differently; the rows must be the same);
 - StatisticsGen: every number of every split's statistics, exact except
   floating-point sums, which may differ in the last bits with the order
-  bundles are merged in (relative tolerance STATS_RTOL);
+  bundles are merged in (relative tolerance STATS_RTOL), and the histograms,
+  read off TFDV's approximate quantile sketches, which depend on how rows
+  were split into bundles (to the sketch's own error, SKETCH_EPSILON);
 - Transform: the vocabulary files, byte for byte, and the transformed rows
   of each split as a multiset (exact);
 - Evaluator: its metrics per slice against TFMA run again on the
@@ -34,6 +36,12 @@ from pipeline.metadata import statistics
 from pipeline.metadata import store as metadata_store
 
 STATS_RTOL = 1e-9
+# TFDV's quantile sketches (every histogram of the statistics comes from
+# one) are approximate: a bucket's rank is right to within epsilon of the
+# rows (tfdv.StatsOptions' default), and the approximation depends on how
+# the rows were partitioned into bundles before the sketches were merged.
+SKETCH_EPSILON = 0.01
+_SKETCH_LEAVES = ('sample_count', 'low_value', 'high_value')
 METRIC_ATOL = 1e-6
 
 
@@ -112,39 +120,84 @@ def _features_by_name(dataset) -> Dict[str, Any]:
   return {statistics.feature_name(f): f for f in dataset.features}
 
 
+def _is_sketched(path: str) -> bool:
+  """A number of a histogram, i.e. read off a quantile sketch."""
+  head, _, leaf = path.rpartition('.')
+  return 'histogram' in head and '.buckets[' in head and leaf in _SKETCH_LEAVES
+
+
+def _histogram_span(values: Dict[str, Any], path: str) -> float:
+  """Largest high_value minus smallest low_value of path's histogram."""
+  prefix = path[:path.index('.buckets[')] + '.buckets['
+  bounds = [v for p, v in values.items() if p.startswith(prefix) and
+            p.rpartition('.')[2] in ('low_value', 'high_value')]
+  return max(bounds) - min(bounds) if bounds else 0.0
+
+
 def statistics_differences(uri_a: str, uri_b: str,
-                           rtol: float = STATS_RTOL) -> Dict[str, Any]:
-  """Numbers compared, those equal to the bit, and those beyond rtol."""
+                           rtol: float = STATS_RTOL,
+                           sketch_epsilon: float = SKETCH_EPSILON
+                           ) -> Dict[str, Any]:
+  """Every number of two statistics: bit-equal, within tolerance, beyond.
+
+  Exact counts and sums must agree to rtol; histogram numbers (from TFDV's
+  quantile sketches) to the sketch's own error: a bucket's count within
+  sketch_epsilon of the split's rows, a boundary within sketch_epsilon of
+  the histogram's span. Those are counted apart ('sketch').
+  """
   a, b = statistics.load(uri_a), statistics.load(uri_b)
   compared = bit_equal = 0
+  sketch = {'numbers': 0, 'bit_equal': 0, 'largest_count_gap_rows': 0.0,
+            'largest_bound_gap_of_span': 0.0, 'epsilon': sketch_epsilon}
   beyond: List[str] = []
   if sorted(a) != sorted(b):
     beyond.append(f'splits {sorted(a)} vs {sorted(b)}')
   for split in sorted(set(a) & set(b)):
+    rows = float(a[split].num_examples)
     fa, fb = _features_by_name(a[split]), _features_by_name(b[split])
     if sorted(fa) != sorted(fb):
       beyond.append(f'{split}: features {sorted(set(fa) ^ set(fb))}')
     for name in sorted(set(fa) & set(fb)):
       va, vb = _flatten(fa[name]), _flatten(fb[name])
       for path in sorted(set(va) | set(vb)):
-        compared += 1
         x, y = va.get(path), vb.get(path)
+        where = f'{split}/{name}/{path}: {x!r} vs {y!r}'
+        if _is_sketched(path) and x is not None and y is not None:
+          sketch['numbers'] += 1
+          gap = abs(x - y)
+          if path.endswith('sample_count'):
+            sketch['largest_count_gap_rows'] = max(
+                sketch['largest_count_gap_rows'], gap)
+            allowed = sketch_epsilon * rows
+          else:
+            span = max(_histogram_span(va, path), _histogram_span(vb, path))
+            if span:
+              sketch['largest_bound_gap_of_span'] = max(
+                  sketch['largest_bound_gap_of_span'], gap / span)
+            allowed = sketch_epsilon * span
+          if gap == 0:
+            sketch['bit_equal'] += 1
+          elif gap > allowed:
+            beyond.append(where)
+          continue
+        compared += 1
         if x == y:
           bit_equal += 1
-        elif (isinstance(x, float) and isinstance(y, float) and
-              math.isclose(x, y, rel_tol=rtol, abs_tol=rtol)):
-          continue
-        else:
-          beyond.append(f'{split}/{name}/{path}: {x!r} vs {y!r}')
+        elif not (isinstance(x, float) and isinstance(y, float) and
+                  math.isclose(x, y, rel_tol=rtol, abs_tol=rtol)):
+          beyond.append(where)
     compared += 1
     if a[split].num_examples == b[split].num_examples:
       bit_equal += 1
     else:
       beyond.append(f'{split}/num_examples: {a[split].num_examples} vs '
                     f'{b[split].num_examples}')
+  exact_beyond = [item for item in beyond if 'histogram' not in item]
   return {'numbers': compared, 'bit_equal': bit_equal,
-          'within_tolerance': compared - bit_equal - len(beyond),
-          'beyond_tolerance': beyond[:20], 'rtol': rtol}
+          'within_tolerance': compared - bit_equal - len(exact_beyond),
+          'beyond_tolerance': beyond[:20], 'rtol': rtol,
+          'sketch': {k: round(v, 6) if isinstance(v, float) else v
+                     for k, v in sketch.items()}}
 
 
 def vocabularies(transform_graph_uri: str) -> Dict[str, str]:
