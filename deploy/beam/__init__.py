@@ -14,4 +14,5 @@ Modules, bottom first:
   dispatcher.py  one worker-pool address that hands each worker to the next pool
   cluster.py     brings the processes up on the hosts and down again; the --beam-arg values
   __main__.py    `python -m deploy.beam up|down|status|args`
+  equivalence.py whether a run on the pools computed what a local run did
 """
