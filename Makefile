@@ -8,7 +8,7 @@ OUTPUT ?= runs/default
 PYTHON310 ?= $(shell if python3.10 --version >/dev/null 2>&1; then command -v python3.10; \
 	else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1; fi)
 
-.PHONY: env run test serve bench-serving bench-pipeline bench-monitoring clean
+.PHONY: env run test serve loop bench-serving bench-pipeline bench-monitoring clean
 
 $(VENV)/.installed: setup.py constraints.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 is required: install python3.10 (e.g. pyenv install 3.10)"; exit 1; }
@@ -24,6 +24,11 @@ run: env
 
 test: env
 	$(PY) -m pytest tests -q -rfEs -p no:warnings -p tests.ci_no_skip
+
+# The life cycle as one command (pipeline/loop.py): into runs/loop unless
+# OUTPUT is given, so it never changes what `make run` pushed.
+loop: env
+	$(PY) -m pipeline loop --output $(if $(filter command line environment,$(origin OUTPUT)),$(OUTPUT),runs/loop) $(ARGS)
 
 serve: env
 	$(PY) -m serving.model_server --port=8500 --rest_api_port=8501 \

@@ -2,7 +2,10 @@
 
 Commands: `run` (the pipeline), `lineage` (where a pushed model came from),
 `runs` (past runs), `compare` (two runs side by side), `monitor` (served
-traffic against training) and `curate-schema` (rebuild the curated schema). Every command
+traffic against training), `feedback` (outcome labels joined with the
+logged requests; the A/B verdict), `loop` (all of it, round by round),
+`compile` (for Kubeflow / Vertex AI) and `curate-schema` (rebuild the
+curated schema). Every command
 answers bad input with one line on stderr and exit code 2.
 """
 
@@ -190,12 +193,48 @@ def build_parser() -> argparse.ArgumentParser:
                         'win')
   feedback.add_argument('--json', action='store_true')
   _add_settings(feedback.add_argument_group('the A/B test'), 'feedback')
+  _add_loop_parser(sub)
   _add_compile_parser(sub)
   curate = sub.add_parser(
       'curate-schema', help='rebuild pipeline/schema/schema.pbtxt from a '
       'schema SchemaGen inferred (see pipeline/schema/curate.py)')
   curate.add_argument('inferred', help='an inferred schema.pbtxt')
   return parser
+
+
+def _add_loop_parser(sub) -> None:
+  """`loop`: train, serve, monitor, feed back, retrain, A/B, per scenario."""
+  from pipeline import loop  # pylint: disable=g-import-not-at-top
+  from data import scenarios  # pylint: disable=g-import-not-at-top
+  defaults = ', '.join(f'--{k.replace("_", "-")} {v}'.replace(
+      '--tune False', '--no-tune') for k, v in loop.LOOP_DEFAULTS.items())
+  parser = sub.add_parser(
+      'loop', help='the life cycle as one command: train, serve, send a '
+      "scenario's traffic, monitor, feed the labels back, retrain on the "
+      'window, A/B test, promote',
+      epilog='examples:\n  python -m pipeline loop --output /tmp/loop\n'
+      '  python -m pipeline loop --scenario concept_drift --traffic-rows '
+      f'2000\n\nthe loop runs with {defaults} unless told otherwise',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                      help='the loop works here (default: %(default)s)')
+  parser.add_argument('--scenario', action='append', metavar='NAME',
+                      choices=sorted(set(scenarios.SCENARIOS)),
+                      help='a round of this scenario of change; repeat '
+                      f'(default: {", ".join(loop.DEFAULT_SCENARIOS)}; all: '
+                      f'{", ".join(sorted(scenarios.SCENARIOS))})')
+  parser.add_argument('--traffic-rows', type=int, default=loop.TRAFFIC_ROWS,
+                      help='complaints each span of traffic sends (default: '
+                      '%(default)s)')
+  parser.add_argument('--canary-share', type=float,
+                      default=loop.CANARY_SHARE,
+                      help="the canary's share of an A/B round's traffic "
+                      '(default: %(default)s)')
+  parser.add_argument('--config', metavar='JSON',
+                      help='a JSON object of settings; options given here '
+                      'win')
+  parser.add_argument('--json', action='store_true')
+  _add_settings(parser.add_argument_group('settings'), 'run')
 
 
 def _add_compile_parser(sub) -> None:
@@ -362,6 +401,36 @@ def feedback_command(args) -> int:
   return 0
 
 
+def loop_command(args) -> int:
+  """`loop`: exit 0, 1 (a step failed) or 2 (bad input)."""
+  from pipeline import loop  # pylint: disable=g-import-not-at-top
+  try:
+    file_values = dict(loop.LOOP_DEFAULTS)
+    if args.config:
+      file_values.update(pipeline_config.read_file(args.config))
+    config = pipeline_config.build(file_values, {
+        f.name: getattr(args, f.name)
+        for f in pipeline_config.settable_fields('run')})
+  except pipeline_config.ConfigError as error:
+    return _fail(str(error))
+  if args.traffic_rows < 200:
+    return _fail(f'--traffic-rows must be at least 200, not '
+                 f'{args.traffic_rows}')
+  if not 0.0 < args.canary_share < 1.0:
+    return _fail(f'--canary-share must be between 0 and 1, not '
+                 f'{args.canary_share}')
+  plan = loop.LoopPlan(args.scenario or loop.DEFAULT_SCENARIOS,
+                       args.traffic_rows, args.canary_share)
+  try:
+    result = loop.Loop(
+        config, project_paths.run_paths(args.output), plan,
+        progress=lambda line: print(line, file=sys.stderr, flush=True)).run()
+  except loop.LoopError as error:
+    return _fail(str(error), code=1)
+  print(json.dumps(result, indent=2) if args.json else loop.render(result))
+  return 0
+
+
 def curate_command(args) -> int:
   """`curate-schema`: exit 0, or 2 when the inferred schema is unreadable."""
   import os  # pylint: disable=g-import-not-at-top
@@ -394,7 +463,8 @@ def compile_command(args) -> int:
 COMMANDS = {'run': run_command, 'lineage': lineage_command,
             'runs': runs_command, 'compare': runs_command,
             'monitor': monitor_command, 'feedback': feedback_command,
-            'curate-schema': curate_command, 'compile': compile_command}
+            'loop': loop_command, 'curate-schema': curate_command,
+            'compile': compile_command}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

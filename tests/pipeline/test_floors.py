@@ -21,6 +21,7 @@ FLOORS = [
     {'pipeline.monitoring'},
     {'pipeline.reports', 'pipeline.progress'},
     {'pipeline.local_runner', 'pipeline.kubeflow'},
+    {'pipeline.loop'},
     {'pipeline.cli', 'pipeline.__main__'},
 ]
 
