@@ -104,6 +104,12 @@ mount_all() {
 
 umount_all() {
   local target
+  # What the tests mounted inside (ip netns binds /run/netns) goes first,
+  # deepest first, then ours.
+  while read -r target; do
+    [[ " ${mounted[*]} " == *" $target "* ]] || umount "$target" 2>/dev/null ||
+      umount -l "$target"
+  done < <(findmnt -rn -o TARGET | grep "^$ROOT/" | sort -r)
   for target in "${mounted[@]}"; do
     umount "$target" 2>/dev/null || umount -l "$target"
   done
