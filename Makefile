@@ -1,20 +1,53 @@
 # Two commands for users: `make run` and `make test`. Both create the
-# environment (.venv, Python 3.10, pinned by constraints.txt) when missing.
+# environment when missing, on one of two pinned stacks (stacks/README.md):
+#   tfx121: TFX 1.21 on Python 3.13, .venv-tfx121, stacks/constraints-tfx121-py313.txt
+#           (its ml-metadata/tfx-bsl/TFDV wheels need glibc >= 2.39);
+#   tfx116: TFX 1.16 on Python 3.10, .venv, constraints.txt (glibc >= 2.17).
+# The newer one when the machine can run it, else the older; STACK=... picks.
 SHELL := /bin/bash
-VENV := .venv
-PY := $(VENV)/bin/python
 OUTPUT ?= runs/default
+GLIBC := $(shell getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $$2}')
+GLIBC_OK := $(shell printf '2.39\n%s\n' '$(GLIBC)' | sort -V -C && echo yes)
 # python3.10 on PATH, else a pyenv-installed 3.10 (its shim fails unless selected).
 PYTHON310 ?= $(shell if python3.10 --version >/dev/null 2>&1; then command -v python3.10; \
 	else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10*/bin/python3.10 2>/dev/null | tail -n 1; fi)
+PYTHON313 ?= $(shell python3.13 --version >/dev/null 2>&1 && command -v python3.13)
+ifndef STACK
+  ifeq ($(GLIBC_OK)$(if $(PYTHON313),yes),yesyes)
+    STACK := tfx121
+    STACK_WHY := glibc $(GLIBC) >= 2.39 and $(PYTHON313) found
+  else
+    STACK := tfx116
+    STACK_WHY := $(if $(GLIBC_OK),no python3.13 on PATH,glibc $(GLIBC) < 2.39 (TFX 1.21's wheels need 2.39))
+  endif
+else
+  STACK_WHY := STACK=$(STACK) given
+endif
+ifeq ($(STACK),tfx121)
+  VENV := .venv-tfx121
+  CONSTRAINTS := stacks/constraints-tfx121-py313.txt
+  STACK_PYTHON := $(PYTHON313)
+  STACK_NEEDS := Python 3.13 and glibc >= 2.39 are required for STACK=tfx121 (or use STACK=tfx116)
+else ifeq ($(STACK),tfx116)
+  VENV := .venv
+  CONSTRAINTS := constraints.txt
+  STACK_PYTHON := $(PYTHON310)
+  STACK_NEEDS := Python 3.10 is required: install python3.10 (e.g. pyenv install 3.10)
+else
+  $(error STACK=$(STACK) is unknown: use STACK=tfx116 or STACK=tfx121)
+endif
+PY := $(VENV)/bin/python
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+  $(info stack $(STACK): $(STACK_WHY))
+endif
 
 .PHONY: env run test serve loop bench-serving bench-pipeline bench-monitoring clean
 
-$(VENV)/.installed: setup.py constraints.txt
-	@test -n "$(PYTHON310)" || { echo "Python 3.10 is required: install python3.10 (e.g. pyenv install 3.10)"; exit 1; }
-	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+$(VENV)/.installed: setup.py $(CONSTRAINTS)
+	@test -n "$(STACK_PYTHON)" || { echo "$(STACK_NEEDS)"; exit 1; }
+	test -x $(PY) || $(STACK_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,kubeflow]'
+	$(PY) -m pip install -q -c $(CONSTRAINTS) -e '.[test,kubeflow]'
 	touch $@
 
 env: $(VENV)/.installed
@@ -44,7 +77,7 @@ bench-pipeline: env
 	$(PY) -m benchmarks.bench_pipeline
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf .venv .venv-tfx121 build *.egg-info
 
 # The serving fuzz tier for longer than `make test` runs it (random seeds,
 # FUZZ_EXAMPLES examples per target; each crash found becomes a regression test).

@@ -1,8 +1,10 @@
 """Package definition of the consumer-complaints TFX pipeline.
 
-Exact versions of the whole stack are pinned in constraints.txt (install with
-`pip install -c constraints.txt -e .[test]`, which the Makefile does); the
-ranges here only say what the code needs.
+Exact versions are pinned per stack (stacks/README.md): constraints.txt for
+TFX 1.16 on Python 3.10, stacks/constraints-tfx121-py313.txt for TFX 1.21 on
+Python 3.13 (install with `pip install -c <constraints> -e .[test]`, which
+the Makefile does for the stack it picks); the ranges here only say what the
+code runs on: the two stacks and what lies between them.
 """
 from setuptools import setup
 
@@ -10,7 +12,7 @@ setup(
     name='consumer-complaints-tfx',
     version='0.1.0',
     description='End-to-end TFX reference pipeline on CFPB consumer complaints',
-    python_requires='>=3.10,<3.11',
+    python_requires='>=3.10,<3.14',
     packages=['pipeline', 'pipeline.metadata', 'pipeline.monitoring',
               'pipeline.reports', 'pipeline.schema', 'components', 'data',
               'serving'],
@@ -21,16 +23,20 @@ setup(
         'serving': ['configs/*.config'],
     },
     install_requires=[
-        'tfx==1.16.0',
-        'tensorflow==2.16.2',
-        'tf-keras==2.16.0',
-        'apache-beam[gcp]==2.59.0',
-        'tensorflow-transform==1.16.0',
-        'tensorflow-data-validation==1.16.1',
-        'tensorflow-model-analysis==0.47.1',
-        'ml-metadata==1.16.0',
-        'tensorflow-serving-api==2.16.1',
+        'tfx>=1.16,<1.22',
+        'tensorflow>=2.16,<2.22',
+        'tf-keras>=2.16,<2.22',
+        'apache-beam[gcp]>=2.59,<2.78',
+        'tensorflow-transform>=1.16,<1.22',
+        'tensorflow-data-validation>=1.16.1,<1.22',
+        'tensorflow-model-analysis>=0.47.1,<0.53',
+        'ml-metadata>=1.16,<1.22',
+        'tensorflow-serving-api>=2.16.1,<2.20',
+        # 1.4 tunes Keras 3 models only; Transform and TFMA need tf-keras.
         'keras-tuner==1.3.5',
+        # TensorBoard logs of the Trainer and the Tuner's trials (TF 2.16
+        # installs it, TF 2.21 no longer does).
+        'tensorboard',
         'grpcio',
         'numpy',
         'pandas',

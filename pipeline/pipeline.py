@@ -8,7 +8,9 @@ notebook, or compiled for another orchestrator.
 from typing import List
 
 from ml_metadata.proto import metadata_store_pb2
-import tensorflow_model_analysis as tfma
+# TFMA's config protos from their own module: TFMA 0.52 (the tfx121 stack)
+# no longer exports them at the top level (tfma_config.Options is gone there).
+from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 from tfx import v1 as tfx
 
 from components import baseline
@@ -23,37 +25,37 @@ PLOT_THRESHOLDS = 100  # points on the ROC and precision-recall curves
 PLOT_BUCKETS = 10      # bins of the calibration plot
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+def eval_config(config: PipelineConfig) -> tfma_config.EvalConfig:
   """Metrics overall and per slice, against the baseline when there is one.
 
   No thresholds: the blessing is the judge's (components/judge.py), which
   decides on intervals rather than on TFMA's point estimates.
   """
   del config  # the gates live in the judge's parameters
-  metrics = [tfma.MetricConfig(class_name='ExampleCount'),
+  metrics = [tfma_config.MetricConfig(class_name='ExampleCount'),
              # The disputed share per slice: with the count, the class sizes
              # that the AUC's confidence interval needs.
-             tfma.MetricConfig(class_name='MeanLabel'),
-             tfma.MetricConfig(class_name='AUC'),
-             tfma.MetricConfig(class_name='Precision'),
-             tfma.MetricConfig(class_name='Recall'),
-             tfma.MetricConfig(class_name='BinaryAccuracy'),
-             tfma.MetricConfig(class_name='Calibration'),
+             tfma_config.MetricConfig(class_name='MeanLabel'),
+             tfma_config.MetricConfig(class_name='AUC'),
+             tfma_config.MetricConfig(class_name='Precision'),
+             tfma_config.MetricConfig(class_name='Recall'),
+             tfma_config.MetricConfig(class_name='BinaryAccuracy'),
+             tfma_config.MetricConfig(class_name='Calibration'),
              # Curves for the run report (ROC, precision-recall, calibration).
-             tfma.MetricConfig(class_name='ConfusionMatrixPlot',
+             tfma_config.MetricConfig(class_name='ConfusionMatrixPlot',
                                config='"num_thresholds": %d' % PLOT_THRESHOLDS),
-             tfma.MetricConfig(class_name='CalibrationPlot',
+             tfma_config.MetricConfig(class_name='CalibrationPlot',
                                config='"num_buckets": %d' % PLOT_BUCKETS)]
-  return tfma.EvalConfig(
-      model_specs=[tfma.ModelSpec(label_key=features.LABEL_KEY,
+  return tfma_config.EvalConfig(
+      model_specs=[tfma_config.ModelSpec(label_key=features.LABEL_KEY,
                                   signature_name=features.EXAMPLES_SIGNATURE)],
-      slicing_specs=[tfma.SlicingSpec()] + [
-          tfma.SlicingSpec(feature_keys=[key])
+      slicing_specs=[tfma_config.SlicingSpec()] + [
+          tfma_config.SlicingSpec(feature_keys=[key])
           for key in features.SLICE_FEATURES],
-      metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+      metrics_specs=[tfma_config.MetricsSpec(metrics=metrics)],
       # The model's compiled Keras metrics would duplicate these and make
       # TFMA reload the model as Keras inside every metrics combiner.
-      options=tfma.Options(include_default_metrics={'value': False}))
+      options=tfma_config.Options(include_default_metrics={'value': False}))
 
 
 def training_window(example_gen, gate, window: int):

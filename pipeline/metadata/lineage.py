@@ -226,6 +226,9 @@ def training(graph: metadata_graph.Graph, trainer) -> Dict[str, Any]:
       # epoch's steps, 'validation' the evaluation at its end.
       'logged': logs,
       'history': history,
+      # What built the model, as the Trainer recorded it (components.stack);
+      # None for a model trained before it did.
+      'stack': (history or {}).get('stack'),
       'final': final,
       'model_run': {'id': model_run.id, 'uri': model_run.uri}
                    if model_run else None,

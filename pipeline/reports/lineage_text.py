@@ -3,6 +3,7 @@
 import json
 from typing import Any, Dict
 
+from components import stack
 from pipeline.reports import formatting
 
 
@@ -48,6 +49,7 @@ def render(t: Dict[str, Any]) -> str:
   lines.append(f"training: {tr['train_steps']} train steps, "
                f"{tr['eval_steps']} eval steps, {tr['seconds']:.0f} s, "
                f"started {tr['started']}")
+  lines.append(f"  stack: {stack.summary(tr.get('stack'))}")
   if tr['final']:
     lines.append(f"  last of {tr['history'].get('epochs')} epochs: " +
                  ', '.join(f'{k} {formatting.number(v)}' for k, v in

@@ -11,6 +11,7 @@ import os
 from typing import Any, Dict, List, Sequence, Tuple
 
 from components import features
+from components import stack
 from pipeline.reports import formatting
 
 CARD_DIR = 'assets.extra'
@@ -116,7 +117,9 @@ def render(trail: Dict[str, Any], model_name: str, output: str,
       f'{trail["code"]["code_fingerprint_recorded"]} at training; git '
       f'{git["commit"] or "unavailable"}'
       f'{" with uncommitted changes" if git["dirty"] else ""} when this card '
-      'was written.', '',
+      'was written.',
+      f'- Stack: {stack.summary(training.get("stack"))} (what trained '
+      'this model; `python -m components.stack` shows the running one).', '',
       '## Intended use', '',
       '- Ranking incoming complaints so that the ones likely to be disputed '
       'get a closer look (a second review, a faster follow-up).',
