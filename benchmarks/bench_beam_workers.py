@@ -32,7 +32,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results', 'beam_workers.json')
 BEAM_COMPONENTS = ('CsvExampleGen', 'StatisticsGen', 'Transform', 'Evaluator')
 POOLS = (1, 2, 4)
-PREFIX = 'beambench'
+PREFIX = 'beambnch'
 SUBNET = '10.213.251.0/24'
 
 
