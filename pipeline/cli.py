@@ -33,7 +33,10 @@ EXAMPLES = """examples:
 SETTING_HELP = {
     'rows': 'rows of the generated data set (ignored with --data)',
     'tune': 'run the Tuner before the Trainer (--no-tune skips it)',
-    'beam_workers': 'DirectRunner workers; 1 runs in-process',
+    'beam_workers': 'DirectRunner workers; 1 runs in-process; 0 chooses by '
+                    'the rows (in-process up to --beam-in-process-max-rows)',
+    'beam_in_process_max_rows': 'with --beam-workers 0: the most rows in the '
+                                'window that run in-process',
     'min_auc': 'the lower bound of the AUC 95%% interval a model must reach '
                'to be blessed',
     'max_auc_regression': 'hold a model back only if it is significantly '

@@ -40,7 +40,13 @@ class PipelineConfig:
   # Trials train as long as the Trainer will, so the Tuner ranks settings by
   # the score they reach at that length (the best learning rate depends on it).
   tuner_steps: int = 1000
-  beam_workers: int = os.cpu_count() or 1
+  # DirectRunner workers; 0 chooses by size: in-process (1) up to
+  # beam_in_process_max_rows rows in the window, else one per core. Measured
+  # (benchmarks/README.md, scaling.json): in-process is faster for every Beam
+  # component at 15,000 rows (the run 94 s against 129 s) and the four cross
+  # over between about 60,000 and 90,000 rows.
+  beam_workers: int = 0
+  beam_in_process_max_rows: int = 75_000
   hash_buckets_train: int = 4        # train:eval = 4:1 hash split
   # Spans Transform, the Tuner and the Trainer learn from: the latest `window`
   # spans ExampleGen has ingested into this store (TFX's rolling range). The
@@ -86,11 +92,17 @@ class PipelineConfig:
 
   def __post_init__(self):
     for name in ('rows', 'train_steps', 'eval_steps', 'tuner_trials',
-                 'tuner_steps', 'beam_workers', 'hash_buckets_train',
-                 'hash_buckets_eval', 'window'):
+                 'tuner_steps', 'hash_buckets_train', 'hash_buckets_eval',
+                 'window'):
       if getattr(self, name) < 1:
         raise ConfigError(f'{option(name)} must be at least 1, not '
                           f'{getattr(self, name)}')
+    if self.beam_workers < 0:
+      raise ConfigError(f'{option("beam_workers")} must be 0 (by size) or '
+                        f'more, not {self.beam_workers}')
+    if self.beam_in_process_max_rows < 0:
+      raise ConfigError(f'{option("beam_in_process_max_rows")} must be 0 or '
+                        f'more, not {self.beam_in_process_max_rows}')
     if not 0.0 <= self.min_auc <= 1.0:
       raise ConfigError(f'{option("min_auc")} must be between 0 and 1, not '
                         f'{self.min_auc}')
@@ -121,6 +133,13 @@ class PipelineConfig:
         raise ConfigError(f'{option(name)} must be letters, digits, "_" or '
                           f'"-", not {value!r}')
 
+
+  def workers_for(self, rows: int) -> int:
+    """The DirectRunner workers for `rows` rows (beam_workers 0: by size)."""
+    if self.beam_workers:
+      return self.beam_workers
+    return 1 if rows <= self.beam_in_process_max_rows else (os.cpu_count()
+                                                            or 1)
 
   def per_feature_thresholds(self) -> Dict[str, float]:
     """feature_thresholds as {feature: threshold}."""

@@ -120,7 +120,8 @@ def tfx_pipeline(config: PipelineConfig, target: Target):
       name=DATA_ROOT_PARAMETER, ptype=str,
       default=target.resolved_data_root())
   beam_args = (list(target.beam_args) if target.beam_args
-               else project_paths.beam_args(config.beam_workers))
+               else project_paths.beam_args(config.beam_workers
+                                            or os.cpu_count() or 1))
   definition = pipeline_def.create_pipeline(
       config, data_root, _COMPILE_TIME_ROOT, target.resolved_serving_dir(),
       metadata_store_pb2.ConnectionConfig(), IMAGE_SCHEMA, beam_args)

@@ -187,6 +187,11 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
   progress(f'data: span {prepared.span} ({prepared.labelled_rows} labelled '
            f'rows, {prepared.unlabelled_rows} unlabelled kept apart) -> '
            f'{prepared.csv_path}')
+  # The window's rows at most: the new span's times the window.
+  workers = config.workers_for(prepared.labelled_rows * config.window)
+  if not beam_pipeline_args:
+    progress('beam: DirectRunner, ' + ('in-process' if workers == 1 else
+                                        f'{workers} worker processes'))
   exit_code, error = EXIT_OK, None
   with password_redacted(paths.metadata.password), quiet.quiet_run(
       log_path) as components:
@@ -199,7 +204,7 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
         config, paths.input_root, paths.pipeline_root, paths.serving_dir,
         paths.metadata.connection_config(), project_paths.CURATED_SCHEMA,
         list(beam_pipeline_args) if beam_pipeline_args
-        else project_paths.beam_args(config.beam_workers))
+        else project_paths.beam_args(workers))
     try:
       tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
     except data_gate.DataAnomaliesError as failure:

@@ -63,3 +63,15 @@ def test_unreadable_config_files(tmp_path):
   (tmp_path / 'list.json').write_text('[1, 2]')
   with pytest.raises(pipeline_config.ConfigError, match='one JSON object'):
     pipeline_config.read_file(str(tmp_path / 'list.json'))
+
+
+def test_beam_workers_by_size_unless_given():
+  import os  # pylint: disable=g-import-not-at-top
+  auto = pipeline_config.PipelineConfig()
+  assert auto.beam_workers == 0
+  assert auto.workers_for(15_000) == 1            # in-process pays here
+  assert auto.workers_for(75_000) == 1
+  assert auto.workers_for(75_001) == (os.cpu_count() or 1)
+  assert pipeline_config.PipelineConfig(beam_workers=3).workers_for(10) == 3
+  assert pipeline_config.PipelineConfig(
+      beam_in_process_max_rows=0).workers_for(1) == (os.cpu_count() or 1)
