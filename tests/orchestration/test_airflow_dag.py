@@ -62,9 +62,9 @@ def _airflow(env, *args) -> str:
 
 
 def _json_lines(text: str):
-  """The JSON a CLI printed (Airflow may print warnings before it)."""
-  return json.loads([line for line in text.splitlines()
-                     if line.startswith(('[', '{'))][-1])
+  """The JSON a CLI printed (Airflow may print warnings before it), or None."""
+  found = [line for line in text.splitlines() if line.startswith(('[', '{'))]
+  return json.loads(found[-1]) if found else None
 
 
 def _dag_run(env, conf) -> dict:
@@ -79,8 +79,9 @@ def _dag_run(env, conf) -> dict:
 
 
 def _runs(env):
-  out = _airflow(env, 'dags', 'list-runs', DAG_ID, '-o', 'json')
-  return _json_lines(out) if '[' in out else []
+  # No run yet: "No data found", no JSON.
+  return _json_lines(_airflow(env, 'dags', 'list-runs', DAG_ID, '-o',
+                              'json')) or []
 
 
 def _traffic(folder: pathlib.Path, rows: int, seed: int, span: int) -> str:
