@@ -13,7 +13,7 @@ AIRFLOW_PORT ?= 8080
 # Debian 12's python3.11 (apt: python3.11 python3.11-venv), else a pyenv 3.11.
 AIRFLOW_PYTHON ?= $(shell if /usr/bin/python3.11 -c 'import ensurepip' >/dev/null 2>&1; then echo /usr/bin/python3.11; \
 	else ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.11*/bin/python3.11 2>/dev/null | tail -n 1; fi)
-AIRFLOW_ENV = AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_DAGS) \
+AIRFLOW_ENV = PATH=$(abspath $(AIRFLOW_VENV))/bin:$$PATH AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(AIRFLOW_DAGS) \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__EXECUTOR=LocalExecutor \
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) COMPLAINTS_OUTPUT=$(AIRFLOW_OUTPUT)
 

@@ -49,6 +49,7 @@ def airflow_env(tmp_path_factory):
              COMPLAINTS_PYTHON=sys.executable)
   env.pop('PYTHONPATH', None)  # Airflow's interpreter, not this venv's path
   _airflow(env, 'db', 'migrate')
+  _airflow(env, 'dags', 'reserialize')  # the DAG in Airflow's DB: list-runs
   return env
 
 
