@@ -97,35 +97,29 @@ class PipelineConfig:
       if getattr(self, name) < 1:
         raise ConfigError(f'{option(name)} must be at least 1, not '
                           f'{getattr(self, name)}')
-    if self.beam_workers < 0:
-      raise ConfigError(f'{option("beam_workers")} must be 0 (by size) or '
-                        f'more, not {self.beam_workers}')
-    if self.beam_in_process_max_rows < 0:
-      raise ConfigError(f'{option("beam_in_process_max_rows")} must be 0 or '
-                        f'more, not {self.beam_in_process_max_rows}')
-    if not 0.0 <= self.min_auc <= 1.0:
-      raise ConfigError(f'{option("min_auc")} must be between 0 and 1, not '
-                        f'{self.min_auc}')
-    if not 0.0 < self.baseline_significance < 0.5:
-      raise ConfigError(f'{option("baseline_significance")} must be between '
-                        f'0 and 0.5, not {self.baseline_significance}')
-    if not 0.0 <= self.max_auc_regression <= 1.0:
-      raise ConfigError(f'{option("max_auc_regression")} must be between 0 '
-                        f'and 1, not {self.max_auc_regression}')
-    for name in ('skew_threshold', 'drift_threshold',
-                 'prediction_shift_threshold', 'narrative_length_threshold'):
-      if not 0.0 < getattr(self, name) <= 1.0:
-        raise ConfigError(f'{option(name)} must be above 0 and at most 1, '
-                          f'not {getattr(self, name)}')
-    if not 0.0 <= self.ab_margin < 1.0:
-      raise ConfigError(f'{option("ab_margin")} must be at least 0 and below '
-                        f'1, not {self.ab_margin}')
-    if self.ab_min_class_rows < 2:
-      raise ConfigError(f'{option("ab_min_class_rows")} must be at least 2, '
-                        f'not {self.ab_min_class_rows}')
-    if self.noise_z < 0:
-      raise ConfigError(f'{option("noise_z")} must be 0 or more, not '
-                        f'{self.noise_z}')
+    checks = [
+        ('beam_workers', self.beam_workers >= 0, '0 (by size) or more'),
+        ('beam_in_process_max_rows', self.beam_in_process_max_rows >= 0,
+         '0 or more'),
+        ('min_auc', 0.0 <= self.min_auc <= 1.0, 'between 0 and 1'),
+        ('baseline_significance', 0.0 < self.baseline_significance < 0.5,
+         'between 0 and 0.5'),
+        ('max_auc_regression', 0.0 <= self.max_auc_regression <= 1.0,
+         'between 0 and 1')]
+    checks += [(name, 0.0 < getattr(self, name) <= 1.0,
+                'above 0 and at most 1')
+               for name in ('skew_threshold', 'drift_threshold',
+                            'prediction_shift_threshold',
+                            'narrative_length_threshold')]
+    checks += [('ab_margin', 0.0 <= self.ab_margin < 1.0,
+                'at least 0 and below 1'),
+               ('ab_min_class_rows', self.ab_min_class_rows >= 2,
+                'at least 2'),
+               ('noise_z', self.noise_z >= 0, '0 or more')]
+    for name, ok, rule in checks:
+      if not ok:
+        raise ConfigError(f'{option(name)} must be {rule}, not '
+                          f'{getattr(self, name)}')
     self.per_feature_thresholds()  # raises on a malformed list
     for name in ('pipeline_name', 'model_name'):
       value = getattr(self, name)

@@ -10,7 +10,8 @@ from typing import Dict, Set
 
 from tests.conftest import REPO
 
-PACKAGES = ('components', 'data', 'pipeline', 'serving', 'benchmarks')
+PACKAGES = ('components', 'data', 'pipeline', 'serving', 'benchmarks',
+            'orchestration', 'deploy')
 
 # pipeline/'s floors, bottom first: a module imports only from floors below
 # its own, or from its own sub-package.
