@@ -10,6 +10,7 @@ after the fact.
 """
 
 import contextlib
+import functools
 import logging
 import os
 import sys
@@ -77,11 +78,6 @@ class ComponentProgress(logging.Handler):
 
   def _tick(self) -> None:
     while not self._stop.wait(TICK_SECONDS):
-      # Libraries loaded by a component (Keras, KerasTuner) reset absl's
-      # verbosity to WARNING, which would silence TFX's component records.
-      absl_logger = logging.getLogger('absl')
-      if absl_logger.getEffectiveLevel() > logging.INFO:
-        absl_logger.setLevel(logging.INFO)
       with self._lock:
         if self.live and self.current is not None:
           self._write(self._line('running'), final=False)
@@ -89,6 +85,13 @@ class ComponentProgress(logging.Handler):
   def close(self) -> None:
     self._stop.set()
     super().close()
+
+
+def _at_most_info(logger: logging.Logger, level) -> None:
+  """Logger.setLevel, but never above INFO (see quiet_run)."""
+  if isinstance(level, str):
+    level = logging.getLevelName(level.upper())
+  logging.Logger.setLevel(logger, min(int(level), logging.INFO))
 
 
 @contextlib.contextmanager
@@ -149,6 +152,13 @@ def quiet_run(log_path: Optional[str]) -> Iterator[Optional[ComponentProgress]]:
     absl_logger = logging.getLogger('absl')
     level = absl_logger.level
     absl_logger.setLevel(logging.INFO)
+    # Libraries a component loads (Keras when the Evaluator or the Trainer
+    # loads a model, KerasTuner) set absl's verbosity to WARNING, and a
+    # record below a logger's level is never made: TFX's "Component X is
+    # finished" would be lost whenever it came before anyone set it back
+    # (it did, now and then, for the Evaluator). So for the run the logger
+    # takes no level above INFO; the log file still gets everything.
+    absl_logger.setLevel = functools.partial(_at_most_info, absl_logger)
     absl_logger.addHandler(progress)
     root = logging.getLogger()
     file_handler = logging.StreamHandler(sys.stderr)  # fd 2: the log file
@@ -160,6 +170,7 @@ def quiet_run(log_path: Optional[str]) -> Iterator[Optional[ComponentProgress]]:
       raise
     finally:
       absl_logger.removeHandler(progress)
+      del absl_logger.setLevel  # the class's own again
       absl_logger.setLevel(level)
       root.removeHandler(file_handler)
       progress.close()

@@ -61,3 +61,23 @@ def test_verbose_redirects_nothing(capfd):
     print('on the terminal')
   assert handler is None
   assert 'on the terminal' in capfd.readouterr().out
+
+
+def test_a_library_lowering_absl_verbosity_loses_no_component(tmp_path,
+                                                              capfd):
+  # Keras sets absl's verbosity to WARNING when a component loads a model;
+  # TFX's "finished" record can come right after (the Evaluator's did).
+  from absl import logging as absl_logging  # pylint: disable=g-import-not-at-top
+  absl_logger = logging.getLogger('absl')
+  before = absl_logger.level
+  with progress.quiet_run(str(tmp_path / 'run.log')) as handler:
+    absl_logger.info('Component %s is running.', 'Evaluator')
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    absl_logger.setLevel(logging.ERROR)
+    absl_logger.info('Component %s is finished.', 'Evaluator')
+  assert handler.finished == {'Evaluator': 'complete'}
+  assert 'Evaluator' in capfd.readouterr().err
+  # After the run the logger is its own again and takes any level.
+  absl_logger.setLevel(logging.ERROR)
+  assert absl_logger.level == logging.ERROR
+  absl_logger.setLevel(before)
