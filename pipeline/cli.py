@@ -367,13 +367,9 @@ def monitor_command(args) -> int:
   except pipeline_config.ConfigError as error:
     return _fail(str(error))
   paths = project_paths.run_paths(args.output, args.metadata)
-  thresholds = monitor.Thresholds(
-      skew=config.skew_threshold, drift=config.drift_threshold,
-      prediction=config.prediction_shift_threshold,
-      narrative_length=config.narrative_length_threshold,
-      noise_z=config.noise_z, per_feature=config.per_feature_thresholds())
   try:
-    result = monitor.monitor(paths, args.logs, config.model_name, thresholds)
+    result = monitor.monitor(paths, args.logs, config.model_name,
+                             monitor.Thresholds.from_config(config))
   except (prediction_logs.NoLogsError, monitor.MonitorInputError,
           store.NoMetadataError) as error:
     return _fail(str(error))
@@ -394,8 +390,7 @@ def feedback_command(args) -> int:
     result = feedback.join(
         project_paths.run_paths(args.output), args.labels, args.logs,
         config.model_name, write_span=not args.no_span,
-        rule=ab_test.Rule(margin=config.ab_margin,
-                          min_class_rows=config.ab_min_class_rows))
+        rule=ab_test.Rule.from_config(config))
   except (pipeline_config.ConfigError, feedback.FeedbackInputError,
           prediction_logs.NoLogsError, store.NoMetadataError) as error:
     return _fail(str(error))

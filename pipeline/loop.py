@@ -172,18 +172,13 @@ class Loop:
     labels = os.path.join(self.work, name, 'labels.csv')
     write_labels(traffic.export_csv, labels)
     return feedback.join(self.paths, labels, logs, self.config.model_name,
-                         write_span=write_span, rule=ab_test.Rule(
-                             margin=self.config.ab_margin,
-                             min_class_rows=self.config.ab_min_class_rows))
+                         write_span=write_span,
+                         rule=ab_test.Rule.from_config(self.config))
 
   def _monitor(self, logs: str) -> List[str]:
     from pipeline.monitoring import monitor  # pylint: disable=g-import-not-at-top
-    c = self.config
-    found = monitor.monitor(self.paths, logs, c.model_name, monitor.Thresholds(
-        skew=c.skew_threshold, drift=c.drift_threshold,
-        prediction=c.prediction_shift_threshold,
-        narrative_length=c.narrative_length_threshold, noise_z=c.noise_z,
-        per_feature=c.per_feature_thresholds()))
+    found = monitor.monitor(self.paths, logs, self.config.model_name,
+                            monitor.Thresholds.from_config(self.config))
     return sorted({f"{f['feature']} ({f['check']})"
                    for f in found['features'] if f['alert']})
 
@@ -268,7 +263,7 @@ class Loop:
     if not (summary.get('push') or {}).get('pushed'):
       raise LoopError('the first model was not pushed: '
                       f"{(summary.get('judgement') or {}).get('reason')}")
-    self.stable = int(summary['push']['version'])
+    self.stable = first = int(summary['push']['version'])
     write_server_config(self.server_config, self.paths.serving_dir,
                         self.config.model_name, {'stable': self.stable})
     flags = [f'--model_config_file_poll_wait_seconds={LABEL_POLL_SECONDS}',
@@ -283,8 +278,7 @@ class Loop:
                     f'{server.rest_port})')
       for index, scenario in enumerate(self.plan.scenarios, start=1):
         rounds.append(self.round(index, scenario))
-    result = {'output': self.paths.output, 'first_version': self.stable
-              if not rounds else rounds[0]['served'],
+    result = {'output': self.paths.output, 'first_version': first,
               'rounds': rounds, 'wall_seconds': round(time.time() - started)}
     with open(os.path.join(self.work, 'loop.json'), 'w',
               encoding='utf-8') as f:

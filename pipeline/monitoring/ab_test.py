@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from components import judge
 from data import metrics as data_metrics
+from pipeline.config import PipelineConfig
 
 PROMOTE, KEEP, NOT_ENOUGH = 'promote', 'keep', 'not enough data yet'
 
@@ -33,6 +34,12 @@ class Rule:
   margin: float = 0.02
   min_class_rows: int = 30
   z: float = 1.96   # two-sided 95%
+
+  @classmethod
+  def from_config(cls, config: PipelineConfig) -> 'Rule':
+    """The A/B settings of a config (`pipeline feedback`, the loop)."""
+    return cls(margin=config.ab_margin,
+               min_class_rows=config.ab_min_class_rows)
 
 
 @dataclasses.dataclass(frozen=True)

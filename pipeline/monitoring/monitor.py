@@ -19,6 +19,7 @@ import numpy as np
 
 from components import features
 from pipeline import paths as project_paths
+from pipeline.config import PipelineConfig
 from pipeline.metadata import drift
 from pipeline.metadata import evaluation
 from pipeline.metadata import lineage
@@ -45,6 +46,15 @@ class Thresholds:
   narrative_length: float
   noise_z: float
   per_feature: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+  @classmethod
+  def from_config(cls, config: PipelineConfig) -> 'Thresholds':
+    """The monitor's settings of a config (`pipeline monitor`, the loop)."""
+    return cls(skew=config.skew_threshold, drift=config.drift_threshold,
+               prediction=config.prediction_shift_threshold,
+               narrative_length=config.narrative_length_threshold,
+               noise_z=config.noise_z,
+               per_feature=config.per_feature_thresholds())
 
 
 @dataclasses.dataclass
