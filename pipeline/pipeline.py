@@ -102,6 +102,9 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       bad data instead of rejecting it.
     beam_pipeline_args: e.g. pipeline.paths.beam_args(workers).
   """
+  # Lengths chosen by size (train_steps 0) are chosen by the runner from the
+  # rows it prepared; without it, from the generated rows' setting.
+  config = config.sized_for(config.rows)
   example_gen = tfx.components.CsvExampleGen(
       input_base=data_root,
       input_config=tfx.proto.Input(splits=[
@@ -110,7 +113,14 @@ def create_pipeline(config: PipelineConfig, data_root: str,
           splits=[tfx.proto.SplitConfig.Split(
                       name='train', hash_buckets=config.hash_buckets_train),
                   tfx.proto.SplitConfig.Split(
-                      name='eval', hash_buckets=config.hash_buckets_eval)])))
+                      name='eval', hash_buckets=config.hash_buckets_eval)],
+          # A row's split is a hash of its Complaint ID alone, not of the
+          # whole serialized tf.Example: that serialization orders the
+          # feature map differently on protobuf 6 (upb puts a key after a
+          # longer key it prefixes: company_response before company), which
+          # gave the same data other train/eval rows on the tfx121 stack;
+          # and a row whose other fields are corrected keeps its split.
+          partition_feature_name=features.ID_KEY)))
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs['examples'])
   schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
@@ -131,6 +141,8 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       custom_config={'code_fingerprint': config.transform_fingerprint})
   transform.add_upstream_node(gate)
   custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
+                   'halving': config.tuner_halving,
+                   'train_rows': config.train_rows,
                    'code_fingerprint': config.code_fingerprint}
   components = [example_gen, statistics_gen, schema_gen, example_validator,
                 gate] + ([window_node] if window_node else []) + [transform]
