@@ -207,6 +207,14 @@ ensure_venv() {
   # The Makefile's env target is "$(VENV)/.installed newer than setup.py and
   # constraints.txt": satisfied here, so make never rebuilds it with 3.10.
   touch "$ROOT$INNER_VENV/.installed"
+  ensure_airflow
+}
+
+# Airflow's own venv (make airflow-env: trixie's python3.13, under
+# orchestration/airflow/constraints-py313.txt), made here, where pip reaches
+# PyPI (PIP_CERT), so the DAG's test finds it made; wheels only, no build.
+ensure_airflow() {
+  in_root make -s -C "$INNER_SRC" airflow-env >/dev/null
 }
 
 prepare() {
