@@ -29,7 +29,6 @@ import time
 from typing import Dict
 
 from benchmarks import bench_pipeline
-from benchmarks import bench_scaling
 
 RESULTS = os.path.join(bench_pipeline.REPO, 'benchmarks', 'results',
                        'export.json')
@@ -152,7 +151,7 @@ def main(argv=None) -> int:
   if args.child:
     return child(*args.child)
   work = tempfile.mkdtemp(prefix='bench_export_')
-  results = {'machine': bench_scaling._machine(),  # pylint: disable=protected-access
+  results = {'machine': bench_pipeline.machine(),
              'targets': TARGETS,
              'chunk': chunk_settings()}
   try:
@@ -163,10 +162,7 @@ def main(argv=None) -> int:
                                                 ['streaming'])
   finally:
     shutil.rmtree(work, ignore_errors=True)
-  os.makedirs(os.path.dirname(args.out), exist_ok=True)
-  with open(args.out, 'w') as f:
-    json.dump(results, f, indent=2)
-  print('wrote', args.out)
+  bench_pipeline.write_results(args.out, results)
   return 0
 
 

@@ -30,7 +30,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results', 'pipeline.json')
 TAXI_ROWS = 15_000
 SIZES = (15_000, 50_000)
-TARGETS = {'ratio_to_taxi_at_15000_rows': 1.0, 'cached_rerun_seconds': 15.0,
+TARGETS = {'ratio_to_taxi_at_15000_rows': 0.8, 'cached_rerun_seconds': 10.0,
            'auc_gap_to_best_achievable': 0.02}
 
 
@@ -120,6 +120,21 @@ def best_achievable_auc(rows: int, seed: int, ids: List[int]) -> float:
                                      labels.loc[ids].astype(int))
 
 
+def machine() -> Dict[str, object]:
+  """What the benchmark ran on (every result file records it)."""
+  return {'cpus': os.cpu_count(), 'python': platform.python_version(),
+          'memory_gb': round(psutil.virtual_memory().total / 2**30)}
+
+
+def write_results(path: str, results: Dict) -> None:
+  """Writes a result file (a temporary file renamed: never half-written)."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + '.tmp', 'w') as f:
+    json.dump(results, f, indent=2)
+  os.replace(path + '.tmp', path)
+  print('wrote', path)
+
+
 def bench_taxi(work: str) -> Dict[str, object]:
   out = os.path.join(work, 'taxi')
   result = run_timed([sys.executable, '-m', 'benchmarks.taxi_example', out],
@@ -171,10 +186,7 @@ def main(argv=None) -> int:
                       help='extra flags for `pipeline run` (after --)')
   args = parser.parse_args(argv)
   work = tempfile.mkdtemp(prefix='bench_pipeline_')
-  results = {'machine': {'cpus': os.cpu_count(), 'python':
-                         platform.python_version(),
-                         'memory_gb': round(psutil.virtual_memory().total
-                                            / 2**30)},
+  results = {'machine': machine(),
              'targets': TARGETS, 'pipeline_args': args.extra}
   try:
     if not args.skip_taxi:
@@ -196,10 +208,7 @@ def main(argv=None) -> int:
       print('scratch folder kept:', work)
     else:
       shutil.rmtree(work, ignore_errors=True)
-  os.makedirs(os.path.dirname(args.out), exist_ok=True)
-  with open(args.out, 'w') as f:
-    json.dump(results, f, indent=2)
-  print('wrote', args.out)
+  write_results(args.out, results)
   return 0
 
 

@@ -86,6 +86,10 @@ TEXT_OOV_BUCKETS = 1
 # keeping whole real narratives (the longest bundled real one has 4,319).
 TEXT_MAX_TOKENS = 5000
 
+# Rows per training batch: the Trainer's and the Tuner's, and what
+# pipeline.config turns epochs into train steps with.
+BATCH_SIZE = 128
+
 # Raw features the model reads (all strings), in a stable order.
 RAW_FEATURES: List[str] = CATEGORICAL_INPUTS + [TEXT_FEATURE]
 

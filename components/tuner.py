@@ -1,10 +1,29 @@
-"""Tuner's entry point: KerasTuner random search over the model's hparams."""
+"""Tuner's entry point: successive halving over the model's hyperparameters.
+
+Candidates (the search space's defaults first, then random ones) are
+trained in rounds: every candidate for a short budget, the best 1/halving of
+them for `halving` times longer, and so on; the last round's best is the
+answer, which the Trainer then trains for its full length. With the
+defaults (3 candidates, halving 3) that is one round of 3 trials at a third
+of the Trainer's steps: the Tuner trains as many steps as the Trainer, where
+training every candidate at full length trained three times as many. That
+short trials rank candidates as full-length ones do is measured, not assumed:
+`make bench-tuner` trains every candidate both ways on the same data
+(benchmarks/results/tuner.json, benchmarks/README.md).
+"""
+
+import math
+from typing import Dict, List, Optional, Tuple
 
 import keras_tuner
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from components import model
+
+# One round's (candidates, train steps per candidate).
+Round = Tuple[int, int]
+OBJECTIVE = 'val_auc'
 
 
 def search_space() -> keras_tuner.HyperParameters:
@@ -19,42 +38,156 @@ def search_space() -> keras_tuner.HyperParameters:
   return hp
 
 
-class DefaultsFirstOracle(keras_tuner.oracles.RandomSearchOracle):
-  """Random search whose first trial is the search space's defaults.
+def halving_rounds(candidates: int, halving: int, full_steps: int
+                   ) -> List[Round]:
+  """The rounds of a successive-halving search, shortest first.
 
-  With a trial budget this small, random picks alone may all be worse than
-  the measured defaults; trying the defaults first means the chosen
-  hyperparameters never score below them on the validation split.
+  Round r of R keeps ceil(candidates / halving**r) candidates and trains each
+  for full_steps / halving**(R - r) steps, R = ceil(log_halving(candidates))
+  (at least one round): the last round trains at full_steps / halving, and
+  the Trainer's full-length run is the round after it. halving 1 trains
+  every candidate at full length in one round (no halving).
+  """
+  if candidates < 1 or halving < 1 or full_steps < 1:
+    raise ValueError('candidates, halving and full_steps must be at least 1, '
+                     f'not {candidates}, {halving}, {full_steps}')
+  if halving == 1:
+    return [(candidates, full_steps)]
+  rounds = max(1, math.ceil(math.log(candidates, halving) - 1e-9))
+  return [(math.ceil(candidates / halving**r),
+           max(1, round(full_steps / halving**(rounds - r))))
+          for r in range(rounds)]
+
+
+class SuccessiveHalvingOracle(keras_tuner.Oracle):
+  """Proposes the candidates of `halving_rounds`, round by round.
+
+  Round 0's candidates are the search space's defaults, then random distinct
+  values (with a budget this small, random picks alone may all be worse
+  than the measured defaults). A later round re-proposes the best of the
+  round before it, by the objective; each trial's train steps are
+  `steps_of(trial_id)`. The best trials are those of the last round that
+  completed, ranked by score: a candidate that scored high on a short budget
+  and was not carried on never outranks the longer-trained ones.
   """
 
+  def __init__(self, objective, hyperparameters, candidates: int = 3,
+               halving: int = 3, full_steps: int = 1000, seed=None, **kwargs):
+    super().__init__(objective=objective, hyperparameters=hyperparameters,
+                     max_trials=None, seed=seed, **kwargs)
+    self.rounds = halving_rounds(candidates, halving, full_steps)
+    self._round_of: Dict[str, int] = {}
+    self._queue: List[Dict] = []
+    self._round = -1
+
+  def steps_of(self, trial_id: str) -> int:
+    """Train steps of a trial: its round's budget."""
+    return self.rounds[self._round_of[trial_id]][1]
+
+  def round_of(self, trial_id: str) -> int:
+    return self._round_of[trial_id]
+
+  def _trials_of_round(self, r: int):
+    return [self.trials[t] for t, rr in self._round_of.items() if rr == r]
+
+  def _next_round(self) -> Optional[List[Dict]]:
+    """The next round's candidates' values, or None when the search is done."""
+    r = self._round + 1
+    if r >= len(self.rounds):
+      return None
+    wanted = self.rounds[r][0]
+    if r == 0:
+      values = [dict(self.hyperparameters.values)]
+      self._tried_so_far.add(self._compute_values_hash(values[0]))
+      while len(values) < wanted:
+        picked = self._random_values()
+        if picked is None:  # the space has no more distinct values
+          break
+        self._tried_so_far.add(self._compute_values_hash(picked))
+        values.append(picked)
+      return values
+    done = [t for t in self._trials_of_round(r - 1)
+            if t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED]
+    done.sort(key=lambda t: t.score, reverse=self.objective.direction == 'max')
+    return [dict(t.hyperparameters.values) for t in done[:wanted]] or None
+
   def populate_space(self, trial_id):
-    if not self.trials:
-      return {'status': keras_tuner.engine.trial.TrialStatus.RUNNING,
-              'values': self.hyperparameters.values}
-    return super().populate_space(trial_id)
+    if not self._queue:
+      following = self._next_round()
+      if following is None:
+        return {'status': keras_tuner.engine.trial.TrialStatus.STOPPED}
+      self._round += 1
+      self._queue = following
+    self._round_of[trial_id] = self._round
+    return {'status': keras_tuner.engine.trial.TrialStatus.RUNNING,
+            'values': self._queue.pop(0)}
+
+  def get_best_trials(self, num_trials=1):
+    completed = [t for t in self.trials.values()
+                 if t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED]
+    sign = 1 if self.objective.direction == 'max' else -1
+    completed.sort(key=lambda t: (self._round_of.get(t.trial_id, -1),
+                                  sign * t.score), reverse=True)
+    return completed[:num_trials]
+
+  def get_state(self):
+    state = super().get_state()
+    state.update(halving_round_of=self._round_of, halving_queue=self._queue,
+                 halving_round=self._round)
+    return state
+
+  def set_state(self, state):
+    super().set_state(state)
+    self._round_of = dict(state.get('halving_round_of', {}))
+    self._queue = list(state.get('halving_queue', []))
+    self._round = state.get('halving_round', -1)
+
+
+class HalvingTuner(keras_tuner.Tuner):
+  """Trains each trial for its round's steps, the learning rate decayed over
+  them as the Trainer decays it over its own; no checkpoints (the Trainer
+  retrains the winner, so a trial's weights are never read)."""
+
+  def __init__(self, oracle: SuccessiveHalvingOracle, label_rate: float,
+               train_rows: int = 0, **kwargs):
+    super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+    self.label_rate = label_rate
+    self.train_rows = train_rows
+
+  def run_trial(self, trial, *fit_args, **fit_kwargs):
+    steps = self.oracle.steps_of(trial.trial_id)
+    keras_model = model.get_model(trial.hyperparameters.values,
+                                  self.label_rate, train_steps=steps,
+                                  train_rows=self.train_rows)
+    history = keras_model.fit(*fit_args,
+                              **dict(fit_kwargs, steps_per_epoch=steps))
+    return {OBJECTIVE: max(history.history[OBJECTIVE])}
 
 
 def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
-  """Builds the KerasTuner search on Transform's output."""
+  """Builds the successive-halving search on Transform's output.
+
+  fn_args.train_steps is the full length the search ranks for (the
+  Trainer's steps unless set apart); custom_config carries max_trials (the
+  candidates), halving, train_rows and seed.
+  """
   config = fn_args.custom_config or {}
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   train_ds = model.make_dataset(fn_args.train_files, fn_args.data_accessor,
                                 tf_transform_output)
   eval_ds = model.make_dataset(fn_args.eval_files, fn_args.data_accessor,
                                tf_transform_output)
-  label_rate = model.estimate_label_rate(train_ds)
-  oracle = DefaultsFirstOracle(
-      objective=keras_tuner.Objective('val_auc', 'max'),
-      max_trials=int(config.get('max_trials', 3)),
+  oracle = SuccessiveHalvingOracle(
+      objective=keras_tuner.Objective(OBJECTIVE, 'max'),
       hyperparameters=search_space(),
-      seed=int(config.get('seed', 42)))
-  tuner = keras_tuner.Tuner(
-      oracle=oracle,
-      hypermodel=lambda hp: model.get_model(hp.values, label_rate),
-      directory=fn_args.working_dir,
-      project_name='complaints_tuning')
+      candidates=int(config.get('max_trials', 3)),
+      halving=int(config.get('halving', 3)),
+      full_steps=fn_args.train_steps, seed=int(config.get('seed', 42)))
+  tuner = HalvingTuner(
+      oracle, model.estimate_label_rate(train_ds),
+      train_rows=int(config.get('train_rows', 0)),
+      directory=fn_args.working_dir, project_name='complaints_tuning')
   return tfx.components.TunerFnResult(
       tuner=tuner,
       fit_kwargs={'x': train_ds, 'validation_data': eval_ds,
-                  'steps_per_epoch': fn_args.train_steps,
                   'validation_steps': fn_args.eval_steps, 'verbose': 0})

@@ -45,7 +45,15 @@ SETTING_HELP = {
                              'against the blessed model',
     'hash_buckets_train': 'train share of the hash split (train:eval)',
     'hash_buckets_eval': 'eval share of the hash split (train:eval)',
-    'tuner_steps': 'train steps of each Tuner trial',
+    'train_steps': "the Trainer's steps; 0 chooses by the window's rows "
+                   '(--train-epochs passes, at least --min-train-steps)',
+    'train_epochs': 'with --train-steps 0: passes over the training rows',
+    'min_train_steps': 'with --train-steps 0: the fewest train steps',
+    'tuner_trials': 'candidates the Tuner ranks (successive halving)',
+    'tuner_halving': 'each Tuner round keeps the best 1/N candidates and '
+                     'trains them N times longer; 1 trains all at full length',
+    'tuner_steps': 'the length the Tuner ranks candidates for; 0: the '
+                   "Trainer's steps",
     'window': 'train on the latest N spans ingested into this store (the '
               'new one included); judged on the new span',
     'skew_threshold': 'L-infinity distance of a categorical feature, served '

@@ -8,8 +8,11 @@ JSON file of field names (`--config settings.json`); the command line wins.
 
 import dataclasses
 import json
+import math
 import os
 from typing import Any, Dict, Mapping, Optional
+
+from components import features
 
 
 class ConfigError(ValueError):
@@ -33,13 +36,24 @@ class PipelineConfig:
   model_name: str = 'complaints'
   rows: int = 50_000                 # size of the generated data set
   seed: int = 42
-  train_steps: int = 1000
+  # The Trainer's steps; 0 chooses by size (`train_steps_for`): train_epochs
+  # passes over the window's training rows, at least min_train_steps. A fixed
+  # length under-trains big data and over-fits small (measured: AUC gap to
+  # the best achievable 0.013 at 500,000 rows with 1,000 steps, a third of an
+  # epoch; 0.004 with 8,000; benchmarks/README.md).
+  train_steps: int = 0
+  train_epochs: float = 2.0
+  min_train_steps: int = 2000
   eval_steps: int = 50
   tune: bool = True
+  # Candidates of the Tuner's successive halving (components/tuner.py): all
+  # trained for tuner_steps / tuner_halving steps, the best 1/tuner_halving
+  # carried on; tuner_halving 1 trains every one at full length.
   tuner_trials: int = 3
-  # Trials train as long as the Trainer will, so the Tuner ranks settings by
-  # the score they reach at that length (the best learning rate depends on it).
-  tuner_steps: int = 1000
+  tuner_halving: int = 3
+  # The length the Tuner ranks candidates for; 0: the Trainer's steps (the
+  # best learning rate depends on the length).
+  tuner_steps: int = 0
   # DirectRunner workers; 0 chooses by size: in-process (1) up to
   # beam_in_process_max_rows rows in the window, else one per core. Measured
   # (benchmarks/README.md, scaling.json): in-process is faster for every Beam
@@ -88,17 +102,25 @@ class PipelineConfig:
   # fingerprinted by TFX, so this is what invalidates the cache on a change.
   # Computed by the runner from the code, never set by a user.
   code_fingerprint: str = ''       # all of components/ (Tuner, Trainer)
+  # The window's training rows (the model's prior on categorical effects
+  # fades with them); set by `sized_for` from the rows the runner prepared.
+  train_rows: int = 0
   transform_fingerprint: str = ''  # the files preprocessing_fn depends on
 
   def __post_init__(self):
-    for name in ('rows', 'train_steps', 'eval_steps', 'tuner_trials',
-                 'tuner_steps', 'hash_buckets_train', 'hash_buckets_eval',
+    for name in ('rows', 'eval_steps', 'tuner_trials', 'tuner_halving',
+                 'min_train_steps', 'hash_buckets_train', 'hash_buckets_eval',
                  'window'):
       if getattr(self, name) < 1:
         raise ConfigError(f'{option(name)} must be at least 1, not '
                           f'{getattr(self, name)}')
     checks = [
         ('beam_workers', self.beam_workers >= 0, '0 (by size) or more'),
+        ('train_steps', self.train_steps >= 0, '0 (by size) or more'),
+        ('tuner_steps', self.tuner_steps >= 0,
+         "0 (the Trainer's steps) or more"),
+        ('train_epochs', 0.0 < self.train_epochs <= 1000.0,
+         'above 0 and at most 1000'),
         ('beam_in_process_max_rows', self.beam_in_process_max_rows >= 0,
          '0 or more'),
         ('min_auc', 0.0 <= self.min_auc <= 1.0, 'between 0 and 1'),
@@ -135,6 +157,26 @@ class PipelineConfig:
     return 1 if rows <= self.beam_in_process_max_rows else (os.cpu_count()
                                                             or 1)
 
+  def train_rows_of(self, rows: int) -> int:
+    """The training split's share of `rows` labelled rows (the hash split)."""
+    return round(rows * self.hash_buckets_train / (self.hash_buckets_train +
+                                                   self.hash_buckets_eval))
+
+  def train_steps_for(self, rows: int) -> int:
+    """The Trainer's steps for `rows` labelled rows in the window."""
+    if self.train_steps:
+      return self.train_steps
+    return max(self.min_train_steps, math.ceil(
+        self.train_epochs * self.train_rows_of(rows) / features.BATCH_SIZE))
+
+  def sized_for(self, rows: int) -> 'PipelineConfig':
+    """This config with what depends on the window's size made explicit."""
+    steps = self.train_steps_for(rows)
+    return dataclasses.replace(self, train_steps=steps,
+                               tuner_steps=self.tuner_steps or steps,
+                               train_rows=(self.train_rows or
+                                           self.train_rows_of(rows)))
+
   def per_feature_thresholds(self) -> Dict[str, float]:
     """feature_thresholds as {feature: threshold}."""
     found = {}
@@ -153,7 +195,7 @@ class PipelineConfig:
 
 
 # Fields the runner computes; a user neither sets nor sees them as options.
-COMPUTED = ('code_fingerprint', 'transform_fingerprint')
+COMPUTED = ('code_fingerprint', 'transform_fingerprint', 'train_rows')
 
 
 def option(name: str) -> str:

@@ -188,7 +188,12 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
            f'rows, {prepared.unlabelled_rows} unlabelled kept apart) -> '
            f'{prepared.csv_path}')
   # The window's rows at most: the new span's times the window.
-  workers = config.workers_for(prepared.labelled_rows * config.window)
+  window_rows = prepared.labelled_rows * config.window
+  workers = config.workers_for(window_rows)
+  config = config.sized_for(window_rows)
+  progress(f'training: {config.train_steps} steps'
+           + (f', Tuner: {config.tuner_trials} candidates ranked for '
+              f'{config.tuner_steps} steps' if config.tune else ''))
   if not beam_pipeline_args:
     progress('beam: DirectRunner, ' + ('in-process' if workers == 1 else
                                         f'{workers} worker processes'))

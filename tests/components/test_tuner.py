@@ -1,24 +1,102 @@
-"""The Tuner's search space and its defaults-first random search."""
+"""The Tuner's search space and its successive-halving rounds."""
 
 import keras_tuner
+import pytest
 
 from components import model
 from components import tuner
+
+COMPLETED = keras_tuner.engine.trial.TrialStatus.COMPLETED
+STOPPED = keras_tuner.engine.trial.TrialStatus.STOPPED
 
 
 def test_search_space_defaults_are_the_models_defaults():
   assert tuner.search_space().values == model.DEFAULT_HPARAMS
 
 
-def test_first_trial_is_the_defaults_then_random_distinct_ones(tmp_path):
-  oracle = tuner.DefaultsFirstOracle(
-      objective=keras_tuner.Objective('val_auc', 'max'), max_trials=4,
-      hyperparameters=tuner.search_space(), seed=7)
+@pytest.mark.parametrize('candidates, halving, steps, expected', [
+    (3, 3, 2000, [(3, 667)]),             # the default: one round, a third
+    (9, 3, 2700, [(9, 300), (3, 900)]),   # two rounds: ninths, then thirds
+    (10, 3, 2700, [(10, 100), (4, 300), (2, 900)]),
+    (4, 2, 1000, [(4, 250), (2, 500)]),
+    (1, 3, 900, [(1, 300)]),
+    (5, 1, 1000, [(5, 1000)]),             # halving 1: all at full length
+])
+def test_halving_rounds(candidates, halving, steps, expected):
+  assert tuner.halving_rounds(candidates, halving, steps) == expected
+
+
+def test_halving_rounds_rejects_nothing_to_do():
+  with pytest.raises(ValueError, match='at least 1'):
+    tuner.halving_rounds(0, 3, 1000)
+
+
+def _oracle(tmp_path, candidates, halving, full_steps=2700, seed=7):
+  oracle = tuner.SuccessiveHalvingOracle(
+      objective=keras_tuner.Objective(tuner.OBJECTIVE, 'max'),
+      hyperparameters=tuner.search_space(), candidates=candidates,
+      halving=halving, full_steps=full_steps, seed=seed)
   oracle._set_project_dir(str(tmp_path), 'search')  # what a Tuner does
+  return oracle
+
+
+def _run(oracle, score_of):
+  """Runs the search as a Tuner would; score_of(values) is each trial's."""
   tried = []
-  for _ in range(4):
+  while True:
     trial = oracle.create_trial('worker')
-    tried.append(dict(trial.hyperparameters.values))
+    if trial.status == STOPPED:
+      return tried
+    values = dict(trial.hyperparameters.values)
+    steps = oracle.steps_of(trial.trial_id)
+    tried.append((values, steps))
+    oracle.update_trial(trial.trial_id, {tuner.OBJECTIVE: score_of(values)})
+    trial.status = COMPLETED
     oracle.end_trial(trial)
-  assert tried[0] == model.DEFAULT_HPARAMS
-  assert len({tuple(sorted(t.items())) for t in tried}) == 4
+
+
+def test_first_round_is_the_defaults_then_random_distinct_ones(tmp_path):
+  oracle = _oracle(tmp_path, candidates=4, halving=4)
+  tried = _run(oracle, lambda values: 0.7)
+  assert [steps for _, steps in tried] == [675] * 4   # one round, a quarter
+  assert tried[0][0] == model.DEFAULT_HPARAMS
+  assert len({tuple(sorted(v.items())) for v, _ in tried}) == 4
+
+
+def test_each_round_carries_on_the_best_third_for_three_times_longer(tmp_path):
+  oracle = _oracle(tmp_path, candidates=9, halving=3)
+  # A score that depends on the values only: the best three are known.
+  def score_of(values):
+    return (values['learning_rate'] * 10 + values['l1'] * 100
+            + values['hidden_units'] / 1000 + values['embedding_dim'] / 1e5)
+  tried = _run(oracle, score_of)
+  first = [v for v, steps in tried if steps == 300]
+  second = [v for v, steps in tried if steps == 900]
+  assert len(first) == 9 and len(second) == 3 and len(tried) == 12
+  best_three = sorted(first, key=score_of, reverse=True)[:3]
+  assert second == best_three
+  best = oracle.get_best_trials(1)[0]
+  assert best.hyperparameters.values == best_three[0]
+  assert oracle.round_of(best.trial_id) == 1
+
+
+def test_a_short_trials_high_score_never_outranks_the_last_round(tmp_path):
+  oracle = _oracle(tmp_path, candidates=3, halving=2)   # rounds of 3, then 2
+  scores = iter([0.99, 0.60, 0.70,   # round 0: the first and third go on
+                 0.80, 0.75])        # round 1: below round 0's 0.99
+  tried = _run(oracle, lambda values: next(scores))
+  assert [steps for _, steps in tried] == [675, 675, 675, 1350, 1350]
+  best = oracle.get_best_trials(2)
+  assert [t.score for t in best] == [0.80, 0.75]
+  assert best[0].hyperparameters.values == tried[0][0]
+
+
+def test_the_round_state_survives_a_reload(tmp_path):
+  oracle = _oracle(tmp_path, candidates=9, halving=3)
+  trial = oracle.create_trial('worker')
+  state = oracle.get_state()
+  again = _oracle(tmp_path, candidates=9, halving=3)
+  again.trials = oracle.trials
+  again.set_state(state)
+  assert again.steps_of(trial.trial_id) == 300
+  assert again.round_of(trial.trial_id) == 0

@@ -27,7 +27,7 @@ def _assert_one_line_error(proc, expected):
 @pytest.mark.parametrize('args, expected', [
     (['--rows', '0'], '--rows must be at least 1, not 0'),
     (['--rows', '-3'], '--rows must be at least 1'),
-    (['--train-steps', '0'], '--train-steps must be at least 1, not 0'),
+    (['--train-steps', '-1'], '--train-steps must be 0 (by size) or more, not -1'),
     (['--beam-workers', '-1'], '--beam-workers must be 0 (by size) or more'),
     (['--min-auc', '2'], '--min-auc must be between 0 and 1'),
     (['--window', '0'], '--window must be at least 1, not 0'),

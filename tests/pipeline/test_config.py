@@ -41,7 +41,9 @@ def test_a_file_sets_values_and_the_command_line_wins(tmp_path):
 
 @pytest.mark.parametrize('values, message', [
     ({'rows': 0}, '--rows must be at least 1, not 0'),
-    ({'train_steps': -5}, '--train-steps must be at least 1, not -5'),
+    ({'train_steps': -5}, '--train-steps must be 0 (by size) or more, not -5'),
+    ({'tuner_halving': 0}, '--tuner-halving must be at least 1, not 0'),
+    ({'train_epochs': 0.0}, '--train-epochs must be above 0 and at most 1000, not 0.0'),
     ({'min_auc': 1.5}, '--min-auc must be between 0 and 1, not 1.5'),
     ({'model_name': 'a/b'}, '--model-name must be letters'),
     ({'min_auk': 0.7}, "unknown setting 'min_auk' in the config file"),
@@ -75,3 +77,18 @@ def test_beam_workers_by_size_unless_given():
   assert pipeline_config.PipelineConfig(beam_workers=3).workers_for(10) == 3
   assert pipeline_config.PipelineConfig(
       beam_in_process_max_rows=0).workers_for(1) == (os.cpu_count() or 1)
+
+
+def test_train_steps_by_size_are_epochs_over_the_training_rows():
+  config = pipeline_config.PipelineConfig()   # train_steps 0: by size
+  # 500,000 rows, 4:1 split: 400,000 training rows, 2 epochs of 128-row batches.
+  assert config.train_steps_for(500_000) == 6250
+  assert config.train_steps_for(15_000) == config.min_train_steps == 2000
+  sized = config.sized_for(500_000)
+  assert (sized.train_steps, sized.tuner_steps, sized.train_rows) == (
+      6250, 6250, 400_000)
+  assert pipeline_config.PipelineConfig(train_steps=300).sized_for(500_000).train_steps == 300
+  assert pipeline_config.PipelineConfig(tuner_steps=900).sized_for(15_000).tuner_steps == 900
+  # Sized once by the runner from the rows it prepared, kept when the
+  # pipeline definition sizes again from the generated rows' setting.
+  assert sized.sized_for(15_000) == sized

@@ -210,9 +210,13 @@ def test_locations_settings_and_beam_args_are_compiled_in(compiled):
       tasks['Transform'], 'custom_config')['runtimeValue']['constant'])
   assert transform_config['code_fingerprint'] == (
       project_paths.code_fingerprint(project_paths.TRANSFORM_CODE))
+  # Compiled without data: the train steps chosen by size are the generated
+  # rows' (config.rows), as pipeline.create_pipeline documents.
   defaults = pipeline_config.PipelineConfig()
+  sized = defaults.sized_for(defaults.rows)
+  assert sized.train_steps == defaults.min_train_steps   # 50,000 rows
   assert json.loads(parameter(tasks['Trainer'], 'train_args')['runtimeValue'][
-      'constant']) == {'num_steps': defaults.train_steps}
+      'constant']) == {'num_steps': sized.train_steps}
   for name, executor in compiled['pipelineSpec']['deploymentSpec'][
       'executors'].items():
     if 'container' in executor:
