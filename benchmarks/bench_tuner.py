@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 import numpy as np
 
@@ -65,7 +65,8 @@ def spearman(a, b) -> float:
   return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _datasets(pipeline_root: str):
+def transformed_datasets(pipeline_root: str):
+  """Train and eval batches of a run's Transform output (features, label)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tensorflow_transform as tft  # pylint: disable=g-import-not-at-top
   from components import features  # pylint: disable=g-import-not-at-top
@@ -91,7 +92,7 @@ def score_candidates(pipeline_root: str, candidates: List[Dict],
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components import model  # pylint: disable=g-import-not-at-top
   from data import metrics  # pylint: disable=g-import-not-at-top
-  train, evaluation = _datasets(pipeline_root)
+  train, evaluation = transformed_datasets(pipeline_root)
   labels = np.concatenate([y.numpy().ravel() for _, y in evaluation])
   label_rate = model.estimate_label_rate(train.repeat())
   scores = {length: [] for length in lengths}
@@ -149,20 +150,41 @@ def compare(candidates, short, full, picks_of) -> Dict:
           'regret': round(full[by_full] - full[by_short], 4)}
 
 
-def bench_size(work: str, rows: int, seed: int) -> Dict:
-  from components import tuner  # pylint: disable=g-import-not-at-top
-  from pipeline import config as pipeline_config  # pylint: disable=g-import-not-at-top
+def transformed_run(work: str, rows: int, seed: int) -> str:
+  """Runs `pipeline run --no-tune` at `rows`; returns its pipeline root."""
   out = os.path.join(work, f'rows_{rows}')
   subprocess.run([sys.executable, '-m', 'pipeline', 'run', '--rows', str(rows),
                   '--seed', str(seed), '--no-tune', '--output', out],
                  cwd=bench_pipeline.REPO, check=True,
                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  return os.path.join(out, 'pipeline_root')
+
+
+def run_sizes(bench_size: Callable[[str, int, int], Dict], sizes, seed: int,
+              out_path: str) -> Dict:
+  """bench_size(work, rows, seed) per size in a scratch folder; writes out."""
+  import components  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  work = tempfile.mkdtemp(prefix='bench_sizes_')
+  results = {'machine': bench_pipeline.machine(), 'sizes': {}}
+  try:
+    for rows in sizes:
+      results['sizes'][str(rows)] = bench_size(work, rows, seed)
+  finally:
+    shutil.rmtree(work, ignore_errors=True)
+  bench_pipeline.write_results(out_path, results)
+  return results
+
+
+def bench_size(work: str, rows: int, seed: int) -> Dict:
+  from components import tuner  # pylint: disable=g-import-not-at-top
+  from pipeline import config as pipeline_config  # pylint: disable=g-import-not-at-top
+  root = transformed_run(work, rows, seed)
   config = pipeline_config.PipelineConfig(rows=rows, seed=seed).sized_for(rows)
   rounds = tuner.halving_rounds(config.tuner_trials, config.tuner_halving,
                                 config.tuner_steps)
   short, full_length = rounds[-1][1], config.tuner_steps
   candidates = distinct_candidates(tuner.search_space())
-  scored = score_candidates(os.path.join(out, 'pipeline_root'), candidates,
+  scored = score_candidates(root, candidates,
                             [short, full_length], config.train_rows, seed)
   s, f = scored['scores'][short], scored['scores'][full_length]
   triples = [compare(candidates, s, f, [candidates[i] for i in t])
@@ -191,15 +213,7 @@ def main(argv=None) -> int:
   parser.add_argument('--seed', type=int, default=42)
   parser.add_argument('--out', default=RESULTS)
   args = parser.parse_args(argv)
-  import components  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  work = tempfile.mkdtemp(prefix='bench_tuner_')
-  results = {'machine': bench_pipeline.machine(), 'sizes': {}}
-  try:
-    for rows in args.sizes:
-      results['sizes'][str(rows)] = bench_size(work, rows, args.seed)
-  finally:
-    shutil.rmtree(work, ignore_errors=True)
-  bench_pipeline.write_results(args.out, results)
+  results = run_sizes(bench_size, args.sizes, args.seed, args.out)
   print(json.dumps({k: {kk: v[kk] for kk in ('spearman_all_candidates',
                                              'tuner_draws', 'triples')}
                     for k, v in results['sizes'].items()}, indent=1))

@@ -1,5 +1,5 @@
 # Performance and scaling benchmarks (issue 14); results under benchmarks/results/.
-.PHONY: bench-export bench-scaling bench-tuner
+.PHONY: bench-export bench-scaling bench-tuner bench-training
 
 # Converts a generated export of at least 2 GB (temporary, deleted after):
 # time and peak RSS -> benchmarks/results/export.json. EXPORT_GB to change.
@@ -20,3 +20,9 @@ bench-scaling: env
 # benchmarks/results/tuner.json. TUNER_SIZES to change.
 bench-tuner: env
 	$(PY) -m benchmarks.bench_tuner --sizes $${TUNER_SIZES:-15000}
+
+# The Trainer's recipe step by step (fixed 1,000 steps, decayed, steps by
+# size, the categorical prior) at 15k and 500k rows, AUC gap to the best
+# achievable -> benchmarks/results/training.json. TRAINING_SIZES to change.
+bench-training: env
+	$(PY) -m benchmarks.bench_training --sizes $${TRAINING_SIZES:-15000 500000}

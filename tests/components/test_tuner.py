@@ -100,3 +100,37 @@ def test_the_round_state_survives_a_reload(tmp_path):
   again.set_state(state)
   assert again.steps_of(trial.trial_id) == 300
   assert again.round_of(trial.trial_id) == 0
+
+
+def test_the_tuner_trains_each_trial_for_its_rounds_steps(tmp_path):
+  """A real search on a few synthetic rows: 3 trials of a third each."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components import features  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  rows = 512
+  categorical = rng.integers(0, 50, size=(rows, len(features.CATEGORICAL_INPUTS)))
+  ngrams = tf.sparse.from_dense(
+      (rng.random((rows, 8)) < 0.3) * rng.integers(1, 400, size=(rows, 8)))
+  labels = (categorical[:, 0] % 3 == 0).astype(np.float32)
+  data = tf.data.Dataset.from_tensor_slices(
+      ({features.CATEGORICAL_XF: categorical,
+        features.transformed_name(features.TEXT_FEATURE): ngrams},
+       labels)).batch(64).repeat()
+  oracle = tuner.SuccessiveHalvingOracle(
+      objective=keras_tuner.Objective(tuner.OBJECTIVE, 'max'),
+      hyperparameters=tuner.search_space(), candidates=3, halving=3,
+      full_steps=30, seed=1)
+  search = tuner.HalvingTuner(oracle, label_rate=0.33, train_rows=rows,
+                              directory=str(tmp_path), project_name='t')
+  batches = []
+  counter = tf.keras.callbacks.LambdaCallback(
+      on_train_batch_end=lambda batch, logs: batches.append(batch))
+  search.search(x=data, validation_data=data, validation_steps=2,
+                callbacks=[counter], verbose=0)
+  trials = list(oracle.trials.values())
+  assert len(trials) == 3 and all(t.status == COMPLETED for t in trials)
+  assert len(batches) == 3 * 10      # each trial trained a third of 30 steps
+  assert all(0.0 <= t.score <= 1.0 for t in trials)
+  best = search.get_best_hyperparameters(1)[0].values
+  assert best == max(trials, key=lambda t: t.score).hyperparameters.values
