@@ -5,12 +5,11 @@
 hyperparameters are trained on it, with the model code the Trainer uses
 (`components.model.get_model`, the same seed), under each recipe:
 
-  * `fixed_1000_constant`: 1,000 steps at a constant learning rate, no prior
-    (the Trainer before train steps by size);
-  * `fixed_1000_decayed`: the same, the learning rate decayed (cosine);
-  * `by_size_decayed`: train steps by size (`PipelineConfig.train_steps_for`);
-  * `by_size_decayed_prior`: and the prior on categorical effects, i.e. the
-    Trainer's recipe today.
+  * `fixed_1000`: 1,000 steps, no prior (the Trainer before train steps by
+    size);
+  * `fixed_1000_prior`: the same with the prior on categorical effects;
+  * `by_size`: train steps by size (`PipelineConfig.train_steps_for`);
+  * `by_size_prior`: both, i.e. the Trainer's recipe today.
 
 Each is scored (AUC) on the whole eval split, next to the best achievable
 AUC on the same rows (the generator's true probabilities), and timed.
@@ -36,17 +35,12 @@ FIXED_STEPS = 1000
 
 
 def recipes(config) -> Dict[str, Dict]:
-  """Recipe name -> train steps, decayed or not, and the prior's rows."""
-  by_size = config.train_steps
-  return {
-      'fixed_1000_constant': {'steps': FIXED_STEPS, 'decayed': False,
-                              'prior_rows': 0},
-      'fixed_1000_decayed': {'steps': FIXED_STEPS, 'decayed': True,
-                             'prior_rows': 0},
-      'by_size_decayed': {'steps': by_size, 'decayed': True, 'prior_rows': 0},
-      'by_size_decayed_prior': {'steps': by_size, 'decayed': True,
-                                'prior_rows': config.train_rows},
-  }
+  """Recipe name -> train steps and the prior's rows (0: no prior)."""
+  by_size, rows = config.train_steps, config.train_rows
+  return {'fixed_1000': {'steps': FIXED_STEPS, 'prior_rows': 0},
+          'fixed_1000_prior': {'steps': FIXED_STEPS, 'prior_rows': rows},
+          'by_size': {'steps': by_size, 'prior_rows': 0},
+          'by_size_prior': {'steps': by_size, 'prior_rows': rows}}
 
 
 def bench_size(work: str, rows: int, seed: int) -> Dict:
@@ -65,10 +59,8 @@ def bench_size(work: str, rows: int, seed: int) -> Dict:
   for name, recipe in recipes(config).items():
     tf.keras.utils.set_random_seed(seed)
     started = time.time()
-    keras_model = model.get_model(
-        model.DEFAULT_HPARAMS, label_rate,
-        train_steps=recipe['steps'] if recipe['decayed'] else 0,
-        train_rows=recipe['prior_rows'])
+    keras_model = model.get_model(model.DEFAULT_HPARAMS, label_rate,
+                                  train_rows=recipe['prior_rows'])
     keras_model.fit(train.repeat(), steps_per_epoch=recipe['steps'], epochs=1,
                     verbose=0)
     auc = metrics.roc_auc(keras_model.predict(evaluation, verbose=0).ravel(),

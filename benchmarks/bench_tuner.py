@@ -5,7 +5,7 @@
 candidate of the Tuner's search space (components/tuner.search_space; the
 embedding size only counts with a deep branch) is trained twice on it with
 the model code the Tuner and the Trainer use (`components.model.get_model`,
-the same seed, the learning rate decayed over each length): for the
+the same seed): for the
 Trainer's full length, and for the shorter budget successive halving gives
 it (`tuner.halving_rounds`, the defaults: a third). Each is scored on the
 whole eval split (AUC), so the two rankings are compared on the same rows.
@@ -101,8 +101,7 @@ def score_candidates(pipeline_root: str, candidates: List[Dict],
     for length in lengths:
       tf.keras.utils.set_random_seed(seed)
       started = time.time()
-      keras_model = model.get_model(values, label_rate, train_steps=length,
-                                    train_rows=train_rows)
+      keras_model = model.get_model(values, label_rate, train_rows=train_rows)
       keras_model.fit(train.repeat(), steps_per_epoch=length, epochs=1,
                       verbose=0)
       predicted = keras_model.predict(evaluation, verbose=0).ravel()

@@ -144,8 +144,7 @@ class SuccessiveHalvingOracle(keras_tuner.Oracle):
 
 
 class HalvingTuner(keras_tuner.Tuner):
-  """Trains each trial for its round's steps, the learning rate decayed over
-  them as the Trainer decays it over its own; no checkpoints (the Trainer
+  """Trains each trial for its round's steps; no checkpoints (the Trainer
   retrains the winner, so a trial's weights are never read)."""
 
   def __init__(self, oracle: SuccessiveHalvingOracle, label_rate: float,
@@ -157,8 +156,7 @@ class HalvingTuner(keras_tuner.Tuner):
   def run_trial(self, trial, *fit_args, **fit_kwargs):
     steps = self.oracle.steps_of(trial.trial_id)
     keras_model = model.get_model(trial.hyperparameters.values,
-                                  self.label_rate, train_steps=steps,
-                                  train_rows=self.train_rows)
+                                  self.label_rate, train_rows=self.train_rows)
     history = keras_model.fit(*fit_args,
                               **dict(fit_kwargs, steps_per_epoch=steps))
     return {OBJECTIVE: max(history.history[OBJECTIVE])}

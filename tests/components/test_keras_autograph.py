@@ -40,7 +40,7 @@ def _batches(rows=256, seed=0):
 
 def _trained_weights():
   tf.keras.utils.set_random_seed(3)
-  keras_model = model.get_model(model.DEFAULT_HPARAMS, 0.3, train_steps=20)
+  keras_model = model.get_model(model.DEFAULT_HPARAMS, 0.3, train_rows=256)
   x, y = _batches()
   keras_model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False)
   return [w.copy() for w in keras_model.get_weights()]
