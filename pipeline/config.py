@@ -38,12 +38,12 @@ class PipelineConfig:
   seed: int = 42
   # The Trainer's steps; 0 chooses by size (`train_steps_for`): train_epochs
   # passes over the window's training rows, at least min_train_steps. A fixed
-  # length under-trains big data and over-fits small (measured: AUC gap to
-  # the best achievable 0.013 at 500,000 rows with 1,000 steps, a third of an
-  # epoch; 0.004 with 8,000; benchmarks/README.md).
+  # length under-trains big data: 1,000 steps are a third of an epoch at
+  # 500,000 rows; and more steps over-fit small data (at 15,000 rows 2,000
+  # steps scored below 1,000): make bench-training, benchmarks/README.md.
   train_steps: int = 0
   train_epochs: float = 2.0
-  min_train_steps: int = 2000
+  min_train_steps: int = 1000
   eval_steps: int = 50
   tune: bool = True
   # Candidates of the Tuner's successive halving (components/tuner.py): all

@@ -83,7 +83,7 @@ def test_train_steps_by_size_are_epochs_over_the_training_rows():
   config = pipeline_config.PipelineConfig()   # train_steps 0: by size
   # 500,000 rows, 4:1 split: 400,000 training rows, 2 epochs of 128-row batches.
   assert config.train_steps_for(500_000) == 6250
-  assert config.train_steps_for(15_000) == config.min_train_steps == 2000
+  assert config.train_steps_for(15_000) == config.min_train_steps == 1000
   sized = config.sized_for(500_000)
   assert (sized.train_steps, sized.tuner_steps, sized.train_rows) == (
       6250, 6250, 400_000)
