@@ -185,9 +185,11 @@ apply_pending() {
   done
 }
 
-# The venv from the frozen constraints. setup.py pins the TFX 1.16 stack, so
-# the dependencies come from the requirements file under the constraints and
-# the project itself is installed without its own (pinned) requirements.
+# The venv from the frozen constraints: the dependencies come from the
+# requirements file under the constraints (setup.py's ranges admit both
+# stacks, the constraints pick this one), and the project itself is
+# installed without its requirements, so nothing outside the frozen set
+# can enter.
 ensure_venv() {
   local stamp
   [[ -e $CHECKOUT/$CONSTRAINTS ]] ||
