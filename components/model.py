@@ -33,8 +33,10 @@ DEFAULT_HPARAMS: Dict[str, Any] = {
 EPOCHS = 10
 HISTORY_FILE = 'training_history.json'  # in the Trainer's model_run dir
 # Prior sd of a categorical value's effect on the log-odds (see get_model's
-# train_rows); the generator's effects are uniform in +-1 (sd 0.58) for
-# companies and +-1.2 for issues. What it does: make bench-training.
+# train_rows): before the data speaks, a value moves the odds by up to about
+# 3.7x (two sd). Weakly informative for complaint data; the generated
+# effects are uniform in +-1 for companies (sd 0.58) and +-1.2 for issues.
+# What it does to the AUC: make bench-training (benchmarks/README.md).
 CATEGORY_PRIOR_SD = 0.65
 DEEP_DROPOUT = 0.5
 DEEP_L2 = 1e-3
@@ -82,8 +84,9 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
   l1 = float(hparams.get('l1', 0.0))
   bias = float(np.log(label_rate / (1.0 - label_rate)))
   logits = [
-      # No penalty here: a few thousand categories, most seen often enough,
-      # and an L1 this strong would erase the rarer companies' effects.
+      # Not the n-grams' L1: a few thousand categories, most seen often
+      # enough, and an L1 this strong would erase the rarer companies'
+      # effects; the prior (train_rows) only shrinks them.
       tf.keras.layers.Dense(
           1, name=BIAS_LAYER,
           kernel_regularizer=(tf.keras.regularizers.L2(
