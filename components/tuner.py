@@ -16,6 +16,7 @@ import math
 from typing import Dict, List, Optional, Tuple
 
 import keras_tuner
+import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
@@ -148,13 +149,18 @@ class HalvingTuner(keras_tuner.Tuner):
   retrains the winner, so a trial's weights are never read)."""
 
   def __init__(self, oracle: SuccessiveHalvingOracle, label_rate: float,
-               train_rows: int = 0, **kwargs):
+               train_rows: int = 0, seed: int = 42, **kwargs):
     super().__init__(oracle=oracle, hypermodel=None, **kwargs)
     self.label_rate = label_rate
     self.train_rows = train_rows
+    self.seed = seed
 
   def run_trial(self, trial, *fit_args, **fit_kwargs):
     steps = self.oracle.steps_of(trial.trial_id)
+    # Every trial starts from the seed the Trainer starts from: a trial's
+    # score then depends on its hyperparameters alone, and a rerun picks the
+    # same ones (unseeded, two close candidates swapped places between runs).
+    tf.keras.utils.set_random_seed(self.seed)
     keras_model = model.get_model(trial.hyperparameters.values,
                                   self.label_rate, train_rows=self.train_rows)
     history = keras_model.fit(*fit_args,
@@ -184,6 +190,7 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
   tuner = HalvingTuner(
       oracle, model.estimate_label_rate(train_ds),
       train_rows=int(config.get('train_rows', 0)),
+      seed=int(config.get('seed', 42)),
       directory=fn_args.working_dir, project_name='complaints_tuning')
   return tfx.components.TunerFnResult(
       tuner=tuner,

@@ -134,3 +134,36 @@ def test_the_tuner_trains_each_trial_for_its_rounds_steps(tmp_path):
   assert all(0.0 <= t.score <= 1.0 for t in trials)
   best = search.get_best_hyperparameters(1)[0].values
   assert best == max(trials, key=lambda t: t.score).hyperparameters.values
+
+
+def test_a_rerun_of_the_search_scores_every_trial_the_same(tmp_path):
+  """Each trial starts from the seed: the scores, hence the pick, repeat."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components import features  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  rows = 384
+  categorical = rng.integers(0, 50, size=(rows, len(features.CATEGORICAL_INPUTS)))
+  ngrams = tf.sparse.from_dense(
+      (rng.random((rows, 8)) < 0.3) * rng.integers(1, 400, size=(rows, 8)))
+  labels = (categorical[:, 1] % 4 == 0).astype(np.float32)
+  data = tf.data.Dataset.from_tensor_slices(
+      ({features.CATEGORICAL_XF: categorical,
+        features.transformed_name(features.TEXT_FEATURE): ngrams},
+       labels)).batch(64).repeat()
+
+  def scores(folder, seed_before):
+    oracle = tuner.SuccessiveHalvingOracle(
+        objective=keras_tuner.Objective(tuner.OBJECTIVE, 'max'),
+        hyperparameters=tuner.search_space(), candidates=3, halving=3,
+        full_steps=24, seed=5)
+    search = tuner.HalvingTuner(oracle, label_rate=0.25, train_rows=rows,
+                                seed=11, directory=str(folder),
+                                project_name='t')
+    tf.keras.utils.set_random_seed(seed_before)   # whatever ran before
+    search.search(x=data, validation_data=data, validation_steps=2, verbose=0)
+    return [t.score for t in oracle.trials.values()]
+
+  first = scores(tmp_path / 'a', seed_before=999)
+  assert len(first) == 3
+  assert scores(tmp_path / 'b', seed_before=123) == first
