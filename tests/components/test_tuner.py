@@ -102,21 +102,27 @@ def test_the_round_state_survives_a_reload(tmp_path):
   assert again.round_of(trial.trial_id) == 0
 
 
-def test_the_tuner_trains_each_trial_for_its_rounds_steps(tmp_path):
-  """A real search on a few synthetic rows: 3 trials of a third each."""
+def _synthetic(rows, seed, column, modulo):
+  """Batches of transformed-looking features; the label a function of one."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from components import features  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(0)
-  rows = 512
+  rng = np.random.default_rng(seed)
   categorical = rng.integers(0, 50, size=(rows, len(features.CATEGORICAL_INPUTS)))
   ngrams = tf.sparse.from_dense(
       (rng.random((rows, 8)) < 0.3) * rng.integers(1, 400, size=(rows, 8)))
-  labels = (categorical[:, 0] % 3 == 0).astype(np.float32)
-  data = tf.data.Dataset.from_tensor_slices(
+  labels = (categorical[:, column] % modulo == 0).astype(np.float32)
+  return tf.data.Dataset.from_tensor_slices(
       ({features.CATEGORICAL_XF: categorical,
         features.transformed_name(features.TEXT_FEATURE): ngrams},
        labels)).batch(64).repeat()
+
+
+def test_the_tuner_trains_each_trial_for_its_rounds_steps(tmp_path):
+  """A real search on a few synthetic rows: 3 trials of a third each."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rows = 512
+  data = _synthetic(rows, seed=0, column=0, modulo=3)
   oracle = tuner.SuccessiveHalvingOracle(
       objective=keras_tuner.Objective(tuner.OBJECTIVE, 'max'),
       hyperparameters=tuner.search_space(), candidates=3, halving=3,
@@ -138,19 +144,9 @@ def test_the_tuner_trains_each_trial_for_its_rounds_steps(tmp_path):
 
 def test_a_rerun_of_the_search_scores_every_trial_the_same(tmp_path):
   """Each trial starts from the seed: the scores, hence the pick, repeat."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components import features  # pylint: disable=g-import-not-at-top
-  rng = np.random.default_rng(1)
   rows = 384
-  categorical = rng.integers(0, 50, size=(rows, len(features.CATEGORICAL_INPUTS)))
-  ngrams = tf.sparse.from_dense(
-      (rng.random((rows, 8)) < 0.3) * rng.integers(1, 400, size=(rows, 8)))
-  labels = (categorical[:, 1] % 4 == 0).astype(np.float32)
-  data = tf.data.Dataset.from_tensor_slices(
-      ({features.CATEGORICAL_XF: categorical,
-        features.transformed_name(features.TEXT_FEATURE): ngrams},
-       labels)).batch(64).repeat()
+  data = _synthetic(rows, seed=1, column=1, modulo=4)
 
   def scores(folder, seed_before):
     oracle = tuner.SuccessiveHalvingOracle(
