@@ -119,13 +119,18 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
 
 def make_dataset(file_pattern: List[str], data_accessor,
                  tf_transform_output: tft.TFTransformOutput,
-                 batch_size: int = features.BATCH_SIZE) -> tf.data.Dataset:
-  """Batches of (transformed features, label) from Transform's output."""
-  return data_accessor.tf_dataset_factory(
+                 batch_size: int = features.BATCH_SIZE,
+                 once: bool = False) -> tf.data.Dataset:
+  """Batches of (transformed features, label) from Transform's output:
+  repeated without end for training, or every row once (`once`) for a score
+  over a whole split."""
+  dataset = data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(
-          batch_size=batch_size, label_key=features.LABEL_KEY),
-      tf_transform_output.transformed_metadata.schema).repeat()
+          batch_size=batch_size, label_key=features.LABEL_KEY,
+          num_epochs=1 if once else None),
+      tf_transform_output.transformed_metadata.schema)
+  return dataset if once else dataset.repeat()
 
 
 def estimate_label_rate(dataset: tf.data.Dataset, batches: int = 20) -> float:

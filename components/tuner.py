@@ -173,14 +173,18 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
 
   fn_args.train_steps is the full length the search ranks for (the
   Trainer's steps unless set apart); custom_config carries max_trials (the
-  candidates), halving, train_rows and seed.
+  candidates), halving, train_rows and seed. fn_args.eval_steps is not
+  used: trials are scored on the whole eval split.
   """
   config = fn_args.custom_config or {}
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
   train_ds = model.make_dataset(fn_args.train_files, fn_args.data_accessor,
                                 tf_transform_output)
+  # Every trial is scored on the whole eval split, each row once: a sample
+  # of --eval-steps batches (6,400 rows, 6% of the split at 500,000 rows)
+  # scores candidates whose AUC differs by less than its noise.
   eval_ds = model.make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                               tf_transform_output)
+                               tf_transform_output, once=True)
   oracle = SuccessiveHalvingOracle(
       objective=keras_tuner.Objective(OBJECTIVE, 'max'),
       hyperparameters=search_space(),
@@ -194,5 +198,4 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
       directory=fn_args.working_dir, project_name='complaints_tuning')
   return tfx.components.TunerFnResult(
       tuner=tuner,
-      fit_kwargs={'x': train_ds, 'validation_data': eval_ds,
-                  'validation_steps': fn_args.eval_steps, 'verbose': 0})
+      fit_kwargs={'x': train_ds, 'validation_data': eval_ds, 'verbose': 0})

@@ -1,7 +1,8 @@
 """get_model trains, the export's two signatures agree, the history is recorded.
 
-A real Transform graph is made with tft_beam on 300 generated complaints, so
-the exported model is the same kind of artifact the Trainer writes.
+A real Transform graph made with tft_beam on 300 generated complaints
+(conftest.py), so the exported model is the kind of artifact the Trainer
+writes.
 """
 
 import json
@@ -11,48 +12,10 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata
-from tensorflow_transform.tf_metadata import metadata_io
 
 from components import features
 from components import model as model_lib
 from components import signatures
-from components import transform
-from data import cfpb_export
-from data import generate
-
-ROWS = 300
-
-
-@pytest.fixture(scope='module')
-def raw_rows():
-  export, _ = generate.generate(ROWS, seed=3)
-  frame = cfpb_export.to_pipeline_frame(export, include_label=True)
-  return [{key: (row[key].encode() if key != features.LABEL_KEY
-                 else int(row[key]))
-           for key in features.RAW_FEATURES + [features.LABEL_KEY]}
-          for row in frame.to_dict('records')]
-
-
-@pytest.fixture(scope='module')
-def transformed(raw_rows, tmp_path_factory):
-  """(transformed rows, TFTransformOutput) from a real tft_beam analysis."""
-  spec = {key: tf.io.FixedLenFeature([], tf.string)
-          for key in features.RAW_FEATURES}
-  spec[features.LABEL_KEY] = tf.io.FixedLenFeature([], tf.int64)
-  metadata = dataset_metadata.DatasetMetadata.from_feature_spec(spec)
-  out = str(tmp_path_factory.mktemp('transform_output'))
-  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft'))):
-    (data, _), transform_fn = ((raw_rows, metadata)
-                               | tft_beam.AnalyzeAndTransformDataset(
-                                   transform.preprocessing_fn))
-    _ = transform_fn | tft_beam.WriteTransformFn(out)
-  # The raw schema, as Transform writes it next to the graph.
-  metadata_io.write_metadata(metadata, os.path.join(
-      out, tft.TFTransformOutput.RAW_METADATA_DIR))
-  return data, tft.TFTransformOutput(out)
 
 
 def _batch(rows):
@@ -151,25 +114,11 @@ def test_write_history_records_the_curve_and_settings(tmp_path):
 
 
 def test_train_splits_steps_into_epochs_and_writes_history(transformed,
+                                                           transformed_files,
                                                            tmp_path):
   """train() as the Trainer calls it, on Transform's real output files."""
-  rows, tf_transform_output = transformed
-  files = str(tmp_path / 'examples.tfrecord')
-  feature_spec = tf_transform_output.transformed_feature_spec()
-  with tf.io.TFRecordWriter(files) as writer:
-    for row in rows:
-      example = tf.train.Example()
-      for key, spec in feature_spec.items():
-        values = np.atleast_1d(row[key]).tolist()
-        if spec.dtype == tf.int64:
-          example.features.feature[key].int64_list.value.extend(values)
-        else:
-          example.features.feature[key].float_list.value.extend(values)
-      writer.write(example.SerializeToString())
-  from tfx.components.trainer import fn_args_utils  # pylint: disable=g-import-not-at-top
-  accessor = fn_args_utils.DataAccessor(
-      tf_dataset_factory=_tf_dataset_factory, record_batch_factory=None,
-      data_view_decode_fn=None)
+  _, tf_transform_output = transformed
+  files, accessor = transformed_files
   fn_args = types.SimpleNamespace(
       train_files=[files], eval_files=[files], data_accessor=accessor,
       train_steps=20, eval_steps=10, model_run_dir=str(tmp_path / 'run'),
@@ -179,11 +128,3 @@ def test_train_splits_steps_into_epochs_and_writes_history(transformed,
   assert record['epochs'] == model_lib.EPOCHS
   assert record['steps_per_epoch'] == 20 // model_lib.EPOCHS
   assert len(record['history']['val_loss']) == model_lib.EPOCHS
-
-
-def _tf_dataset_factory(file_pattern, options, schema):
-  """TFX's TFRecord dataset factory, as the Trainer's DataAccessor gives it."""
-  from tfx_bsl.tfxio import tf_example_record  # pylint: disable=g-import-not-at-top
-  return tf_example_record.TFExampleRecord(
-      file_pattern=file_pattern, schema=schema,
-      telemetry_descriptors=['test']).TensorFlowDataset(options)

@@ -163,3 +163,30 @@ def test_a_rerun_of_the_search_scores_every_trial_the_same(tmp_path):
   first = scores(tmp_path / 'a', seed_before=999)
   assert len(first) == 3
   assert scores(tmp_path / 'b', seed_before=123) == first
+
+
+def test_tuner_fn_scores_every_trial_on_the_whole_eval_split(
+    transform_run, transformed_files, tmp_path):
+  """tuner_fn as TFX calls it, on Transform's real output: each trial is
+  validated on every eval row once, whatever --eval-steps says."""
+  import math  # pylint: disable=g-import-not-at-top
+  import types  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components import features  # pylint: disable=g-import-not-at-top
+  rows, transform_dir = transform_run
+  files, accessor = transformed_files
+  fn_args = types.SimpleNamespace(
+      train_files=[files], eval_files=[files], data_accessor=accessor,
+      transform_graph_path=transform_dir, working_dir=str(tmp_path),
+      train_steps=6, eval_steps=1,
+      custom_config={'max_trials': 3, 'halving': 3, 'seed': 3,
+                     'train_rows': len(rows)})
+  result = tuner.tuner_fn(fn_args)
+  eval_batches = []
+  counter = tf.keras.callbacks.LambdaCallback(
+      on_test_batch_end=lambda batch, logs: eval_batches.append(batch))
+  result.tuner.search(**result.fit_kwargs, callbacks=[counter])
+  trials = list(result.tuner.oracle.trials.values())
+  assert len(trials) == 3 and all(t.status == COMPLETED for t in trials)
+  per_trial = math.ceil(len(rows) / features.BATCH_SIZE)
+  assert len(eval_batches) == 3 * per_trial
