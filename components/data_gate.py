@@ -9,7 +9,8 @@ import os
 from typing import Dict, List
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx import v1 as tfx
+
+from components import tfx_api
 
 ANOMALIES_FILE = 'SchemaDiff.pb'
 
@@ -44,10 +45,10 @@ def format_anomalies(found: Dict[str, List[str]]) -> str:
                    for split, lines in found.items() for line in lines)
 
 
-@tfx.dsl.components.component
+@tfx_api.component
 def DataGate(  # pylint: disable=invalid-name
-    anomalies: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.ExampleAnomalies]) -> None:
+    anomalies: tfx_api.InputArtifact[
+        tfx_api.standard_artifacts.ExampleAnomalies]) -> None:
   """Raises DataAnomaliesError if any validated split has anomalies."""
   found = read_anomalies(anomalies.uri)
   if found:

@@ -7,24 +7,23 @@ are tested directly.
 import json
 import os
 
-from tfx import v1 as tfx
-
 from components import judge
+from components import tfx_api
 
 
-@tfx.dsl.components.component
+@tfx_api.component
 def BaselineJudge(  # pylint: disable=invalid-name
-    examples: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.Examples],
-    model: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.Model],
-    blessing: tfx.dsl.components.OutputArtifact[
-        tfx.types.standard_artifacts.ModelBlessing],
-    baseline_model: tfx.dsl.components.InputArtifact[
-        tfx.types.standard_artifacts.Model] = None,
-    min_auc: tfx.dsl.components.Parameter[float] = 0.65,
-    significance: tfx.dsl.components.Parameter[float] = 0.05,
-    max_auc_regression: tfx.dsl.components.Parameter[float] = 0.0) -> None:
+    examples: tfx_api.InputArtifact[
+        tfx_api.standard_artifacts.Examples],
+    model: tfx_api.InputArtifact[
+        tfx_api.standard_artifacts.Model],
+    blessing: tfx_api.OutputArtifact[
+        tfx_api.standard_artifacts.ModelBlessing],
+    baseline_model: tfx_api.InputArtifact[
+        tfx_api.standard_artifacts.Model] = None,
+    min_auc: tfx_api.Parameter[float] = 0.65,
+    significance: tfx_api.Parameter[float] = 0.05,
+    max_auc_regression: tfx_api.Parameter[float] = 0.0) -> None:
   """Blesses the candidate unless it fails the gate or is significantly
   worse than the baseline; the numbers and the rule go to judgement.json."""
   found = judge.judge(examples.uri, model.uri,

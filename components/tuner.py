@@ -18,9 +18,9 @@ from typing import Dict, List, Optional, Tuple
 import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
 
 from components import model
+from components import tfx_api
 
 # One round's (candidates, train steps per candidate).
 Round = Tuple[int, int]
@@ -168,7 +168,7 @@ class HalvingTuner(keras_tuner.Tuner):
     return {OBJECTIVE: max(history.history[OBJECTIVE])}
 
 
-def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
+def tuner_fn(fn_args) -> tfx_api.TunerFnResult:
   """Builds the successive-halving search on Transform's output.
 
   fn_args.train_steps is the full length the search ranks for (the
@@ -196,6 +196,6 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
       train_rows=int(config.get('train_rows', 0)),
       seed=int(config.get('seed', 42)),
       directory=fn_args.working_dir, project_name='complaints_tuning')
-  return tfx.components.TunerFnResult(
+  return tfx_api.TunerFnResult(
       tuner=tuner,
       fit_kwargs={'x': train_ds, 'validation_data': eval_ds, 'verbose': 0})

@@ -204,14 +204,14 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     # and what they print on import goes to the log.
     from components import data_gate  # pylint: disable=g-import-not-at-top
     from pipeline import pipeline as pipeline_def  # pylint: disable=g-import-not-at-top
-    from tfx import v1 as tfx  # pylint: disable=g-import-not-at-top
+    from components import tfx_api  # pylint: disable=g-import-not-at-top
     tfx_pipeline = pipeline_def.create_pipeline(
         config, paths.input_root, paths.pipeline_root, paths.serving_dir,
         paths.metadata.connection_config(), project_paths.CURATED_SCHEMA,
         list(beam_pipeline_args) if beam_pipeline_args
         else project_paths.beam_args(workers))
     try:
-      tfx.orchestration.LocalDagRunner().run(tfx_pipeline)
+      tfx_api.LocalDagRunner().run(tfx_pipeline)
     except data_gate.DataAnomaliesError as failure:
       exit_code, error = EXIT_DATA_GATE, str(failure)
     except Exception as failure:  # pylint: disable=broad-except

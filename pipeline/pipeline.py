@@ -11,13 +11,13 @@ from ml_metadata.proto import metadata_store_pb2
 # TFMA's config protos from their own module: TFMA 0.52 (the tfx121 stack)
 # no longer exports them at the top level (tfma_config.Options is gone there).
 from tensorflow_model_analysis.proto import config_pb2 as tfma_config
-from tfx import v1 as tfx
 
 from components import baseline
 from components import data_gate
 from components import features
 from components import judge as judge_lib
 from components import judge_component
+from components import tfx_api
 from components import window as window_lib
 from pipeline.config import PipelineConfig
 
@@ -71,11 +71,11 @@ def training_window(example_gen, gate, window: int):
   """
   if window == 1:
     return example_gen.outputs['examples'], None
-  node = tfx.dsl.Resolver(
+  node = tfx_api.Resolver(
       strategy_class=window_lib.RollingWindowStrategy,
       config={'num_spans': window},
-      examples=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.Examples,
+      examples=tfx_api.Channel(
+          type=tfx_api.standard_artifacts.Examples,
           producer_component_id=example_gen.id, output_key='examples'),
   ).with_id(window_lib.NODE_ID)
   node.add_upstream_node(gate)  # this run's span has passed the gate
@@ -87,7 +87,7 @@ def create_pipeline(config: PipelineConfig, data_root: str,
                     metadata_connection_config: (
                         metadata_store_pb2.ConnectionConfig),
                     schema_path: str,
-                    beam_pipeline_args: List[str]) -> tfx.dsl.Pipeline:
+                    beam_pipeline_args: List[str]) -> tfx_api.Pipeline:
   """The TFX components plus the data gate, the baseline resolver and the judge.
 
   Args:
@@ -105,14 +105,14 @@ def create_pipeline(config: PipelineConfig, data_root: str,
   # Lengths chosen by size (train_steps 0) are chosen by the runner from the
   # rows it prepared; without it, from the generated rows' setting.
   config = config.sized_for(config.rows)
-  example_gen = tfx.components.CsvExampleGen(
+  example_gen = tfx_api.CsvExampleGen(
       input_base=data_root,
-      input_config=tfx.proto.Input(splits=[
-          tfx.proto.Input.Split(name='all', pattern='span-{SPAN}/*.csv')]),
-      output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(
-          splits=[tfx.proto.SplitConfig.Split(
+      input_config=tfx_api.Input(splits=[
+          tfx_api.Input.Split(name='all', pattern='span-{SPAN}/*.csv')]),
+      output_config=tfx_api.Output(split_config=tfx_api.SplitConfig(
+          splits=[tfx_api.SplitConfig.Split(
                       name='train', hash_buckets=config.hash_buckets_train),
-                  tfx.proto.SplitConfig.Split(
+                  tfx_api.SplitConfig.Split(
                       name='eval', hash_buckets=config.hash_buckets_eval)],
           # A row's split is a hash of its Complaint ID alone, not of the
           # whole serialized tf.Example: that serialization orders the
@@ -121,16 +121,16 @@ def create_pipeline(config: PipelineConfig, data_root: str,
           # gave the same data other train/eval rows on the tfx121 stack;
           # and a row whose other fields are corrected keeps its split.
           partition_feature_name=features.ID_KEY)))
-  statistics_gen = tfx.components.StatisticsGen(
+  statistics_gen = tfx_api.StatisticsGen(
       examples=example_gen.outputs['examples'])
-  schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
-  example_validator = tfx.components.ExampleValidator(
+  schema_gen = tfx_api.ImportSchemaGen(schema_file=schema_path)
+  example_validator = tfx_api.ExampleValidator(
       statistics=statistics_gen.outputs['statistics'],
       schema=schema_gen.outputs['schema'])
   gate = data_gate.DataGate(anomalies=example_validator.outputs['anomalies'])
   window_examples, window_node = training_window(example_gen, gate,
                                                    config.window)
-  transform = tfx.components.Transform(
+  transform = tfx_api.Transform(
       examples=window_examples,
       schema=schema_gen.outputs['schema'],
       preprocessing_fn='components.transform.preprocessing_fn',
@@ -148,32 +148,32 @@ def create_pipeline(config: PipelineConfig, data_root: str,
                 gate] + ([window_node] if window_node else []) + [transform]
   hyperparameters = None
   if config.tune:
-    tuner = tfx.components.Tuner(
+    tuner = tfx_api.Tuner(
         tuner_fn='components.tuner.tuner_fn',
         examples=transform.outputs['transformed_examples'],
         transform_graph=transform.outputs['transform_graph'],
-        train_args=tfx.proto.TrainArgs(num_steps=config.tuner_steps),
-        eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+        train_args=tfx_api.TrainArgs(num_steps=config.tuner_steps),
+        eval_args=tfx_api.EvalArgs(num_steps=config.eval_steps),
         custom_config=custom_config)
     hyperparameters = tuner.outputs['best_hyperparameters']
     components.append(tuner)
-  trainer = tfx.components.Trainer(
+  trainer = tfx_api.Trainer(
       run_fn='components.model.run_fn',
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
       schema=schema_gen.outputs['schema'],
       hyperparameters=hyperparameters,
-      train_args=tfx.proto.TrainArgs(num_steps=config.train_steps),
-      eval_args=tfx.proto.EvalArgs(num_steps=config.eval_steps),
+      train_args=tfx_api.TrainArgs(num_steps=config.train_steps),
+      eval_args=tfx_api.EvalArgs(num_steps=config.eval_steps),
       custom_config=custom_config)
-  model_resolver = tfx.dsl.Resolver(
+  model_resolver = tfx_api.Resolver(
       strategy_class=baseline.LatestBlessedOtherModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(
-          type=tfx.types.standard_artifacts.ModelBlessing),
+      model=tfx_api.Channel(type=tfx_api.standard_artifacts.Model),
+      model_blessing=tfx_api.Channel(
+          type=tfx_api.standard_artifacts.ModelBlessing),
   ).with_id('latest_blessed_model_resolver')
   model_resolver.add_upstream_node(trainer)
-  evaluator = tfx.components.Evaluator(
+  evaluator = tfx_api.Evaluator(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
@@ -185,14 +185,14 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       min_auc=config.min_auc, significance=config.baseline_significance,
       max_auc_regression=config.max_auc_regression).with_id(judge_lib.NODE_ID)
   judge.add_upstream_node(evaluator)  # the report shows both, judge last
-  pusher = tfx.components.Pusher(
+  pusher = tfx_api.Pusher(
       model=trainer.outputs['model'],
       model_blessing=judge.outputs['blessing'],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(
+      push_destination=tfx_api.PushDestination(
+          filesystem=tfx_api.PushDestination.Filesystem(
               base_directory=f'{serving_dir}/{config.model_name}')))
   components += [trainer, model_resolver, evaluator, judge, pusher]
-  return tfx.dsl.Pipeline(
+  return tfx_api.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=pipeline_root,
       components=components,
