@@ -104,6 +104,19 @@ def eval_complaint_ids(pipeline_root: str) -> List[int]:
   return ids
 
 
+def trained_hyperparameters(pipeline_root: str) -> Dict[str, object]:
+  """The hyperparameters the newest model was trained with (the Tuner's pick
+  when it ran), from the Trainer's training history."""
+  from components import model  # pylint: disable=g-import-not-at-top
+  runs = glob.glob(os.path.join(pipeline_root, 'Trainer', 'model_run', '*',
+                                model.HISTORY_FILE))
+  if not runs:
+    return {}
+  newest = max(runs, key=lambda p: int(os.path.basename(os.path.dirname(p))))
+  with open(newest, encoding='utf-8') as f:
+    return json.load(f)['hyperparameters']
+
+
 def best_achievable_auc(rows: int, seed: int, ids: List[int]) -> float:
   """AUC of the true probabilities on exactly these eval rows."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
@@ -170,7 +183,9 @@ def bench_ours(work: str, rows: int, seed: int, extra: List[str],
     result.update(eval_rows=len(ids), eval_auc=round(overall['auc'], 4),
                   best_achievable_auc=round(best, 4),
                   auc_gap=round(best - overall['auc'], 4),
-                  blessed=summary.get('blessed'))
+                  blessed=summary.get('blessed'),
+                  hyperparameters=trained_hyperparameters(
+                      os.path.join(out, 'pipeline_root')))
   return result
 
 
