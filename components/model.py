@@ -120,15 +120,20 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
 def make_dataset(file_pattern: List[str], data_accessor,
                  tf_transform_output: tft.TFTransformOutput,
                  batch_size: int = features.BATCH_SIZE,
-                 once: bool = False) -> tf.data.Dataset:
+                 once: bool = False, seed: int = 42) -> tf.data.Dataset:
   """Batches of (transformed features, label) from Transform's output:
   repeated without end for training, or every row once (`once`) for a score
-  over a whole split."""
+  over a whole split. The files and rows are shuffled with `seed` as the
+  op seed (with the global seed, which the caller sets first): an op seed
+  derived from the global one depends on how many random ops the process
+  made before (in a LocalDagRunner run, every component before), and two
+  runs of the same Tuner read the rows in other orders and picked other
+  candidates."""
   dataset = data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(
           batch_size=batch_size, label_key=features.LABEL_KEY,
-          num_epochs=1 if once else None),
+          num_epochs=1 if once else None, shuffle_seed=seed),
       tf_transform_output.transformed_metadata.schema)
   return dataset if once else dataset.repeat()
 
@@ -145,13 +150,19 @@ def estimate_label_rate(dataset: tf.data.Dataset, batches: int = 20) -> float:
 
 def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
   """Fits for fn_args.train_steps, recording the curve in model_run_dir."""
-  tf.keras.utils.set_random_seed(int(fn_args.custom_config.get('seed', 42))
-                                 if fn_args.custom_config else 42)
-  train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor,
-                          tf_transform_output)
+  seed = int((fn_args.custom_config or {}).get('seed', 42))
+  tf.keras.utils.set_random_seed(seed)
+  def train_data():
+    return make_dataset(fn_args.train_files, fn_args.data_accessor,
+                        tf_transform_output, seed=seed)
+
+  # The label rate from a dataset of its own: fit's pass over train_ds is
+  # then its first, the one whose order the seed fixes (a second iterator
+  # continues from how far the first one's prefetch had read ahead).
+  label_rate = estimate_label_rate(train_data())
+  train_ds = train_data()
   eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                         tf_transform_output)
-  label_rate = estimate_label_rate(train_ds)
+                         tf_transform_output, seed=seed)
   epochs = max(1, min(EPOCHS, fn_args.train_steps))
   steps_per_epoch = fn_args.train_steps // epochs
   model = get_model(hparams, label_rate,

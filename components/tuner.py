@@ -13,7 +13,7 @@ short trials rank candidates as full-length ones do is measured, not assumed:
 """
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import keras_tuner
 import tensorflow as tf
@@ -145,25 +145,35 @@ class SuccessiveHalvingOracle(keras_tuner.Oracle):
 
 
 class HalvingTuner(keras_tuner.Tuner):
-  """Trains each trial for its round's steps; no checkpoints (the Trainer
-  retrains the winner, so a trial's weights are never read)."""
+  """Trains each trial for its round's steps on a dataset of its own; no
+  checkpoints (the Trainer retrains the winner, so a trial's weights are
+  never read).
 
-  def __init__(self, oracle: SuccessiveHalvingOracle, label_rate: float,
+  `train_data()` makes the training dataset anew for every trial, after the
+  seed: the first pass over a freshly made, seeded dataset is always in the
+  same order, while a dataset iterated again continues from how far the
+  last iterator's prefetch threads had read ahead, which varies.
+  """
+
+  def __init__(self, oracle: SuccessiveHalvingOracle,
+               train_data: Callable[[], tf.data.Dataset], label_rate: float,
                train_rows: int = 0, seed: int = 42, **kwargs):
     super().__init__(oracle=oracle, hypermodel=None, **kwargs)
+    self.train_data = train_data
     self.label_rate = label_rate
     self.train_rows = train_rows
     self.seed = seed
 
   def run_trial(self, trial, *fit_args, **fit_kwargs):
     steps = self.oracle.steps_of(trial.trial_id)
-    # Every trial starts from the seed the Trainer starts from: a trial's
-    # score then depends on its hyperparameters alone, and a rerun picks the
-    # same ones (unseeded, two close candidates swapped places between runs).
+    # Every trial starts from the seed the Trainer starts from, on the data
+    # in the same order: a trial's score then depends on its hyperparameters
+    # alone, and a rerun picks the same ones (unseeded, two close candidates
+    # swapped places between runs).
     tf.keras.utils.set_random_seed(self.seed)
     keras_model = model.get_model(trial.hyperparameters.values,
                                   self.label_rate, train_rows=self.train_rows)
-    history = keras_model.fit(*fit_args,
+    history = keras_model.fit(self.train_data(), *fit_args,
                               **dict(fit_kwargs, steps_per_epoch=steps))
     return {OBJECTIVE: max(history.history[OBJECTIVE])}
 
@@ -177,25 +187,32 @@ def tuner_fn(fn_args) -> tfx_api.TunerFnResult:
   used: trials are scored on the whole eval split.
   """
   config = fn_args.custom_config or {}
+  seed = int(config.get('seed', 42))
+  # A shuffle's order is a function of the global seed and its own: both
+  # fixed, the trials' data order, and with it the scores and the pick, are
+  # the same in every run (as the Trainer's, which does the same).
+  tf.keras.utils.set_random_seed(seed)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-  train_ds = model.make_dataset(fn_args.train_files, fn_args.data_accessor,
-                                tf_transform_output)
+
+  def train_data():
+    return model.make_dataset(fn_args.train_files, fn_args.data_accessor,
+                              tf_transform_output, seed=seed)
+
   # Every trial is scored on the whole eval split, each row once: a sample
   # of --eval-steps batches (6,400 rows, 6% of the split at 500,000 rows)
   # scores candidates whose AUC differs by less than its noise.
   eval_ds = model.make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                               tf_transform_output, once=True)
+                               tf_transform_output, once=True, seed=seed)
   oracle = SuccessiveHalvingOracle(
       objective=keras_tuner.Objective(OBJECTIVE, 'max'),
       hyperparameters=search_space(),
       candidates=int(config.get('max_trials', 3)),
       halving=int(config.get('halving', 3)),
-      full_steps=fn_args.train_steps, seed=int(config.get('seed', 42)))
+      full_steps=fn_args.train_steps, seed=seed)
   tuner = HalvingTuner(
-      oracle, model.estimate_label_rate(train_ds),
-      train_rows=int(config.get('train_rows', 0)),
-      seed=int(config.get('seed', 42)),
+      oracle, train_data, model.estimate_label_rate(train_data()),
+      train_rows=int(config.get('train_rows', 0)), seed=seed,
       directory=fn_args.working_dir, project_name='complaints_tuning')
   return tfx_api.TunerFnResult(
       tuner=tuner,
-      fit_kwargs={'x': train_ds, 'validation_data': eval_ds, 'verbose': 0})
+      fit_kwargs={'validation_data': eval_ds, 'verbose': 0})

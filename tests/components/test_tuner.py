@@ -127,12 +127,13 @@ def test_the_tuner_trains_each_trial_for_its_rounds_steps(tmp_path):
       objective=keras_tuner.Objective(tuner.OBJECTIVE, 'max'),
       hyperparameters=tuner.search_space(), candidates=3, halving=3,
       full_steps=30, seed=1)
-  search = tuner.HalvingTuner(oracle, label_rate=0.33, train_rows=rows,
-                              directory=str(tmp_path), project_name='t')
+  search = tuner.HalvingTuner(oracle, lambda: data, label_rate=0.33,
+                              train_rows=rows, directory=str(tmp_path),
+                              project_name='t')
   batches = []
   counter = tf.keras.callbacks.LambdaCallback(
       on_train_batch_end=lambda batch, logs: batches.append(batch))
-  search.search(x=data, validation_data=data, validation_steps=2,
+  search.search(validation_data=data, validation_steps=2,
                 callbacks=[counter], verbose=0)
   trials = list(oracle.trials.values())
   assert len(trials) == 3 and all(t.status == COMPLETED for t in trials)
@@ -153,11 +154,11 @@ def test_a_rerun_of_the_search_scores_every_trial_the_same(tmp_path):
         objective=keras_tuner.Objective(tuner.OBJECTIVE, 'max'),
         hyperparameters=tuner.search_space(), candidates=3, halving=3,
         full_steps=24, seed=5)
-    search = tuner.HalvingTuner(oracle, label_rate=0.25, train_rows=rows,
-                                seed=11, directory=str(folder),
-                                project_name='t')
+    search = tuner.HalvingTuner(oracle, lambda: data, label_rate=0.25,
+                                train_rows=rows, seed=11,
+                                directory=str(folder), project_name='t')
     tf.keras.utils.set_random_seed(seed_before)   # whatever ran before
-    search.search(x=data, validation_data=data, validation_steps=2, verbose=0)
+    search.search(validation_data=data, validation_steps=2, verbose=0)
     return [t.score for t in oracle.trials.values()]
 
   first = scores(tmp_path / 'a', seed_before=999)
@@ -165,23 +166,29 @@ def test_a_rerun_of_the_search_scores_every_trial_the_same(tmp_path):
   assert scores(tmp_path / 'b', seed_before=123) == first
 
 
-def test_tuner_fn_scores_every_trial_on_the_whole_eval_split(
-    transform_run, transformed_files, tmp_path):
-  """tuner_fn as TFX calls it, on Transform's real output: each trial is
-  validated on every eval row once, whatever --eval-steps says."""
-  import math  # pylint: disable=g-import-not-at-top
+def _tuner_fn_args(transform_run, transformed_files, folder):
+  """fn_args as TFX's Tuner gives them, on Transform's real output."""
   import types  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components import features  # pylint: disable=g-import-not-at-top
   rows, transform_dir = transform_run
   files, accessor = transformed_files
-  fn_args = types.SimpleNamespace(
+  return types.SimpleNamespace(
       train_files=[files], eval_files=[files], data_accessor=accessor,
-      transform_graph_path=transform_dir, working_dir=str(tmp_path),
+      transform_graph_path=transform_dir, working_dir=str(folder),
       train_steps=6, eval_steps=1,
       custom_config={'max_trials': 3, 'halving': 3, 'seed': 3,
                      'train_rows': len(rows)})
-  result = tuner.tuner_fn(fn_args)
+
+
+def test_tuner_fn_scores_every_trial_on_the_whole_eval_split(
+    transform_run, transformed_files, tmp_path):
+  """tuner_fn as TFX calls it: each trial is validated on every eval row
+  once, whatever --eval-steps says."""
+  import math  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from components import features  # pylint: disable=g-import-not-at-top
+  rows, _ = transform_run
+  result = tuner.tuner_fn(_tuner_fn_args(transform_run, transformed_files,
+                                         tmp_path))
   eval_batches = []
   counter = tf.keras.callbacks.LambdaCallback(
       on_test_batch_end=lambda batch, logs: eval_batches.append(batch))
@@ -190,3 +197,23 @@ def test_tuner_fn_scores_every_trial_on_the_whole_eval_split(
   assert len(trials) == 3 and all(t.status == COMPLETED for t in trials)
   per_trial = math.ceil(len(rows) / features.BATCH_SIZE)
   assert len(eval_batches) == 3 * per_trial
+
+
+def test_a_rerun_of_tuner_fn_reads_the_data_in_the_same_order(
+    transform_run, transformed_files, tmp_path):
+  """TFX's datasets shuffle; tuner_fn seeds them, so two runs after
+  different global seeds score every trial the same (unseeded, the same
+  search picked a deep model in one benchmark run and the defaults in the
+  next)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def scores(folder, seed_before):
+    tf.keras.utils.set_random_seed(seed_before)   # whatever ran before
+    result = tuner.tuner_fn(_tuner_fn_args(transform_run, transformed_files,
+                                           folder))
+    result.tuner.search(**result.fit_kwargs)
+    return [t.score for t in result.tuner.oracle.trials.values()]
+
+  first = scores(tmp_path / 'a', seed_before=999)
+  assert len(first) == 3
+  assert scores(tmp_path / 'b', seed_before=123) == first
