@@ -44,6 +44,9 @@ class PipelineConfig:
   train_steps: int = 0
   train_epochs: float = 2.0
   min_train_steps: int = 1000
+  # Batches of the Trainer's validation after each epoch (its training
+  # curve); the Tuner scores trials on the whole eval split, the Evaluator
+  # and the judge the model on it.
   eval_steps: int = 50
   tune: bool = True
   # Candidates of the Tuner's successive halving (components/tuner.py): all
