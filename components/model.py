@@ -152,6 +152,7 @@ def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
   """Fits for fn_args.train_steps, recording the curve in model_run_dir."""
   seed = int((fn_args.custom_config or {}).get('seed', 42))
   tf.keras.utils.set_random_seed(seed)
+
   def train_data():
     return make_dataset(fn_args.train_files, fn_args.data_accessor,
                         tf_transform_output, seed=seed)
