@@ -87,12 +87,20 @@ def component_seconds(metadata_path: str) -> Dict[str, float]:
   return {c['component']: round(c['seconds'], 1) for c in run['components']}
 
 
+def newest_artifact(pipeline_root: str, component: str,
+                    output: str) -> Optional[str]:
+  """The folder of a component output's newest artifact (TFX names them by
+  execution id), or None if it wrote none."""
+  found = glob.glob(os.path.join(pipeline_root, component, output, '*'))
+  return max(found, key=lambda p: int(os.path.basename(p))) if found else None
+
+
 def eval_complaint_ids(pipeline_root: str) -> List[int]:
   """Complaint ids of the eval split CsvExampleGen wrote (newest artifact)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  artifacts = glob.glob(os.path.join(pipeline_root, 'CsvExampleGen',
-                                     'examples', '*'))
-  newest = max(artifacts, key=lambda p: int(os.path.basename(p)))
+  newest = newest_artifact(pipeline_root, 'CsvExampleGen', 'examples')
+  if newest is None:
+    raise FileNotFoundError(f'no CsvExampleGen examples in {pipeline_root}')
   ids = []
   for path in sorted(glob.glob(os.path.join(newest, 'Split-eval', '*.gz'))):
     for record in tf.data.TFRecordDataset(path, compression_type='GZIP'):
@@ -107,14 +115,10 @@ def eval_complaint_ids(pipeline_root: str) -> List[int]:
 def trained_hyperparameters(pipeline_root: str) -> Dict[str, object]:
   """The hyperparameters the newest model was trained with (the Tuner's pick
   when it ran), from the Trainer's training history."""
-  from components import model  # pylint: disable=g-import-not-at-top
-  runs = glob.glob(os.path.join(pipeline_root, 'Trainer', 'model_run', '*',
-                                model.HISTORY_FILE))
-  if not runs:
-    return {}
-  newest = max(runs, key=lambda p: int(os.path.basename(os.path.dirname(p))))
-  with open(newest, encoding='utf-8') as f:
-    return json.load(f)['hyperparameters']
+  from pipeline.metadata import lineage  # pylint: disable=g-import-not-at-top
+  model_run = newest_artifact(pipeline_root, 'Trainer', 'model_run')
+  history = lineage.training_history(model_run) if model_run else None
+  return (history or {}).get('hyperparameters', {})
 
 
 def best_achievable_auc(rows: int, seed: int, ids: List[int]) -> float:
