@@ -123,12 +123,16 @@ def make_dataset(file_pattern: List[str], data_accessor,
                  once: bool = False, seed: int = 42) -> tf.data.Dataset:
   """Batches of (transformed features, label) from Transform's output:
   repeated without end for training, or every row once (`once`) for a score
-  over a whole split. The files and rows are shuffled with `seed` as the
-  op seed (with the global seed, which the caller sets first): an op seed
-  derived from the global one depends on how many random ops the process
-  made before (in a LocalDagRunner run, every component before), and two
-  runs of the same Tuner read the rows in other orders and picked other
-  candidates."""
+  over a whole split.
+
+  The order is the same in every run only for the first pass over a dataset
+  made after the global seed was set: the files and rows are shuffled with
+  `seed` as the op seed (one derived from the global seed depends on how
+  many random ops the process made before: in a LocalDagRunner run, every
+  component before), and a later pass continues from how far the previous
+  one's prefetch threads had read ahead. So a caller that reads twice (the
+  label rate, then training; each Tuner trial) makes a dataset per pass.
+  Unseeded, two runs of the same Tuner picked other candidates."""
   dataset = data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(
@@ -157,9 +161,7 @@ def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
     return make_dataset(fn_args.train_files, fn_args.data_accessor,
                         tf_transform_output, seed=seed)
 
-  # The label rate from a dataset of its own: fit's pass over train_ds is
-  # then its first, the one whose order the seed fixes (a second iterator
-  # continues from how far the first one's prefetch had read ahead).
+  # A dataset per pass, so fit's is a first pass (make_dataset).
   label_rate = estimate_label_rate(train_data())
   train_ds = train_data()
   eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor,

@@ -150,9 +150,8 @@ class HalvingTuner(keras_tuner.Tuner):
   never read).
 
   `train_data()` makes the training dataset anew for every trial, after the
-  seed: the first pass over a freshly made, seeded dataset is always in the
-  same order, while a dataset iterated again continues from how far the
-  last iterator's prefetch threads had read ahead, which varies.
+  seed: only a dataset's first pass has the same order in every run
+  (model.make_dataset).
   """
 
   def __init__(self, oracle: SuccessiveHalvingOracle,
@@ -188,9 +187,7 @@ def tuner_fn(fn_args) -> tfx_api.TunerFnResult:
   """
   config = fn_args.custom_config or {}
   seed = int(config.get('seed', 42))
-  # A shuffle's order is a function of the global seed and its own: both
-  # fixed, the trials' data order, and with it the scores and the pick, are
-  # the same in every run (as the Trainer's, which does the same).
+  # Before any dataset is made (model.make_dataset), as the Trainer does.
   tf.keras.utils.set_random_seed(seed)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
 
