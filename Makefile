@@ -55,8 +55,9 @@ env: $(VENV)/.installed
 run: env
 	$(PY) -m pipeline run --output $(OUTPUT) $(ARGS)
 
+# --durations: the slowest tests at the end, so a slow run says where it went.
 test: env
-	$(PY) -m pytest tests -q -rfEs -p no:warnings -p tests.ci_no_skip
+	$(PY) -m pytest tests -q -rfEs -p no:warnings -p tests.ci_no_skip --durations=15
 
 # The life cycle as one command (pipeline/loop.py): into runs/loop unless
 # OUTPUT is given, so it never changes what `make run` pushed.
