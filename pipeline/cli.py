@@ -13,7 +13,7 @@ import argparse
 import json
 import logging
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from pipeline import config as pipeline_config
 from pipeline import paths as project_paths
@@ -294,6 +294,23 @@ def _fail(message: str, code: int = 2) -> int:
   return code
 
 
+def _holding(output: str, body: Callable[[], int], create: bool = True) -> int:
+  """body()'s exit code, run while this process holds --output; exit 2 with
+  one line naming the holder when another process does.
+
+  The writers (run, loop, monitor, feedback) call it once their arguments
+  are checked, so bad input still leaves nothing behind; the readers (runs,
+  lineage, compare) take no lock. create=False: a missing folder is not
+  made (monitor and feedback then say what is missing).
+  """
+  from pipeline import output_lock  # pylint: disable=g-import-not-at-top
+  try:
+    with output_lock.hold(output, create=create):
+      return body()
+  except output_lock.OutputLockError as error:
+    return _fail(str(error))
+
+
 def _config(args, command: str) -> pipeline_config.PipelineConfig:
   """The config of a command: defaults, then --config, then its options."""
   file_values = (pipeline_config.read_file(args.config) if args.config
@@ -304,9 +321,7 @@ def _config(args, command: str) -> pipeline_config.PipelineConfig:
 
 
 def run_command(args) -> int:
-  """`run`: exit 0, 1 (a component failed), 2 (bad input) or 3 (data gate)."""
-  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
-  from pipeline.reports import summary_text  # pylint: disable=g-import-not-at-top
+  """`run`: exit 0, 1 (a component failed), 2 (bad input), 3 (data gate)."""
   try:
     config = _config(args, 'run')
   except pipeline_config.ConfigError as error:
@@ -314,6 +329,12 @@ def run_command(args) -> int:
   if args.from_input and args.data:
     return _fail('--from-input trains on the spans already in '
                  '<output>/input/: give it or --data, not both')
+  return _holding(args.output, lambda: _run_pipeline(args, config))
+
+
+def _run_pipeline(args, config: pipeline_config.PipelineConfig) -> int:
+  from pipeline import local_runner  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import summary_text  # pylint: disable=g-import-not-at-top
   # Progress on stderr, the summary on stdout: `--json > summary.json` works.
   result = local_runner.run(
       config, project_paths.run_paths(args.output, args.metadata),
@@ -367,13 +388,17 @@ def runs_command(args) -> int:
 
 def monitor_command(args) -> int:
   """`monitor`: exit 0 healthy, 4 on an alert, 2 on logs it cannot judge."""
-  from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
-  from pipeline.monitoring import monitor, prediction_logs  # pylint: disable=g-import-not-at-top
-  from pipeline.reports import monitor_report, monitor_text  # pylint: disable=g-import-not-at-top
   try:
     config = _config(args, 'monitor')
   except pipeline_config.ConfigError as error:
     return _fail(str(error))
+  return _holding(args.output, lambda: _monitor(args, config), create=False)
+
+
+def _monitor(args, config: pipeline_config.PipelineConfig) -> int:
+  from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
+  from pipeline.monitoring import monitor, prediction_logs  # pylint: disable=g-import-not-at-top
+  from pipeline.reports import monitor_report, monitor_text  # pylint: disable=g-import-not-at-top
   paths = project_paths.run_paths(args.output, args.metadata)
   try:
     result = monitor.monitor(paths, args.logs, config.model_name,
@@ -389,6 +414,10 @@ def monitor_command(args) -> int:
 
 def feedback_command(args) -> int:
   """`feedback`: exit 0, or 2 when the labels or logs cannot be joined."""
+  return _holding(args.output, lambda: _feedback(args), create=False)
+
+
+def _feedback(args) -> int:
   from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
   from pipeline.monitoring import feedback, prediction_logs  # pylint: disable=g-import-not-at-top
   from pipeline.reports import feedback_text  # pylint: disable=g-import-not-at-top
@@ -427,6 +456,11 @@ def loop_command(args) -> int:
                  f'{args.canary_share}')
   plan = loop.LoopPlan(args.scenario or loop.DEFAULT_SCENARIOS,
                        args.traffic_rows, args.canary_share)
+  return _holding(args.output, lambda: _loop(args, config, plan))
+
+
+def _loop(args, config: pipeline_config.PipelineConfig, plan) -> int:
+  from pipeline import loop  # pylint: disable=g-import-not-at-top
   try:
     result = loop.Loop(
         config, project_paths.run_paths(args.output), plan,

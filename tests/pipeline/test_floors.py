@@ -16,7 +16,7 @@ PACKAGES = ('components', 'data', 'pipeline', 'serving', 'benchmarks',
 # pipeline/'s floors, bottom first: a module imports only from floors below
 # its own, or from its own sub-package.
 FLOORS = [
-    {'pipeline.paths', 'pipeline.config'},
+    {'pipeline.paths', 'pipeline.config', 'pipeline.output_lock'},
     {'pipeline.input_data', 'pipeline.pipeline', 'pipeline.schema.curate'},
     {'pipeline.metadata'},
     {'pipeline.monitoring'},
