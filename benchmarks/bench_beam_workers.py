@@ -28,6 +28,8 @@ import tempfile
 import time
 from typing import Dict, List
 
+from benchmarks import result_file
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results', 'beam_workers.json')
 BEAM_COMPONENTS = ('CsvExampleGen', 'StatisticsGen', 'Transform', 'Evaluator')
@@ -116,11 +118,7 @@ def main(argv=None) -> int:
             local_1, os.path.join(work, 'pools-1'), work_dir=work)
       results[f'pools_{pools}'] = found
       print(f'pools {pools}:', json.dumps(found, default=str), flush=True)
-  os.makedirs(os.path.dirname(args.out), exist_ok=True)
-  with open(args.out + '.tmp', 'w', encoding='utf-8') as f:
-    json.dump(results, f, indent=2, default=str)
-  os.replace(args.out + '.tmp', args.out)
-  print(f'wrote {args.out}')
+  result_file.write(args.out, results)
   return 0
 
 

@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 
+from benchmarks import result_file
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results', 'monitoring.json')
 SCENARIOS = (None, 'channel_shift', 'product_shift', 'product_channel_shift',
@@ -109,11 +111,8 @@ def main(argv=None) -> int:
             'date': time.strftime('%Y-%m-%d', time.gmtime()),
             'training_rows': args.rows, 'window_requests': args.window,
             'pipeline_seconds': round(run_seconds, 1), 'windows': windows}
-  os.makedirs(os.path.dirname(args.out), exist_ok=True)
-  with open(args.out, 'w', encoding='utf-8') as f:
-    json.dump(result, f, indent=1)
+  result_file.write(args.out, result, indent=1)
   shutil.rmtree(work, ignore_errors=True)
-  print(f'wrote {args.out}')
   return 0
 
 

@@ -26,6 +26,8 @@ from typing import Dict, List, Optional
 
 import psutil
 
+from benchmarks import result_file
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results', 'pipeline.json')
 TAXI_ROWS = 15_000
@@ -144,12 +146,8 @@ def machine() -> Dict[str, object]:
 
 
 def write_results(path: str, results: Dict) -> None:
-  """Writes a result file (a temporary file renamed: never half-written)."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    json.dump(results, f, indent=2)
-  os.replace(path + '.tmp', path)
-  print('wrote', path)
+  """Writes a result file with the command and commit that made it."""
+  result_file.write(path, results)
 
 
 def bench_taxi(work: str) -> Dict[str, object]:

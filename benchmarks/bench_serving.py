@@ -34,6 +34,7 @@ import time
 from typing import Dict, List, Optional
 
 from benchmarks import grpc_load
+from benchmarks import result_file
 from benchmarks import serving_load
 from benchmarks import serving_model
 from benchmarks import serving_requests
@@ -354,12 +355,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'error: {e}', file=sys.stderr)
     return 2
   print(json.dumps(results['summary'], indent=2))
-  os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-  tmp = args.output + '.tmp'
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(results, f, indent=2)
-  os.replace(tmp, args.output)
-  print(f'written to {args.output}')
+  result_file.write(args.output, results)
   return 0
 
 

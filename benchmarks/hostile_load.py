@@ -31,6 +31,8 @@ from typing import Dict, List
 
 import serving  # noqa: F401  (TF_USE_LEGACY_KERAS before TF import)
 
+from benchmarks import result_file
+
 # Server bounds used by the run (small, so that they are reached).
 REST_CONNECTIONS = 32
 GRPC_THREADS = 8
@@ -367,9 +369,7 @@ def main() -> None:
   text = json.dumps(figures, indent=2)
   print(text)
   if args.out:
-    os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
-    with open(args.out, 'w', encoding='utf-8') as f:
-      f.write(text + '\n')
+    result_file.write(args.out, figures)
 
 
 if __name__ == '__main__':

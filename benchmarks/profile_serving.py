@@ -22,6 +22,7 @@ import tempfile
 import time
 from typing import Callable, Dict, List, Optional
 
+from benchmarks import result_file
 from benchmarks import serving_model
 from benchmarks import serving_requests
 
@@ -168,9 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              'batch_32': profile(model['base_path'], args.model_name, 32,
                                  max(1, args.calls // 5))}
   print(json.dumps(results, indent=2))
-  with open(args.output, 'w', encoding='utf-8') as f:
-    json.dump(results, f, indent=2)
-  print(f'written to {args.output}')
+  result_file.write(args.output, results)
   return 0
 
 
