@@ -41,6 +41,11 @@ setup(
         'numpy',
         'pandas',
         'psutil',
+        # The dataset specs (datasets/*.yaml) and their JSON Schema.
+        'pyyaml',
+        'jsonschema',
+        # The penguins spec's data: the package ships the CSV.
+        'palmerpenguins',
     ],
     # playwright drives Debian's chromium (never a downloaded browser) in the
     # browser tests of the run report and the run index; hypothesis is the
@@ -49,7 +54,8 @@ setup(
     # kubeflow: `python -m pipeline compile --target kubeflow-v2` (TFX's
     # KubeflowV2DagRunner needs only KFP's PipelineSpec protos; kfp itself
     # conflicts with the pins: 2.0-2.5 want urllib3<2, 2.6+ protobuf>=4).
-    extras_require={'test': ['pytest', 'nbclient', 'ipykernel', 'playwright',
+    extras_require={'test': ['pytest', 'pytest-xdist', 'pytest-randomly',
+                             'nbclient', 'ipykernel', 'playwright',
                              'hypothesis', 'kubernetes-validate'],
                     'kubeflow': ['kfp-pipeline-spec']},
 )
