@@ -59,3 +59,47 @@ def test_auc_confidence_interval_shrinks_with_more_data_and_is_clipped():
 def test_auc_confidence_interval_needs_both_classes():
   with pytest.raises(ValueError, match='both classes'):
     metrics.auc_confidence_interval(0.7, 0, 10)
+
+
+# Independent implementations: scipy's ranks, scikit-learn's ROC AUC, and a
+# simulation where Hanley and McNeil's variance is exact.
+
+
+def test_average_ranks_match_scipy_rankdata():
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  for values in (rng.integers(0, 5, 200), rng.random(50), [2.0], [1, 1, 1]):
+    assert metrics.average_ranks(values) == pytest.approx(
+        stats.rankdata(values, method='average'))
+
+
+def test_roc_auc_matches_scikit_learn():
+  from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(5)
+  for size, share in ((40, 0.5), (500, 0.1), (3000, 0.25)):
+    labels = (rng.random(size) < share).astype(int)
+    continuous = rng.normal(size=size) + labels
+    tied = np.round(continuous, 0)  # a handful of distinct scores
+    for scores in (continuous, tied):
+      assert metrics.roc_auc(scores, labels) == pytest.approx(
+          roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_auc_confidence_interval_matches_a_simulation():
+  """Negatives' scores Exp(1), positives' Exp with mean A/(1-A): then
+  P(positive > negative) = A, and Hanley and McNeil's Q1 = A/(2-A) and
+  Q2 = 2A^2/(1+A) are exact (their paper's derivation), so the interval's
+  standard error must be the spread of AUCs over repeated samples. Unequal
+  class sizes tell apart which class goes with which Q."""
+  auc, positives, negatives, reps = 0.8, 20, 40, 4000
+  rng = np.random.default_rng(11)
+  pos = rng.exponential(auc / (1 - auc), size=(reps, positives))
+  neg = rng.exponential(1.0, size=(reps, negatives))
+  aucs = (pos[:, :, None] > neg[:, None, :]).mean(axis=(1, 2))
+  assert aucs.mean() == pytest.approx(auc, abs=0.005)
+  low, high = metrics.auc_confidence_interval(auc, positives, negatives,
+                                              z=1.0)
+  # By hand: SE^2 = (0.16 + 19 * (2/3 - 0.64) + 39 * (0.7111 - 0.64)) / 800
+  # = 0.0043, SE = 0.0656 (with the classes swapped it would be 0.0565).
+  assert (high - low) / 2 == pytest.approx(0.0656, abs=5e-4)
+  assert (high - low) / 2 == pytest.approx(aucs.std(ddof=1), rel=0.05)
