@@ -3,6 +3,7 @@
 import contextlib
 import io
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -97,11 +98,23 @@ def test_compare_a_run_with_itself_has_no_drift(drifted):
   from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
   result = runs.compare(str(drifted.output / 'metadata.sqlite'), '1', '1')
   assert result['drift']['same_data'] is True
+  # Each all() below is over a list that must not be empty: an empty one
+  # (nothing compared) would pass them all.
+  compared = {f['feature'] for f in result['drift']['features']}
+  assert {'product', *UNCHANGED} <= compared, compared
   assert all(f['distance'] == pytest.approx(0.0, abs=1e-9)
              for f in result['drift']['features'])
+  assert result['trained'] == {'a': True, 'b': True}
+  assert {'train_steps', 'code_fingerprint'} <= {
+      h['name'] for h in result['hyperparameters']}
   assert all(h['same'] for h in result['hyperparameters'])
-  assert all(m['delta'] in (0.0, None) or m['delta'] != m['delta']
-             for m in result['metrics'])
+  # Run 1 is complete: both sides have every metric, so every delta is a
+  # number (0, or NaN for a NaN metric), never None.
+  assert ('Overall', 'auc') in {(m['slice'], m['metric'])
+                                for m in result['metrics']}
+  assert all(m['delta'] is not None and (m['delta'] == 0.0 or
+                                         math.isnan(m['delta']))
+             for m in result['metrics']), result['metrics']
 
 
 def test_unknown_run_exits_2(drifted):
