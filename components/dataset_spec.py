@@ -97,6 +97,7 @@ class DatasetSpec:
   timestamp_format: Optional[str] = None
   slices: Tuple[str, ...] = ()      # feature keys
   ignore: Tuple[str, ...] = ()      # columns
+  missing: Tuple[str, ...] = ()     # values that mean no value, besides ''
 
   @property
   def id_key(self) -> Optional[str]:
@@ -126,7 +127,7 @@ def from_config(config: Dict[str, Any]) -> DatasetSpec:
       label=Label(**label),
       features=tuple(Feature(**f) for f in values.pop('features')),
       slices=tuple(values.pop('slices')), ignore=tuple(values.pop('ignore')),
-      **values)
+      missing=tuple(values.pop('missing')), **values)
 
 
 def spec_path(name_or_path: str) -> str:
@@ -253,7 +254,7 @@ def load(name_or_path: str = DEFAULT) -> DatasetSpec:
                  if values.get('data') else None),
       id_column=values.get('id'), timestamp_column=timestamp.get('column'),
       timestamp_format=timestamp.get('format'), slices=tuple(slices),
-      ignore=ignored)
+      ignore=ignored, missing=tuple(values.get('missing', [])))
 
 
 def check_columns(spec: DatasetSpec, header: Sequence[str],
