@@ -123,6 +123,15 @@ def _fds_to(path: str) -> Iterator[TextIO]:
     terminal.close()
 
 
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+  """The libraries' output (TensorFlow's C++ log, Beam's warnings) to
+  nowhere, for a command without a run log (init-dataset): what it prints
+  itself comes after."""
+  with _fds_to(os.devnull):
+    yield
+
+
 def send_shutdown_noise_to(path: str) -> None:
   """After the last useful output: what the interpreter prints while it
   tears TensorFlow down (AtomicFunction.__del__ tracebacks) goes to the log.

@@ -17,7 +17,8 @@ PACKAGES = ('components', 'data', 'pipeline', 'serving', 'benchmarks',
 # its own, or from its own sub-package.
 FLOORS = [
     {'pipeline.paths', 'pipeline.config', 'pipeline.output_lock'},
-    {'pipeline.input_data', 'pipeline.pipeline', 'pipeline.schema.curate'},
+    {'pipeline.input_data', 'pipeline.pipeline', 'pipeline.schema.curate',
+     'pipeline.dataset_draft'},
     {'pipeline.metadata'},
     {'pipeline.monitoring'},
     {'pipeline.reports', 'pipeline.progress'},
