@@ -206,6 +206,26 @@ def build_parser() -> argparse.ArgumentParser:
   _add_settings(feedback.add_argument_group('the A/B test'), 'feedback')
   _add_loop_parser(sub)
   _add_compile_parser(sub)
+  init = sub.add_parser(
+      'init-dataset', help='draft a dataset spec and a curated schema from '
+      'a CSV, for you to review',
+      epilog='examples:\n  python -m pipeline init-dataset --data trips.csv '
+      '--label big_tipper --out datasets/\n  python -m pipeline init-dataset '
+      '--data birds.csv --label species --name birds --out my_specs/',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  init.add_argument('--data', required=True, metavar='CSV')
+  init.add_argument('--label', required=True, metavar='COLUMN',
+                    help='the column to predict')
+  init.add_argument('--positive', metavar='VALUE',
+                    help='binary: the label value of the positive class '
+                    '(default: 1/yes/true, else the rarer value)')
+  init.add_argument('--out', required=True, metavar='DIR',
+                    help='where <name>.yaml and <name>.schema.pbtxt go')
+  init.add_argument('--name', help='the data set\'s name (default: from the '
+                    'file name)')
+  init.add_argument('--force', action='store_true',
+                    help='replace existing files')
+  init.add_argument('--json', action='store_true')
   curate = sub.add_parser(
       'curate-schema', help='rebuild pipeline/schema/schema.pbtxt from a '
       'schema SchemaGen inferred (see pipeline/schema/curate.py)')
@@ -484,6 +504,28 @@ def curate_command(args) -> int:
   return 0
 
 
+def init_dataset_command(args) -> int:
+  """`init-dataset`: exit 0 with the draft written, or 2 on bad input."""
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  from data import spec_frame  # pylint: disable=g-import-not-at-top
+  from pipeline import dataset_draft  # pylint: disable=g-import-not-at-top
+  from pipeline import progress  # pylint: disable=g-import-not-at-top
+  try:
+    with progress.quiet_libraries():
+      result = dataset_draft.draft(args.data, args.label, args.out,
+                                   positive=args.positive, name=args.name,
+                                   force=args.force)
+  except (dataset_draft.DraftError, dataset_spec.SpecError,
+          spec_frame.DataKindError) as error:
+    return _fail(str(error))
+  except OSError as error:
+    return _fail(f'cannot write the draft to {args.out}: '
+                 f'{error.strerror or error}')
+  print(json.dumps(result, indent=2) if args.json
+        else dataset_draft.render(result))
+  return 0
+
+
 def compile_command(args) -> int:
   """`compile`: exit 0 with the spec written, or 2 on bad input."""
   from pipeline import kubeflow  # pylint: disable=g-import-not-at-top
@@ -504,6 +546,7 @@ COMMANDS = {'run': run_command, 'lineage': lineage_command,
             'runs': runs_command, 'compare': runs_command,
             'monitor': monitor_command, 'feedback': feedback_command,
             'loop': loop_command, 'curate-schema': curate_command,
+            'init-dataset': init_dataset_command,
             'compile': compile_command}
 
 
