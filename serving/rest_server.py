@@ -14,8 +14,10 @@ bounded (the bounds table in serving/README.md lists them):
 * at most --rest_api_num_threads connections (one thread each) are served
   at once; further ones get an immediate 503 from a single helper thread,
   so a flood of slow clients cannot grow the thread count;
-* a connection silent for --rest_api_idle_timeout_in_ms (between requests,
-  or between two reads inside one) is closed;
+* a connection silent for --rest_api_idle_timeout_in_ms is closed: between
+  requests silently, inside a request (its headers or body) after a 408;
+* every request line gets an answer: empty lines before it are skipped
+  (RFC 9112 section 2.2; at most MAX_EMPTY_LINES), a blank one is a 400;
 * a request that runs longer than --rest_api_timeout_in_ms is answered 504
   by a watchdog thread (TensorFlow cannot interrupt a running call, so the
   call finishes in the background and its connection is closed after).
@@ -38,6 +40,7 @@ from serving import status
 # already applies to the request line and headers.
 MAX_LINE_BYTES = 65536
 MAX_TRAILER_LINES = 100  # http.client's _MAXHEADERS.
+MAX_EMPTY_LINES = 100  # Empty lines skipped before a request line.
 _HEX = frozenset(b'0123456789abcdefABCDEF')
 _MAX_CONTENT_LENGTH_DIGITS = 19  # Beyond any int64 (and any body limit).
 _REJECT_QUEUE = 128
@@ -97,6 +100,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
       if not data:
         break
       drained += len(data)
+
+  def parse_request(self):
+    # The standard library closes without an answer on an empty request
+    # line (found by the fuzzer); RFC 9112 section 2.2: a server SHOULD
+    # ignore at least one empty line received before the request-line.
+    # A read timing out here is idleness between requests: closed silently.
+    for _ in range(MAX_EMPTY_LINES):
+      if self.raw_requestline not in (b'\r\n', b'\n'):
+        break
+      self.raw_requestline = self.rfile.readline(MAX_LINE_BYTES + 1)
+    if not self.raw_requestline:
+      self.close_connection = True  # Only empty lines, then the end.
+      return False
+    if len(self.raw_requestline) > MAX_LINE_BYTES:
+      self.send_error(414)
+      return False
+    if not str(self.raw_requestline, 'iso-8859-1').split():
+      self.send_error(400, 'Bad request syntax: empty request line')
+      return False
+    try:
+      return super().parse_request()  # Reads the headers too.
+    except TimeoutError:
+      self._timed_out_reading('headers')
+      return False
+
+  def _timed_out_reading(self, what: str) -> None:
+    timeout_ms = int(self.server.idle_timeout * 1000)
+    self.send_error(408, f'Request timed out: no data for {timeout_ms} ms '
+                    f'while reading its {what} (--rest_api_idle_timeout_in_ms)')
 
   def _line(self, what: str) -> bytes:
     line = self.rfile.readline(MAX_LINE_BYTES + 1)
@@ -211,8 +243,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     except (_BadRequest, ValueError) as e:
       self._error(400, f'Malformed HTTP request body: {e}')
       return
+    except TimeoutError:
+      self._timed_out_reading('body')
+      return
     except OSError:
-      self.close_connection = True  # Timed out or reset mid-body.
+      self.close_connection = True  # Reset mid-body.
       return
     if body is None:
       self._error(413, 'Request body larger than the limit of '

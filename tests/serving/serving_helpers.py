@@ -50,3 +50,42 @@ def call(port, method, path, body=None, host='127.0.0.1', raw=False,
   if raw:
     return response.status, data.decode('utf-8'), response
   return response.status, (json.loads(data) if data else None)
+
+
+def write_gate_model(base_path: str, version: int = 1) -> str:
+  """A model whose call waits until a file exists: a request held in flight.
+
+  `serving_default`: gate DT_STRING [-1] -> y DT_STRING [-1] (= gate). The
+  call spins inside the graph until a file matches gate[0] (an empty gate,
+  as in the server's default-input warmup, passes at once), so a test holds
+  calls in flight for exactly as long as it needs, then opens the gate by
+  creating the file, instead of guessing how long a slow call must spin.
+  The spin gives up after 300 s so that a failed test cannot hang the run.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  class Gate(tf.Module):
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string,
+                                                name='gate')])
+    def wait(self, gate):
+      pattern = tf.concat([gate, ['']], 0)[0]
+      end = tf.timestamp() + 300.0
+
+      def closed(i):
+        del i
+        return tf.logical_and(
+            tf.logical_and(tf.strings.length(pattern) > 0,
+                           tf.size(tf.io.matching_files(pattern)) == 0),
+            tf.timestamp() < end)
+
+      count = tf.while_loop(closed, lambda i: i + 1,
+                            [tf.constant(0, tf.int64)])[0]
+      with tf.control_dependencies([count]):
+        return {'y': tf.identity(gate)}
+
+  export_dir = os.path.join(str(base_path), str(version))
+  module = Gate()
+  tf.saved_model.save(module, export_dir,
+                      signatures={'serving_default': module.wait})
+  return export_dir

@@ -272,10 +272,11 @@ def test_fuzz_http_request_reader(rest_port):
   @FUZZ
   @given(request=_http_requests())
   def run(request):
+    # Every generated request has a request line (it holds a '/'), so every
+    # one is answered: a connection closed without a status line fails
+    # (found so far: an empty first line, now skipped as RFC 9112 asks).
     response = _exchange(rest_port, request)
-    if not response:
-      return  # Closed without an answer (e.g. an empty request line).
-    assert response.startswith((b'HTTP/1.1 ', b'HTTP/1.0 ')), response[:80]
+    assert response.startswith(b'HTTP/1.1 '), (request[:200], response[:80])
     for status_line in (line for line in response.split(b'\r\n')
                         if line.startswith(b'HTTP/1.')):
       code = int(status_line.split(b' ', 2)[1])

@@ -1,8 +1,6 @@
 """gRPC resource bounds: message size via --grpc_channel_arguments, and at
 most 4 x --grpc_max_threads RPCs in flight (the rest RESOURCE_EXHAUSTED)."""
 
-import concurrent.futures
-
 import grpc
 import numpy as np
 import pytest
@@ -10,8 +8,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-from serving_helpers import deploy
-from serving import example_models
+from serving_helpers import deploy, wait_for, write_gate_model
 
 
 def _request(name, key, values):
@@ -48,23 +45,33 @@ def test_bad_channel_arguments_are_a_clear_error(models, tmp_path,
                  grpc_channel_arguments='no_equals_sign')
 
 
+def _code(future) -> str:
+  try:
+    future.result()
+    return 'OK'
+  except grpc.RpcError as e:
+    return e.code().name
+
+
 def test_rpcs_in_flight_are_bounded(tmp_path, start_server):
-  example_models.write_slow_model(str(tmp_path / 'slow'), 1)
-  server = start_server(model_name='slow',
-                        model_base_path=str(tmp_path / 'slow'),
+  # Each call waits in the model until the test creates the gate file, so
+  # none finishes while the 12 arrive: whatever the machine's speed, the
+  # first 4 (4 x 1 thread: 1 running, 3 queued) are in flight and every
+  # later one is refused.
+  write_gate_model(str(tmp_path / 'gate'), 1)
+  server = start_server(model_name='gate',
+                        model_base_path=str(tmp_path / 'gate'),
                         grpc_max_threads=1, file_system_poll_wait_seconds=0)
+  gate = str(tmp_path / 'open')
+  request = _request('gate', 'gate', np.array([gate.encode()]))
   with grpc.insecure_channel(f'127.0.0.1:{server.grpc_port}') as channel:
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    request = _request('slow', 'seconds', np.array([0.3], np.float32))
-
-    def one(_):
-      try:
-        stub.Predict(request, timeout=60)
-        return 'OK'
-      except grpc.RpcError as e:
-        return e.code().name
-
-    with concurrent.futures.ThreadPoolExecutor(12) as pool:
-      codes = list(pool.map(one, range(12)))
-  assert set(codes) == {'OK', 'RESOURCE_EXHAUSTED'}, codes
-  assert codes.count('OK') <= 4 + 1, codes  # 4 x 1 thread (+1 finished)
+    try:
+      futures = [stub.Predict.future(request, timeout=120) for _ in range(12)]
+      wait_for(lambda: sum(f.done() for f in futures) >= 8, timeout=60)
+      refused = [_code(f) for f in futures if f.done()]
+      assert refused == ['RESOURCE_EXHAUSTED'] * 8, refused
+    finally:
+      open(gate, 'w').close()
+    codes = [_code(f) for f in futures]
+  assert sorted(codes) == ['OK'] * 4 + ['RESOURCE_EXHAUSTED'] * 8, codes
