@@ -1,12 +1,16 @@
-"""Server-side batching: TF Serving's parameters and semantics."""
+"""Server-side batching: TF Serving's parameters and semantics.
+
+Batches are made to close only when full (a batch timeout far longer than
+any test), so which requests are merged does not depend on how fast the
+machine starts them: the number and size of the model calls are exact.
+"""
 
 import threading
-import time
 
 import numpy as np
 import pytest
 
-from serving_helpers import call, deploy
+from serving_helpers import call, deploy, wait_for
 from serving import batching
 from serving import prometheus
 from serving import status
@@ -17,15 +21,19 @@ def make_scheduler(**kwargs):
                                  prometheus.Metrics())
 
 
+# Longer than any test runs: a batch is processed only once it is full.
+_NEVER_MICROS = 600 * 10**6
+
+
 def test_concurrent_tasks_are_merged_and_split_back():
   calls = []
 
   def run(inputs):
-    calls.append(len(inputs['x']))
-    time.sleep(0.01)
+    calls.append(inputs['x'].tolist())
     return {'y': inputs['x'] * 2}
 
-  scheduler = make_scheduler(max_batch_size=8, batch_timeout_micros=50000,
+  scheduler = make_scheduler(max_batch_size=8,
+                             batch_timeout_micros=_NEVER_MICROS,
                              num_batch_threads=1)
   results = {}
 
@@ -36,10 +44,15 @@ def test_concurrent_tasks_are_merged_and_split_back():
   for t in threads:
     t.start()
   for t in threads:
-    t.join()
-  scheduler.stop()
-  assert all(results[i]['y'].tolist() == [2 * i, 2 * i] for i in range(8))
-  assert sum(calls) == 16 and max(calls) == 8 and len(calls) <= 4
+    t.join(60)
+  scheduler.stop()  # Fails whatever is still waiting (UNAVAILABLE).
+  # Eight tasks of 2 rows: exactly two full batches of 8 rows, made of
+  # whole tasks, and every task got its own rows back.
+  assert [len(rows) for rows in calls] == [8, 8], calls
+  assert sorted(calls[0] + calls[1]) == [i for i in range(8) for _ in '..']
+  assert all(rows[k] == rows[k + 1] for rows in calls for k in (0, 2, 4, 6))
+  assert {i: results[i]['y'].tolist() for i in range(8)} == {
+      i: [2 * i, 2 * i] for i in range(8)}
 
 
 def test_padding_to_allowed_batch_sizes():
@@ -98,10 +111,8 @@ def test_full_queue_is_unavailable_not_unbounded():
   assert running.wait(10)  # The only batch thread is now busy.
   second = threading.Thread(target=submit)
   second.start()
-  deadline = time.monotonic() + 10
-  while not any(q.closed for q in list(scheduler._queues.values())):  # pylint: disable=protected-access
-    assert time.monotonic() < deadline
-    time.sleep(0.01)
+  wait_for(lambda: any(q.closed for q in list(scheduler._queues.values())),  # pylint: disable=protected-access
+           timeout=60)
   # One batch running, one waiting: the queue is full.
   with pytest.raises(status.ServingError) as info:
     scheduler.run(('m',), slow, {'x': np.zeros(1)})
@@ -117,13 +128,16 @@ def test_full_queue_is_unavailable_not_unbounded():
 def test_server_with_batching(models, tmp_path, start_server):
   deploy(models['hpt_v1'], tmp_path / 'hpt', 1)
   params = tmp_path / 'batching.config'
-  params.write_text('max_batch_size { value: 16 } '
-                    'batch_timeout_micros { value: 20000 } '
+  params.write_text('max_batch_size { value: 4 } '
+                    f'batch_timeout_micros {{ value: {_NEVER_MICROS} }} '
                     'num_batch_threads { value: 1 }')
+  # Warmup runs through the batcher too, and one row would wait for a full
+  # batch; this test is about merging requests, so it is off.
   server = start_server(model_name='hpt', model_base_path=str(tmp_path / 'hpt'),
                         file_system_poll_wait_seconds=0, enable_batching=True,
-                        batching_parameters_file=str(params))
-  before = server.metrics.wrapped_run_count.value()
+                        batching_parameters_file=str(params),
+                        enable_model_warmup=False)
+  assert server.metrics.wrapped_run_count.value() == 0
   results = {}
 
   def worker(i):
@@ -134,11 +148,12 @@ def test_server_with_batching(models, tmp_path, start_server):
   for t in threads:
     t.start()
   for t in threads:
-    t.join()
-  assert all(results[i] == (200, {'predictions': [0.5 * i + 2]})
-             for i in range(12))
-  runs = server.metrics.wrapped_run_count.value() - before
-  assert runs < 12  # Requests were merged into fewer model calls.
+    t.join(60)
+  assert {i: results.get(i) for i in range(12)} == {
+      i: (200, {'predictions': [0.5 * i + 2]}) for i in range(12)}
+  # Twelve one-row requests, batches of 4 that close only when full:
+  # exactly three model calls, every request waited in a queue.
+  assert server.metrics.wrapped_run_count.value() == 3
 
 
 def test_batching_file_without_enable_is_an_error(start_server, tmp_path):

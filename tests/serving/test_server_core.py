@@ -4,7 +4,6 @@ import os
 import re
 import shutil
 import threading
-import time
 
 import grpc
 import numpy as np
@@ -61,44 +60,61 @@ def test_hot_swap_under_load_has_zero_failed_requests(models, tmp_path,
   channel = grpc.insecure_channel(f'127.0.0.1:{server.grpc_port}')
   stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
   stop = threading.Event()
-  seen, failures = [], []
+  # Set once version 1 is unloaded: every request started after it must be
+  # answered by version 2 (requests already running may finish on 1).
+  swapped = threading.Event()
+  seen, failures = [], []  # seen: (protocol, version, started after swap)
 
   def rest_load():
     while not stop.is_set():
+      after = swapped.is_set()
       code, body = rest_value(server)
       if code != 200:
         failures.append(body)
       else:
-        seen.append(('rest', VALUE[body['predictions'][0]]))
+        seen.append(('rest', VALUE[body['predictions'][0]], after))
 
   def grpc_load():
     while not stop.is_set():
+      after = swapped.is_set()
       try:
         version, value = grpc_predict(stub)
         assert VALUE[value] == version
-        seen.append(('grpc', version))
+        seen.append(('grpc', version, after))
       except Exception as e:  # pylint: disable=broad-except
         failures.append(repr(e))
+
+  def served(version, after=None, count=1):
+    # Each protocol has been answered `count` times by `version`; a failed
+    # request ends the wait at once (it is reported below).
+    def met():
+      if failures:
+        return True
+      got = [p for p, v, a in list(seen)
+             if v == version and after in (None, a)]
+      return all(got.count(p) >= count for p in ('rest', 'grpc'))
+    return met
 
   threads = [threading.Thread(target=f) for f in (rest_load, rest_load,
                                                   grpc_load, grpc_load)]
   for t in threads:
     t.start()
   try:
-    time.sleep(0.5)
+    wait_for(served(1), timeout=60)  # The load runs on version 1 first.
     deploy(models['hpt_v2'], base, 2)
-    wait_for(lambda: versions(server) == {2: ('AVAILABLE', 'OK'),
-                                          1: ('END', 'OK')}, timeout=60)
-    time.sleep(0.5)
+    wait_for(lambda: failures or versions(server) == {
+        2: ('AVAILABLE', 'OK'), 1: ('END', 'OK')}, timeout=60)
+    swapped.set()
+    wait_for(served(2, after=True, count=10), timeout=60)
   finally:
     stop.set()
     for t in threads:
       t.join()
     channel.close()
   assert not failures
-  assert {v for _, v in seen} == {1, 2}
-  assert {p for p, v in seen if v == 2} == {'rest', 'grpc'}
-  assert [v for _, v in seen[-20:]] == [2] * 20
+  assert {v for _, v, _ in seen} == {1, 2}
+  assert {p for p, v, _ in seen if v == 2} == {'rest', 'grpc'}
+  assert {v for _, v, after in seen if after} == {2}
   # Version 2 was warmed up before it took traffic.
   v2_path = str(base / '2')
   assert server.metrics.warmup_latency.count(v2_path, 'OK') == 1

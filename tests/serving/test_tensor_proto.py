@@ -10,7 +10,6 @@ Encoding: gRPC Predict responses carry values in the typed fields
 for every dtype; many clients read `outputs[k].float_val` directly.
 """
 
-import time
 import tracemalloc
 
 import grpc
@@ -45,15 +44,15 @@ def test_huge_declared_shape_without_values_allocates_nothing(dtype):
   proto = _declared(dtype, [20_000_000])
   assert len(proto.SerializeToString()) < 16
   tracemalloc.start()
-  start = time.monotonic()
   try:
     with pytest.raises(tensor_proto.TensorError):
       tensor_proto.to_ndarray(proto)
-    elapsed = time.monotonic() - start
     peak = tracemalloc.get_traced_memory()[1]
   finally:
     tracemalloc.stop()
-  assert peak < 1_000_000 and elapsed < 0.5, (peak, elapsed)
+  # numpy's buffers are traced too: 20,000,000 elements would be >= 20 MB
+  # (DT_STRING: 160 MB of object pointers), what the proto declares is 16 B.
+  assert peak < 1_000_000, peak
 
 
 def test_shape_is_checked_against_the_content():
@@ -178,14 +177,20 @@ def test_grpc_outputs_in_typed_fields(stub):
   assert list(response.outputs['y'].float_val) == [2.5]
 
 
-def test_grpc_huge_declared_tensor_is_refused_fast(stub):
+def test_grpc_huge_declared_tensor_is_refused_unallocated(stub):
   request = _predict('two_inputs',
                      x=_declared(types_pb2.DT_FLOAT, [1], float_val=[1.0]),
                      s=_declared(types_pb2.DT_STRING, [20_000_000]))
-  start = time.monotonic()
-  with pytest.raises(grpc.RpcError) as info:
-    stub.Predict(request, timeout=30)
-  assert time.monotonic() - start < 2
+  # The server runs in this process: tracemalloc sees what its threads
+  # allocate (numpy's buffers included). Issue 16: ~300 MB for this request.
+  tracemalloc.start()
+  try:
+    with pytest.raises(grpc.RpcError) as info:
+      stub.Predict(request, timeout=30)
+    peak = tracemalloc.get_traced_memory()[1]
+  finally:
+    tracemalloc.stop()
+  assert peak < 10_000_000, peak
   assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
   assert info.value.details().startswith('tensor parsing error: s')
   response = stub.Predict(_predict(
