@@ -4,13 +4,17 @@ One server serves the contract-shaped stand-in model twice from the same
 version directory: `plain` without a logging_config and `logged` with one
 (every request logged). Requests alternate between the two, so both see
 the same machine load; the overhead is the difference of the medians.
+Each batch size runs on a fresh server; the report holds one entry per
+batch size (`batch_1`, `batch_64`), next to `command` and `machine`.
 
-  python -m benchmarks.bench_request_logging [--requests 2000] [--out FILE]
+  python -m benchmarks.bench_request_logging [--batch 1,64]
+      [--requests 2000,500] [--machine TEXT] [--out FILE]
 """
 
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import tempfile
@@ -24,14 +28,44 @@ def _percentile(values, q):
   return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _ints(text: str):
+  return [int(part) for part in text.split(',')]
+
+
 def main(argv=None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--requests', type=int, default=2000,
-                      help='per model and protocol')
-  parser.add_argument('--batch', type=int, default=1)
+  parser.add_argument('--batch', type=_ints, default=[1, 64],
+                      help='complaints per request, one run per value')
+  parser.add_argument('--requests', type=_ints, default=[2000, 500],
+                      help='per model and protocol, one per --batch value '
+                           '(or one for all)')
+  parser.add_argument('--machine', help='recorded as given (default: the '
+                      'core count and how the benchmark runs)')
   parser.add_argument('--out')
   args = parser.parse_args(argv)
+  if len(args.requests) == 1:
+    args.requests = args.requests * len(args.batch)
+  if len(args.requests) != len(args.batch):
+    parser.error('--requests needs one value, or one per --batch value')
+  report = {
+      'command': ' '.join(['python -m benchmarks.bench_request_logging'] +
+                         [shlex.quote(a) for a in argv]),
+      'machine': args.machine or (
+          f'{os.cpu_count()} cores, server and load generator in one '
+          'process, concurrency 1')}
+  for batch, requests in zip(args.batch, args.requests):
+    report[f'batch_{batch}'] = _run(batch, requests)
+  text = json.dumps(report, indent=1)
+  print(text)
+  if args.out:
+    with open(args.out, 'w', encoding='utf-8') as f:
+      f.write(text + '\n')
+  return 0
 
+
+def _run(batch: int, requests: int) -> dict:
+  """Serves `plain` and `logged`; p50/p99 per protocol and the log's size."""
   from serving import client  # pylint: disable=g-import-not-at-top
   from serving import example_models  # pylint: disable=g-import-not-at-top
   from serving import model_server  # pylint: disable=g-import-not-at-top
@@ -52,7 +86,7 @@ def main(argv=None) -> int:
       file_system_poll_wait_seconds=0)
   server = model_server.ModelServer(options).start()
   rows = [client.to_features(c)
-          for c in example_models.sample_complaints(args.batch)]
+          for c in example_models.sample_complaints(batch)]
   serialized = client.serialized_examples(rows, [str(i) for i in
                                                  range(len(rows))])
   results = {}
@@ -73,7 +107,7 @@ def main(argv=None) -> int:
         for _ in range(50):
           fn()
       latency = {name: [] for name in calls}
-      for _ in range(args.requests):
+      for _ in range(requests):
         for name, fn in calls.items():
           start = time.perf_counter()
           fn()
@@ -92,17 +126,11 @@ def main(argv=None) -> int:
                   for r in ('queue_full', 'write_error', 'closed'))
   finally:
     server.stop()
-  report = {'requests_per_model_and_protocol': args.requests,
-            'batch': args.batch, 'results': results,
-            'records_written': written, 'records_dropped': dropped,
-            'log_bytes': sum(os.path.getsize(os.path.join(root, 'logs', f))
-                             for f in os.listdir(os.path.join(root, 'logs')))}
-  text = json.dumps(report, indent=1)
-  print(text)
-  if args.out:
-    with open(args.out, 'w', encoding='utf-8') as f:
-      f.write(text + '\n')
-  return 0
+  return {'requests_per_model_and_protocol': requests,
+          'batch': batch, 'results': results,
+          'records_written': written, 'records_dropped': dropped,
+          'log_bytes': sum(os.path.getsize(os.path.join(root, 'logs', f))
+                           for f in os.listdir(os.path.join(root, 'logs')))}
 
 
 def _free_port() -> int:
