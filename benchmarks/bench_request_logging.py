@@ -21,6 +21,7 @@ import tempfile
 import time
 
 import components  # noqa: F401  (the stack's environment, before TF)
+from benchmarks import result_file
 
 
 def _percentile(values, q):
@@ -59,8 +60,7 @@ def main(argv=None) -> int:
   text = json.dumps(report, indent=1)
   print(text)
   if args.out:
-    with open(args.out, 'w', encoding='utf-8') as f:
-      f.write(text + '\n')
+    result_file.write(args.out, report, indent=1)
   return 0
 
 
