@@ -21,7 +21,7 @@ from components import stack
 # Replace with your own search space / defaults (the Tuner overrides them).
 # hidden_units = 0 leaves the deep branch out: on the generated data, whose
 # label is additive in the features, the wide model alone generalizes best
-# (measured: see README, "Model").
+# (measured: see docs/what-a-run-does.md, "Model").
 DEFAULT_HPARAMS: Dict[str, Any] = {
     'learning_rate': 3e-3,
     'l1': 1e-3,

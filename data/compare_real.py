@@ -1,4 +1,4 @@
-"""Generated-vs-real comparison report (markdown), for the README.
+"""Generated-vs-real comparison report (markdown), for docs/data.md.
 
 Compares generated complaints with the real rows in `data/real/`: the product
 and response mixes and other marginals (total variation distance), dispute

@@ -9,7 +9,8 @@ model (`label_model.LabelModel`, what the dispute label is drawn from):
     python -m data.generate --rows 4000 --scenario concept_drift --span 2 ...
 
 Every number a scenario changes is stated in its fields, so a test (or the
-README) can say what must change and by how much without running it:
+scenario table of docs/monitoring.md) can say what must change and by how
+much without running it:
 
 * `product_shares` / `channel_shares`: the share of ALL rows that named
   products / "Submitted via" values get; the other values keep their

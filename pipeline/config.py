@@ -89,7 +89,7 @@ class PipelineConfig:
   drift_threshold: float = _monitor(0.1)
   # Measured on 1,000 clean generated requests: JS of the narrative length
   # up to 0.009, of the prediction up to 0.008; rewording (1.5x longer
-  # narratives) 0.03-0.05 (README, "Monitoring").
+  # narratives) 0.03-0.05 (docs/monitoring.md).
   prediction_shift_threshold: float = _monitor(0.02)
   narrative_length_threshold: float = _monitor(0.02)
   noise_z: float = _monitor(3.0)

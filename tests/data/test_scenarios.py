@@ -1,12 +1,13 @@
 """Tests of the drift scenarios of `python -m data.generate`.
 
 Each scenario must change what it states, by the amount it states, and
-nothing else. The expected numbers are the scenario table's (README,
-data/scenarios.py), written here again: a test that read them from the code
-would pass whatever the code did. Measured shares are compared with them
-within Z binomial standard errors computed from the stated share and the
-number of rows; features a scenario must not touch are compared with the
-default data within the two-sample noise of their measured shares.
+nothing else. The expected numbers are the scenario table's
+(docs/monitoring.md, data/scenarios.py), written here again: a test that
+read them from the code would pass whatever the code did. Measured shares
+are compared with them within Z binomial standard errors computed from the
+stated share and the number of rows; features a scenario must not touch are
+compared with the default data within the two-sample noise of their measured
+shares.
 """
 
 import hashlib
@@ -36,7 +37,7 @@ Z_STATED = 4.0
 # Two-sample Kolmogorov-Smirnov critical value at alpha = 0.001.
 KS_C = 1.95
 
-# --- The stated changes (the README's scenario table). ---
+# --- The stated changes (the scenario table of docs/monitoring.md). ---
 PRODUCT_TARGETS = {'Credit reporting': 0.40, 'Student loan': 0.15}
 CHANNEL_TARGETS = {'Referral': 0.30, 'Phone': 0.15}
 NEW_RESPONSE = 'Closed without relief'
