@@ -66,7 +66,8 @@ def main(argv=None) -> int:
 
 def _run(batch: int, requests: int) -> dict:
   """Serves `plain` and `logged`; p50/p99 per protocol and the log's size."""
-  from serving import client  # pylint: disable=g-import-not-at-top
+  from serving import client_inputs  # pylint: disable=g-import-not-at-top
+  from serving import client_protocols  # pylint: disable=g-import-not-at-top
   from serving import example_models  # pylint: disable=g-import-not-at-top
   from serving import model_server  # pylint: disable=g-import-not-at-top
   from serving import server_config  # pylint: disable=g-import-not-at-top
@@ -85,14 +86,14 @@ def _run(batch: int, requests: int) -> dict:
       bind_address='127.0.0.1', model_config_file=config,
       file_system_poll_wait_seconds=0)
   server = model_server.ModelServer(options).start()
-  rows = [client.to_features(c)
+  rows = [client_inputs.to_features(c)
           for c in example_models.sample_complaints(batch)]
-  serialized = client.serialized_examples(rows, [str(i) for i in
-                                                 range(len(rows))])
+  serialized = client_inputs.serialized_examples(
+      rows, [str(i) for i in range(len(rows))])
   results = {}
   try:
     for protocol in ('grpc', 'rest'):
-      clients = {name: client.make_client(
+      clients = {name: client_protocols.make_client(
           protocol, host='127.0.0.1',
           port=server.grpc_port if protocol == 'grpc' else server.rest_port,
           model_name=name) for name in ('plain', 'logged')}

@@ -63,15 +63,16 @@ class InProcess:
   def __init__(self, version_dir: str, requests: List[List[Dict[str, str]]]):
     import numpy as np  # pylint: disable=g-import-not-at-top
     from components import features  # pylint: disable=g-import-not-at-top
-    from serving import client, servable  # pylint: disable=g-import-not-at-top
+    from serving import client_inputs  # pylint: disable=g-import-not-at-top
+    from serving import servable  # pylint: disable=g-import-not-at-top
     self._model = servable.Servable('bench', 1, version_dir)
     self._model.load()
     self._raw = [{k: np.array([r[k].encode('utf-8') for r in rows],
                               dtype=object) for k in features.RAW_FEATURES}
                  for rows in requests]
     self._examples = [
-        {features.EXAMPLES_INPUT: np.array(client.serialized_examples(rows),
-                                           dtype=object)}
+        {features.EXAMPLES_INPUT: np.array(
+            client_inputs.serialized_examples(rows), dtype=object)}
         for rows in requests]
     self._signatures = {'rest': features.RAW_SIGNATURE,
                         'grpc': features.EXAMPLES_SIGNATURE}

@@ -61,8 +61,8 @@ def rest_body(rows: Sequence[Dict[str, str]]) -> bytes:
 def grpc_request(rows: Sequence[Dict[str, str]], model_name: str) -> bytes:
   """A serialized PredictRequest: serialized tf.Examples to serving_default.
 
-  Built like serving.client.GrpcClient builds it (typed `string_val`), so
-  the server decodes what real clients send.
+  Built like serving.client_grpc.GrpcClient builds it (typed
+  `string_val`), so the server decodes what real clients send.
   """
   from tensorflow.core.example import example_pb2  # pylint: disable=g-import-not-at-top
   from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top

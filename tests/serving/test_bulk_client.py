@@ -18,7 +18,11 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from components import features
 from data import cfpb_export
-from serving import client
+from serving import client_bulk
+from serving import client_progress
+from serving import client_protocols
+from serving import client_request_log
+from serving import client_rest
 from serving import example_models
 from serving import server_config
 
@@ -82,8 +86,8 @@ def _port(server, protocol):
 
 def _expected(server, csv_path):
   """Probabilities of the same rows through predict_raw (no ID at all)."""
-  _, rows = client.read_complaints(str(csv_path))
-  rest = client.RestClient(HOST, server.rest_port, MODEL)
+  _, rows = client_bulk.read_complaints(str(csv_path))
+  rest = client_rest.RestClient(HOST, server.rest_port, MODEL)
   try:
     return rest.predict_features(rows)
   finally:
@@ -135,15 +139,16 @@ def test_rejected_batches_are_counted_and_the_rest_scored(
   # Batches of 16 examples exceed --max_tensor_elements=10; the last (2) not.
   server, prefix = logged_complaints(max_tensor_elements=10)
   ids = write_export(tmp_path / 'c.csv')
-  ids_read, rows = client.read_complaints(str(tmp_path / 'c.csv'))
+  ids_read, rows = client_bulk.read_complaints(str(tmp_path / 'c.csv'))
   assert ids_read == ids
-  bulk = client.make_client(protocol, host=HOST,
-                            port=_port(server, protocol), model_name=MODEL)
+  bulk = client_protocols.make_client(protocol, host=HOST,
+                                      port=_port(server, protocol),
+                                      model_name=MODEL)
   stream = io.StringIO()
   try:
-    summary = client.score_complaints(
+    summary = client_bulk.score_complaints(
         bulk, ids, rows, str(tmp_path / 'out.csv'), batch_size=16,
-        progress=client.Progress(len(rows), stream))
+        progress=client_progress.Progress(len(rows), stream))
   finally:
     bulk.close()
   assert summary['sent'] == 2 and summary['failed'] == 48
@@ -179,14 +184,17 @@ def test_client_side_log_equals_the_servers(logged_complaints, tmp_path,
   (how a deployment on the real TF Serving gets them)."""
   server, server_prefix = logged_complaints()
   ids = write_export(tmp_path / 'c.csv', n=20)
-  _, rows = client.read_complaints(str(tmp_path / 'c.csv'))
-  bulk = client.make_client(protocol, host=HOST,
-                            port=_port(server, protocol), model_name=MODEL)
-  request_log = client.ClientRequestLog(str(tmp_path / 'client_logs' / 'c'))
+  _, rows = client_bulk.read_complaints(str(tmp_path / 'c.csv'))
+  bulk = client_protocols.make_client(protocol, host=HOST,
+                                      port=_port(server, protocol),
+                                      model_name=MODEL)
+  request_log = client_request_log.ClientRequestLog(
+      str(tmp_path / 'client_logs' / 'c'))
   try:
-    summary = client.score_complaints(bulk, ids, rows,
-                                      str(tmp_path / 'o.csv'), batch_size=8,
-                                      request_log=request_log)
+    summary = client_bulk.score_complaints(bulk, ids, rows,
+                                           str(tmp_path / 'o.csv'),
+                                           batch_size=8,
+                                           request_log=request_log)
   finally:
     bulk.close()
     files = request_log.close()

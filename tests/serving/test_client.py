@@ -7,7 +7,10 @@ import sys
 import pytest
 
 from serving_helpers import free_port
-from serving import client
+from serving import client_grpc
+from serving import client_inputs
+from serving import client_rest
+from serving import client_types
 from serving import example_models
 
 COMPLAINT = {
@@ -31,7 +34,7 @@ def complaint_server(complaint_model):
 
 
 def test_to_features_maps_export_columns():
-  values = client.to_features(COMPLAINT)
+  values = client_inputs.to_features(COMPLAINT)
   assert values['product'] == 'product_3'
   assert values['zip_code'] == '606XX'
   assert values['narrative'] == 'w1 w2 they charged me twice'
@@ -40,8 +43,9 @@ def test_to_features_maps_export_columns():
 
 
 def test_rest_and_grpc_agree(complaint_server):
-  rest = client.RestClient('127.0.0.1', complaint_server.rest_port)
-  grpc_client = client.GrpcClient('127.0.0.1', complaint_server.grpc_port)
+  rest = client_rest.RestClient('127.0.0.1', complaint_server.rest_port)
+  grpc_client = client_grpc.GrpcClient('127.0.0.1',
+                                       complaint_server.grpc_port)
   try:
     by_rest = rest.predict(COMPLAINT)
     by_grpc = grpc_client.predict(COMPLAINT)
@@ -55,9 +59,11 @@ def test_rest_and_grpc_agree(complaint_server):
 
 
 def test_batches_of_synthetic_complaints(complaint_server):
-  rows = [client.to_features(c) for c in example_models.sample_complaints(5)]
-  rest = client.RestClient('127.0.0.1', complaint_server.rest_port)
-  grpc_client = client.GrpcClient('127.0.0.1', complaint_server.grpc_port)
+  rows = [client_inputs.to_features(c)
+          for c in example_models.sample_complaints(5)]
+  rest = client_rest.RestClient('127.0.0.1', complaint_server.rest_port)
+  grpc_client = client_grpc.GrpcClient('127.0.0.1',
+                                       complaint_server.grpc_port)
   by_rest = rest.predict_features(rows)
   by_grpc, version = grpc_client.predict_features(rows)
   rest.close()
@@ -67,24 +73,27 @@ def test_batches_of_synthetic_complaints(complaint_server):
 
 def test_clear_errors():
   port = free_port()  # Nothing listens there.
-  with pytest.raises(client.ClientError, match='Cannot reach the model server'):
-    client.RestClient('127.0.0.1', port, timeout=2).predict(COMPLAINT)
-  with pytest.raises(client.ClientError, match='Cannot reach the model server'):
-    client.GrpcClient('127.0.0.1', port, timeout=2).predict(COMPLAINT)
-  with pytest.raises(client.ClientError, match='either a version or a label'):
-    client.RestClient(version=1, label='stable')
+  with pytest.raises(client_types.ClientError,
+                     match='Cannot reach the model server'):
+    client_rest.RestClient('127.0.0.1', port, timeout=2).predict(COMPLAINT)
+  with pytest.raises(client_types.ClientError,
+                     match='Cannot reach the model server'):
+    client_grpc.GrpcClient('127.0.0.1', port, timeout=2).predict(COMPLAINT)
+  with pytest.raises(client_types.ClientError,
+                     match='either a version or a label'):
+    client_rest.RestClient(version=1, label='stable')
 
 
 def test_unknown_model_error_is_the_servers(complaint_server):
-  rest = client.RestClient('127.0.0.1', complaint_server.rest_port,
-                           model_name='nope')
-  with pytest.raises(client.ClientError) as info:
+  rest = client_rest.RestClient('127.0.0.1', complaint_server.rest_port,
+                                model_name='nope')
+  with pytest.raises(client_types.ClientError) as info:
     rest.predict(COMPLAINT)
   assert str(info.value) == (
       'HTTP 404: Servable not found for request: Latest(nope)')
-  grpc_client = client.GrpcClient('127.0.0.1', complaint_server.grpc_port,
-                                  version=9)
-  with pytest.raises(client.ClientError) as info:
+  grpc_client = client_grpc.GrpcClient('127.0.0.1',
+                                       complaint_server.grpc_port, version=9)
+  with pytest.raises(client_types.ClientError) as info:
     grpc_client.predict(COMPLAINT)
   assert str(info.value) == ('NOT_FOUND: Servable not found for request: '
                              'Specific(complaints, 9)')

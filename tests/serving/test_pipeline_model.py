@@ -12,7 +12,9 @@ import pytest
 import tensorflow as tf
 
 from components import features
-from serving import client
+from serving import client_grpc
+from serving import client_inputs
+from serving import client_rest
 from serving import example_models
 
 COMPLAINT = {
@@ -39,8 +41,9 @@ def pushed(e2e_run, start_server):
 
 
 def _both_protocols(server, model_name, complaint):
-  rest = client.RestClient('127.0.0.1', server.rest_port, model_name)
-  grpc_client = client.GrpcClient('127.0.0.1', server.grpc_port, model_name)
+  rest = client_rest.RestClient('127.0.0.1', server.rest_port, model_name)
+  grpc_client = client_grpc.GrpcClient('127.0.0.1', server.grpc_port,
+                                       model_name)
   try:
     return rest.predict(complaint), grpc_client.predict(complaint)
   finally:
@@ -53,7 +56,7 @@ def test_served_probability_matches_in_process(pushed):
   server, model_name, version_dir = pushed
   by_rest, by_grpc = _both_protocols(server, model_name, COMPLAINT)
   loaded = tf.saved_model.load(str(version_dir))
-  raw = client.to_features(COMPLAINT)
+  raw = client_inputs.to_features(COMPLAINT)
   local_raw = loaded.signatures['predict_raw'](
       **{k: tf.constant([v]) for k, v in raw.items()})
   local_examples = loaded.signatures['serving_default'](examples=tf.constant(
@@ -101,17 +104,20 @@ def test_join_key_passes_through_the_pipeline_model(e2e_run, start_server,
       'logging': {'filename_prefix': prefix, 'sampling_rate': 1.0}}])
   server = start_server(model_config_file=str(config),
                         file_system_poll_wait_seconds=0)
-  rows = [client.to_features(COMPLAINT),
-          client.to_features({**COMPLAINT, 'Product': 'Debt collection'})]
+  rows = [client_inputs.to_features(COMPLAINT),
+          client_inputs.to_features({**COMPLAINT,
+                                     'Product': 'Debt collection'})]
   ids = ['4242', '4343']
-  rest = client.RestClient('127.0.0.1', server.rest_port, e2e_run.model_name)
-  grpc_client = client.GrpcClient('127.0.0.1', server.grpc_port,
-                                  e2e_run.model_name)
+  rest = client_rest.RestClient('127.0.0.1', server.rest_port,
+                                e2e_run.model_name)
+  grpc_client = client_grpc.GrpcClient('127.0.0.1', server.grpc_port,
+                                       e2e_run.model_name)
   try:
     without = rest.predict_features(rows)  # predict_raw: no ID at all.
-    by_rest = rest.predict_examples(client.serialized_examples(rows, ids))
+    by_rest = rest.predict_examples(
+        client_inputs.serialized_examples(rows, ids))
     by_grpc, _ = grpc_client.predict_request(grpc_client.examples_request(
-        client.serialized_examples(rows, ids)))
+        client_inputs.serialized_examples(rows, ids)))
   finally:
     rest.close()
     grpc_client.close()

@@ -83,11 +83,12 @@ def test_load_warms_every_signature_not_only_the_recorded_ones(tmp_path):
 def test_first_predict_raw_after_a_load_is_not_slow(tmp_path, start_server):
   # Before the fix the first predict_raw call took ~50x the next ones
   # (330 ms vs 5 ms on the pipeline's model).
-  from serving import client  # pylint: disable=g-import-not-at-top
+  from serving import client_inputs  # pylint: disable=g-import-not-at-top
   base = _pipeline_like_model(tmp_path)
   server = start_server(model_name='complaints', model_base_path=base,
                         file_system_poll_wait_seconds=0)
-  rows = [client.to_features(c) for c in example_models.sample_complaints(2)]
+  rows = [client_inputs.to_features(c)
+          for c in example_models.sample_complaints(2)]
   first, median = _first_call_ms(server, rows)
   assert first < max(15.0, 5 * median), (first, median)
 
