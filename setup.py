@@ -41,6 +41,8 @@ setup(
         'numpy',
         'pandas',
         'psutil',
+        # The bulk client's progress bar (serving/client_progress.py).
+        'tqdm',
         # The dataset specs (datasets/*.yaml) and their JSON Schema.
         'pyyaml',
         'jsonschema',

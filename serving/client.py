@@ -17,7 +17,7 @@ The work is done by modules with one job each, none importing this one:
   client_rest.py         RestClient (REST API, standard library only)
   client_grpc.py         GrpcClient (PredictionService stubs)
   client_protocols.py    make_client: a protocol client by name
-  client_progress.py     the bulk scorer's progress bar
+  client_progress.py     the bulk scorer's progress bar (tqdm)
   client_request_log.py  PredictionLogs written by the client
   client_bulk.py         read_complaints, score_complaints
   client_ab.py           the A/B split by Complaint ID
