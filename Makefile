@@ -41,7 +41,7 @@ ifeq ($(filter clean,$(MAKECMDGOALS)),)
   $(info stack $(STACK): $(STACK_WHY))
 endif
 
-.PHONY: env run test serve loop bench-serving bench-pipeline bench-monitoring clean
+.PHONY: env run test test-fast serve loop bench-serving bench-pipeline bench-monitoring clean
 
 $(VENV)/.installed: setup.py $(CONSTRAINTS)
 	@test -n "$(STACK_PYTHON)" || { echo "$(STACK_NEEDS)"; exit 1; }
@@ -55,9 +55,19 @@ env: $(VENV)/.installed
 run: env
 	$(PY) -m pipeline run --output $(OUTPUT) $(ARGS)
 
+# Two pytest-xdist workers (one per core), whole files each, in the order
+# tests/conftest.py sets; each shared pipeline run is made once for both.
+# pytest-randomly shuffles the order in every run and prints its seed
+# ("Using --randomly-seed=N"): PYTEST_ARGS=--randomly-seed=N repeats that
+# order, PYTEST_ARGS='-p no:randomly' keeps the file order.
 # --durations: the slowest tests at the end, so a slow run says where it went.
+PYTEST := $(PY) -m pytest -q -rfEs -p no:warnings -p tests.ci_no_skip -n 2 --dist loadfile --no-loadscope-reorder
 test: env
-	$(PY) -m pytest tests -q -rfEs -p no:warnings -p tests.ci_no_skip --durations=15
+	$(PYTEST) tests --durations=15 $(PYTEST_ARGS)
+
+# The fast tier: no pipeline run (the e2e marker, tests/conftest.py).
+test-fast: env
+	$(PYTEST) tests -m "not e2e" --durations=10 $(PYTEST_ARGS)
 
 # The life cycle as one command (pipeline/loop.py): into runs/loop unless
 # OUTPUT is given, so it never changes what `make run` pushed.

@@ -1,15 +1,21 @@
-"""Shared fixtures: one real pipeline run, reused by the pipeline and serving tests."""
+"""Shared fixtures: one real pipeline run, reused by the pipeline and serving tests.
 
-import os
+The shared runs are read-only for the tests: a test that writes into a run's
+output (a new span, a monitor window, a report) works on a copy
+(`copy_output`), so no test sees what another wrote, in any order.
+"""
 
 # The stack's settings (TF_USE_LEGACY_KERAS=1 for TFX 1.16) must be in place
 # before any test module imports TensorFlow: components/__init__ sets them.
 import components  # noqa: F401  pylint: disable=unused-import
 
 import dataclasses  # pylint: disable=g-import-not-at-top,wrong-import-position
+import itertools
 import pathlib
+import shutil
 import subprocess
 import sys
+from typing import Callable, Optional
 
 import pytest
 
@@ -27,6 +33,23 @@ class PipelineRun:
   stdout: str
   stderr: str
   model_name: str = 'complaints'
+  # e2e_run only: the same command again into the same output (cached).
+  rerun: Optional['PipelineRun'] = None
+
+  def to_json(self) -> str:
+    import json  # pylint: disable=g-import-not-at-top
+    return json.dumps(dataclasses.asdict(self), default=str)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'PipelineRun':
+    import json  # pylint: disable=g-import-not-at-top
+    values = json.loads(text)
+    rerun = values.pop('rerun')
+    values['output'] = pathlib.Path(values['output'])
+    if rerun:
+      rerun['output'] = pathlib.Path(rerun['output'])
+      values['rerun'] = cls(**rerun)
+    return cls(**values)
 
   @property
   def serving_dir(self) -> pathlib.Path:
@@ -45,16 +68,129 @@ def run_pipeline(output, *extra) -> PipelineRun:
                      proc.stdout, proc.stderr)
 
 
-def write_crypto_export(rows: int, seed: int, folder) -> pathlib.Path:
-  """A generated export where every other complaint is about 'Crypto asset'.
+def cli_in_process(*argv: str) -> subprocess.CompletedProcess:
+  """`python -m pipeline ARGV` in this process, as a CompletedProcess.
 
-  Not a CFPB product of 2015-2017, so the curated schema flags `product` and
-  the data gate must stop the run; the product mix also drifts strongly.
+  For the commands a test calls many times: TensorFlow and TFX are imported
+  once per test session instead of once per call (several seconds each).
+  The first call of a test file as a user runs it stays a subprocess.
+  """
+  import contextlib  # pylint: disable=g-import-not-at-top
+  import io  # pylint: disable=g-import-not-at-top
+  from pipeline import cli  # pylint: disable=g-import-not-at-top
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+      code = cli.main([str(arg) for arg in argv])
+    except SystemExit as exit_:  # argparse's own errors
+      code = exit_.code
+  return subprocess.CompletedProcess(['python', '-m', 'pipeline', *argv],
+                                     code, out.getvalue(), err.getvalue())
+
+
+def copy_output(output: pathlib.Path, folder: pathlib.Path) -> pathlib.Path:
+  """A copy of a run's output to write into: folder/output."""
+  copy = pathlib.Path(folder) / 'output'
+  shutil.copytree(output, copy)
+  return copy
+
+
+# The session's shared pipeline runs. `make test` runs two pytest-xdist
+# workers; each run is made once for both (made_once), and a test that uses
+# one is e2e.
+SHARED_RUNS = ('e2e_run', 'gate_stopped')
+
+
+def _uses_a_shared_run(item) -> bool:
+  return any(name in item.fixturenames for name in SHARED_RUNS)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+  """Tests of a shared run are e2e (never in `make test-fast`), and the
+  files are ordered for `-n 2 --dist loadfile --no-loadscope-reorder`.
+
+  loadfile hands whole files to the workers (a module's fixtures: a
+  MariaDB server, an Airflow home, a loop, made once), in this order. The
+  files of the shared runs alternate with the others, starting with one of
+  each: the first worker makes the e2e run while the second works through
+  files that need none, instead of waiting for it. The order of the files
+  within each kind stays pytest-randomly's shuffle (the same on every
+  worker, which xdist requires).
+  """
+  files = {}  # file -> its items, in the order first seen
+  for item in items:
+    if _uses_a_shared_run(item):
+      item.add_marker(pytest.mark.e2e)
+    files.setdefault(item.nodeid.split('::')[0], []).append(item)
+  shared = [f for f, found in files.items() if any(map(_uses_a_shared_run,
+                                                         found))]
+  others = [f for f in files if f not in shared]
+  order = []
+  for pair in itertools.zip_longest(shared, others):
+    order += [f for f in pair if f is not None]
+  items[:] = [item for f in order for item in files[f]]
+
+
+def _made_once(request, tmp_path_factory, name: str,
+               make: Callable[[pathlib.Path], PipelineRun]) -> PipelineRun:
+  """make(folder) once per test session, for every xdist worker.
+
+  The first worker to ask makes it under an exclusive lock in the
+  session's shared temporary folder and records it as JSON; the other
+  waits on the lock and reads the record. Without xdist: made here.
+  """
+  if not hasattr(request.config, 'workerinput'):
+    return make(tmp_path_factory.mktemp(name))
+  import fcntl  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.getbasetemp().parent  # pytest-N, all workers'
+  record = root / f'{name}.json'
+  with open(root / f'{name}.lock', 'w', encoding='utf-8') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if record.exists():
+      return PipelineRun.from_json(record.read_text(encoding='utf-8'))
+    folder = root / name
+    folder.mkdir()
+    run = make(folder)
+    record.write_text(run.to_json(), encoding='utf-8')
+    return run
+
+
+@pytest.fixture(scope='session')
+def e2e_run(request, tmp_path_factory) -> PipelineRun:
+  """The first run, then the same command again into the same output.
+
+  The rerun is part of the shared state on purpose: whether it is fully
+  cached can only be seen in the same folder (the cache keys hold the
+  output's paths), and every test then sees the same two runs, whatever
+  the order it runs in.
+  """
+  def make(folder):
+    run = run_pipeline(folder)
+    if run.returncode == 0:
+      run.rerun = run_pipeline(run.output)
+    return run
+  run = _made_once(request, tmp_path_factory, 'e2e', make)
+  assert run.returncode == 0, run.stderr[-3000:]
+  return run
+
+
+def write_bad_export(rows: int, seed: int, folder) -> pathlib.Path:
+  """A generated export with one anomaly of each kind the curated schema
+  raises, and one it tolerates:
+
+  - half the products are 'Crypto asset', outside product's closed
+    vocabulary (not a CFPB product of 2015-2017; the product mix drifts);
+  - 'Timely response?' is empty on every tenth row, a required column
+    (presence 1.0) missing;
+  - every fifth row tagged 'Veteran', unknown values above the 5% that
+    tags' min_domain_mass 0.95 tolerates;
+  - every fiftieth row in state 'ZZ': 2% unknown states, tolerated.
   """
   import csv  # pylint: disable=g-import-not-at-top
   from data import generate  # pylint: disable=g-import-not-at-top
   good = generate.ensure_generated(rows, seed, str(folder)).export_csv
-  bad = pathlib.Path(folder) / 'crypto.csv'
+  bad = pathlib.Path(folder) / 'bad.csv'
   with open(good, newline='', encoding='utf-8') as src, open(
       bad, 'w', newline='', encoding='utf-8') as dst:
     records = list(csv.DictReader(src))
@@ -63,12 +199,32 @@ def write_crypto_export(rows: int, seed: int, folder) -> pathlib.Path:
     for i, record in enumerate(records):
       if i % 2:
         record['Product'] = 'Crypto asset'
+      if i % 10 == 3:
+        record['Timely response?'] = ''
+      if i % 5 == 4:
+        record['Tags'] = 'Veteran'
+      if i % 50 == 7:
+        record['State'] = 'ZZ'
       writer.writerow(record)
   return bad
 
 
 @pytest.fixture(scope='session')
-def e2e_run(tmp_path_factory) -> PipelineRun:
-  run = run_pipeline(tmp_path_factory.mktemp('e2e'))
-  assert run.returncode == 0, run.stderr[-3000:]
-  return run
+def gate_stopped(request, e2e_run, tmp_path_factory) -> PipelineRun:
+  """A copy of the e2e output plus a run of write_bad_export's data, which
+  the data gate stops after StatisticsGen: statistics but no model."""
+  def make(work):
+    output = copy_output(e2e_run.output, work)
+    return run_pipeline(output, '--data',
+                        str(write_bad_export(1000, 11, work)))
+  return _made_once(request, tmp_path_factory, 'gate', make)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+  """The order's seed, also under -q (which hides pytest-randomly's header):
+  a failure that depends on the order can then be repeated."""
+  seed = getattr(config.option, 'randomly_seed', None)
+  if isinstance(seed, int) and config.pluginmanager.hasplugin('randomly'):
+    terminalreporter.write_line(
+        f'test order: --randomly-seed={seed} (make test '
+        f'PYTEST_ARGS=--randomly-seed={seed} repeats it)')

@@ -52,10 +52,10 @@ SKIP_REASONS = ('no chromium here', 'server not reachable',
 CI_MESSAGE = 'where every test must run'
 
 
-def run_pytest(tmp_path, source, ci, other_tests=''):
+def run_pytest(tmp_path, source, ci, other_tests='', *extra):
   """Runs pytest with the plugin on `source` (and `other_tests` next to it).
 
-  `ci` None leaves CI unset.
+  `ci` None leaves CI unset; extra: more pytest arguments.
   """
   (tmp_path / 'pytest.ini').write_text('[pytest]\n')  # Not the repo's.
   (tmp_path / 'test_sample.py').write_text(source)
@@ -67,7 +67,7 @@ def run_pytest(tmp_path, source, ci, other_tests=''):
     env['CI'] = ci
   return subprocess.run(
       [sys.executable, '-m', 'pytest', '-q', '-rfEs', '-p', 'tests.ci_no_skip',
-       '-p', 'no:cacheprovider', '.'],
+       '-p', 'no:cacheprovider', *extra, '.'],
       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -112,6 +112,17 @@ def test_under_ci_every_skip_fails_with_its_reason(tmp_path):
           outcome, test, ci, CI_MESSAGE)
       assert line in summary, summary
       assert summary.split(line)[1].split('\n')[0].endswith(reason)
+
+
+def test_under_ci_skips_fail_on_xdist_workers_too(tmp_path):
+  """`make test` runs two pytest-xdist workers: the reports the workers
+  send back must be the failures the plugin made of the skips."""
+  proc = run_pytest(tmp_path, SAMPLE, 'true', '', '-n', '2',
+                    '-p', 'no:randomly')
+  assert proc.returncode == 1, proc.stdout
+  assert _last_line(proc).startswith(
+      '1 failed, 1 passed, 1 xfailed, 2 errors in '), proc.stdout
+  assert proc.stdout.count('skipped under CI=true') >= 3, proc.stdout
 
 
 def test_under_ci_a_module_skipped_at_import_fails(tmp_path):

@@ -116,10 +116,13 @@ def data_lineage(graph: metadata_graph.Graph, examples) -> Dict[str, Any]:
     anomalies = first_output(graph, stats, 'ExampleValidator',
                               'anomalies')
     if anomalies:
+      try:
+        found = (data_gate.read_anomalies(anomalies.uri)
+                 if os.path.isdir(anomalies.uri) else None)  # None: deleted
+      except data_gate.AnomaliesFileMissingError as error:
+        found = {'error': str(error)}
       out['anomalies'] = {'id': anomalies.id, 'uri': anomalies.uri,
-                          'found': (data_gate.read_anomalies(anomalies.uri)
-                                    if os.path.isdir(anomalies.uri)
-                                    else None)}  # None: deleted from disk
+                          'found': found}
       validator = graph.producer(anomalies)
       schema = graph.input(validator, 'schema') if validator else None
       if schema:

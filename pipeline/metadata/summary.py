@@ -66,7 +66,11 @@ def latest_run(graph: metadata_graph.Graph) -> Dict[str, Any]:
     out['rows_per_split'] = statistics.rows_per_split(stats.uri)
   anomalies = _output(graph, nodes, 'ExampleValidator', 'anomalies')
   if anomalies and os.path.isdir(anomalies.uri):
-    out['anomalies'] = data_gate.read_anomalies(anomalies.uri)
+    try:
+      out['anomalies'] = data_gate.read_anomalies(anomalies.uri)
+    except data_gate.AnomaliesFileMissingError as error:
+      # The gate stopped the run on it; the summary says why, not a trace.
+      out['anomalies_error'] = str(error)
   found = _output(graph, nodes, 'Evaluator', 'evaluation')
   if found and os.path.isdir(found.uri):
     out['metrics'] = evaluation.load_metrics_with_intervals(

@@ -23,7 +23,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_in_process
 
 AIRFLOW = REPO / '.venv-airflow' / 'bin' / 'airflow'
 DAG_ID = 'complaints_loop'
@@ -100,9 +100,8 @@ def _versions(output: pathlib.Path):
 
 
 def _lineage(output: pathlib.Path, version: str) -> dict:
-  done = subprocess.run([sys.executable, '-m', 'pipeline', 'lineage',
-                         '--output', str(output), '--version', version,
-                         '--json'], cwd=REPO, capture_output=True, text=True)
+  done = cli_in_process('lineage', '--output', output, '--version', version,
+                        '--json')
   assert done.returncode == 0, done.stderr
   return json.loads(done.stdout)
 

@@ -10,13 +10,10 @@ report and the lineage.
 """
 
 import json
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import E2E_ROWS, REPO, run_pipeline
+from tests.conftest import E2E_ROWS, cli_in_process, copy_output, run_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -24,8 +21,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope='module')
 def production(e2e_run, tmp_path_factory):
   work = tmp_path_factory.mktemp('judged')
-  output = work / 'output'
-  shutil.copytree(e2e_run.output, output)
+  output = copy_output(e2e_run.output, work)
   from data import generate  # pylint: disable=g-import-not-at-top
   new_span = generate.ensure_generated(E2E_ROWS, 43, str(work), span=1)
   return output, new_span.export_csv
@@ -40,10 +36,8 @@ def retrained(production):
 
 
 def _lineage(output, version):
-  proc = subprocess.run([sys.executable, '-m', 'pipeline', 'lineage',
-                         '--output', str(output), '--version', version,
-                         '--json'], cwd=REPO, capture_output=True, text=True,
-                        timeout=600)
+  proc = cli_in_process('lineage', '--output', output, '--version',
+                        version, '--json')
   assert proc.returncode == 0, proc.stderr[-2000:]
   return json.loads(proc.stdout)
 

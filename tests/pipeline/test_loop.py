@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -65,10 +65,8 @@ def test_the_retrained_model_learned_from_the_feedback_span(looped):
   retrained = round_['retrained']
   assert retrained['window_spans'] == [1, round_['feedback_span']]
   assert retrained['blessed'] and retrained['version']
-  proc = subprocess.run(
-      [sys.executable, '-m', 'pipeline', 'lineage', '--output', str(output),
-       '--version', str(retrained['version']), '--json'],
-      cwd=REPO, capture_output=True, text=True, timeout=600)
+  proc = cli_in_process('lineage', '--output', output, '--version',
+                        retrained['version'], '--json')
   assert proc.returncode == 0, proc.stderr[-2000:]
   trail = json.loads(proc.stdout)
   assert trail['data']['files'][0]['path'] == str(

@@ -4,18 +4,17 @@ import contextlib
 import io
 import json
 import math
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO, run_pipeline, write_crypto_export
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.e2e
 
-# Left alone by the drifted data below (only Product is rewritten).
-UNCHANGED = ['state', 'company_response', 'timely_response', 'submitted_via']
+# Left alone by the bad data (conftest.write_bad_export).
+UNCHANGED = ['company_response', 'submitted_via']
 
 
 def _main(*argv):
@@ -29,24 +28,17 @@ def _main(*argv):
 
 
 @pytest.fixture(scope='module')
-def drifted(e2e_run, tmp_path_factory):
+def drifted(gate_stopped):
   """A copy of the e2e output plus a run whose Product mix drifted.
 
   Half the products become 'Crypto asset' (not in the schema), so the data
   gate stops the run after StatisticsGen: it has statistics but no model.
-  Seed and size differ from test_e2e's bad data so this is always a new span.
   """
-  work = tmp_path_factory.mktemp('drift')
-  output = work / 'output'
-  shutil.copytree(e2e_run.output, output)
-  bad = write_crypto_export(1000, 11, work)
-  result = run_pipeline(output, '--data', str(bad))
-  assert result.returncode == 3, result.stderr[-3000:]
-  return result
+  assert gate_stopped.returncode == 3, gate_stopped.stderr[-3000:]
+  return gate_stopped
 
 
 def test_runs_lists_the_complete_and_the_stopped_run(e2e_run, drifted):
-  from pipeline.metadata import runs  # pylint: disable=g-import-not-at-top
   from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
   listed = json.loads(_main('runs', '--output', str(drifted.output), '--json'))
   first, last = listed[0], listed[-1]
@@ -71,7 +63,6 @@ def test_runs_lists_the_complete_and_the_stopped_run(e2e_run, drifted):
 
 
 def test_compare_reports_product_drift_against_the_stopped_run(drifted):
-  from pipeline.metadata import runs  # pylint: disable=g-import-not-at-top
   from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
   result = json.loads(_main('compare', '1', 'latest', '--output',
                             str(drifted.output), '--json'))
@@ -95,7 +86,6 @@ def test_compare_reports_product_drift_against_the_stopped_run(drifted):
 
 def test_compare_a_run_with_itself_has_no_drift(drifted):
   from pipeline.metadata import runs  # pylint: disable=g-import-not-at-top
-  from pipeline.reports import runs_text  # pylint: disable=g-import-not-at-top
   result = runs.compare(str(drifted.output / 'metadata.sqlite'), '1', '1')
   assert result['drift']['same_data'] is True
   # Each all() below is over a list that must not be empty: an empty one

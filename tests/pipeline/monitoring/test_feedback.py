@@ -1,7 +1,6 @@
 """`pipeline feedback`: labels joined with logged requests, counted exactly."""
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -9,7 +8,7 @@ import pandas as pd
 import pytest
 
 from components import features
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_in_process, copy_output
 from tests.pipeline.monitoring import helpers
 
 pytestmark = pytest.mark.e2e
@@ -23,18 +22,21 @@ def setup(e2e_run, tmp_path_factory):
   and 400 new complaints sent through the real server (request logging on)
   by the bulk client, whose labels arrive later."""
   work = tmp_path_factory.mktemp('feedback')
-  output = work / 'output'
-  shutil.copytree(e2e_run.output, output)
+  output = copy_output(e2e_run.output, work)
   export = helpers.export_rows(LOGGED, 91, span=4)
   logs = helpers.serve_and_send(e2e_run.serving_dir, export, work / 'served')
   return output, logs, export, e2e_run.summary['push']['version']
 
 
-def _feedback(output, labels, logs, *extra):
-  proc = subprocess.run(
-      [sys.executable, '-m', 'pipeline', 'feedback', str(labels), '--logs',
-       str(logs), '--output', str(output), '--json', *extra], cwd=REPO,
-      capture_output=True, text=True, timeout=600)
+def _feedback(output, labels, logs, *extra, in_process=False):
+  args = ['feedback', str(labels), '--logs', str(logs), '--output',
+          str(output), '--json', *extra]
+  if in_process:  # TensorFlow imported once for the error cases
+    proc = cli_in_process(*args)
+  else:
+    proc = subprocess.run([sys.executable, '-m', 'pipeline', *args],
+                          cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
   return proc, (json.loads(proc.stdout) if proc.returncode == 0 else None)
 
 
@@ -98,7 +100,7 @@ def test_unusable_labels_are_exit_2_and_write_nothing(setup, tmp_path,
   spans = sorted((output / 'input').iterdir())
   path = tmp_path / 'labels.csv'
   path.write_text(content)
-  proc, _ = _feedback(output, path, logs)
+  proc, _ = _feedback(output, path, logs, in_process=True)
   assert proc.returncode == 2 and message in proc.stderr, proc.stderr
   assert 'Traceback' not in proc.stderr
   assert sorted((output / 'input').iterdir()) == spans
