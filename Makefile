@@ -55,15 +55,19 @@ env: $(VENV)/.installed
 run: env
 	$(PY) -m pipeline run --output $(OUTPUT) $(ARGS)
 
-# Two pytest-xdist workers (one per core), whole files each, in the order
-# tests/conftest.py sets; each shared pipeline run is made once for both.
-# pytest-randomly shuffles the order in every run and prints its seed
-# ("Using --randomly-seed=N"): PYTEST_ARGS=--randomly-seed=N repeats that
-# order, PYTEST_ARGS='-p no:randomly' keeps the file order.
+# Two pytest-xdist workers (one per core), whole files each (a module's
+# fixtures are made once); tests/conftest.py makes each shared pipeline run
+# once for both. make test hands the files out in the order conftest sets
+# (--no-loadscope-reorder: the shared runs' files alternate with the
+# others); the fast tier has no shared run, so xdist's own order (files
+# with the most tests first) packs it best.
+# pytest-randomly shuffles the order in every run; the suite prints its
+# seed at the end: PYTEST_ARGS=--randomly-seed=N repeats that order,
+# PYTEST_ARGS='-p no:randomly' keeps the file order.
 # --durations: the slowest tests at the end, so a slow run says where it went.
-PYTEST := $(PY) -m pytest -q -rfEs -p no:warnings -p tests.ci_no_skip -n 2 --dist loadfile --no-loadscope-reorder
+PYTEST := $(PY) -m pytest -q -rfEs -p no:warnings -p tests.ci_no_skip -n 2 --dist loadfile
 test: env
-	$(PYTEST) tests --durations=15 $(PYTEST_ARGS)
+	$(PYTEST) --no-loadscope-reorder tests --durations=15 $(PYTEST_ARGS)
 
 # The fast tier: no pipeline run (the e2e marker, tests/conftest.py).
 test-fast: env

@@ -61,8 +61,8 @@ def test_served_probability_matches_in_process(pushed):
       **{k: tf.constant([v]) for k, v in raw.items()})
   local_examples = loaded.signatures['serving_default'](examples=tf.constant(
       [example_models.raw_example(raw).SerializeToString()]))
-  expected = float(local_raw[client.OUTPUT_KEY].numpy().reshape(-1)[0])
-  assert float(local_examples[client.OUTPUT_KEY].numpy().reshape(-1)[0]) == (
+  expected = float(local_raw[client_inputs.OUTPUT_KEY].numpy().reshape(-1)[0])
+  assert float(local_examples[client_inputs.OUTPUT_KEY].numpy().reshape(-1)[0]) == (
       pytest.approx(expected, abs=1e-6))
   assert by_rest.disputed_probability == pytest.approx(expected, abs=1e-6)
   assert by_grpc.disputed_probability == pytest.approx(expected, abs=1e-6)

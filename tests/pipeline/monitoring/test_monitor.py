@@ -36,10 +36,13 @@ MAY_MOVE = {
 }
 
 
-@pytest.fixture(scope='module')
-def output(e2e_run, tmp_path_factory):
-  """A copy of the e2e output: monitor writes its windows and reports."""
-  return copy_output(e2e_run.output, tmp_path_factory.mktemp('monitored'))
+@pytest.fixture
+def output(e2e_run, tmp_path):
+  """A copy of the e2e output per test (10 MB): monitor records each window
+  there and checks the next for drift against it, so tests sharing one
+  copy would judge each other's traffic (a clean window after the
+  new_response one alerted on company_response's drift)."""
+  return copy_output(e2e_run.output, tmp_path / 'monitored')
 
 
 @pytest.fixture(scope='module')
