@@ -114,9 +114,10 @@ def pytest_collection_modifyitems(items):
   MariaDB server, an Airflow home, a loop, made once), in this order. The
   files of the shared runs alternate with the others, starting with one of
   each: the first worker makes the e2e run while the second works through
-  files that need none, instead of waiting for it. The order of the files
-  within each kind stays pytest-randomly's shuffle (the same on every
-  worker, which xdist requires).
+  files that need none, instead of waiting for it; among the others, the
+  files with a pipeline run of their own come first. Otherwise the order
+  stays pytest-randomly's shuffle (the same on every worker, which xdist
+  requires).
   """
   files = {}  # file -> its items, in the order first seen
   for item in items:
@@ -125,7 +126,12 @@ def pytest_collection_modifyitems(items):
     files.setdefault(item.nodeid.split('::')[0], []).append(item)
   shared = [f for f, found in files.items() if any(map(_uses_a_shared_run,
                                                          found))]
-  others = [f for f in files if f not in shared]
+  # Files with a pipeline run of their own (marked e2e: the Airflow DAG,
+  # the loop, MariaDB, the notebooks, ...) before the quick ones, so the
+  # long ones start early and the quick ones fill the end (longest first).
+  others = sorted((f for f in files if f not in shared),
+                  key=lambda f: not any(item.get_closest_marker('e2e')
+                                        for item in files[f]))
   order = []
   for pair in itertools.zip_longest(shared, others):
     order += [f for f in pair if f is not None]

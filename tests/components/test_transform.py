@@ -20,7 +20,8 @@ ROWS = [
 ]
 
 
-def _raw_rows():
+def raw_rows():
+  """ROWS as tft_beam takes them: every raw feature, bytes."""
   rows = []
   for row in ROWS:
     full = {key: '' for key in features.RAW_FEATURES}
@@ -30,11 +31,11 @@ def _raw_rows():
   return rows
 
 
-def _metadata():
+def raw_feature_spec():
   spec = {key: tf.io.FixedLenFeature([], tf.string)
           for key in features.RAW_FEATURES}
   spec[features.LABEL_KEY] = tf.io.FixedLenFeature([], tf.int64)
-  return dataset_metadata.DatasetMetadata.from_feature_spec(spec)
+  return spec
 
 
 @pytest.fixture(scope='module')
@@ -42,7 +43,9 @@ def analyzed(tmp_path_factory):
   """(transformed rows, the categorical vocabulary) from tft_beam."""
   out = str(tmp_path_factory.mktemp('transform_output'))
   with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft'))):
-    (data, _), transform_fn = ((_raw_rows(), _metadata())
+    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
+        raw_feature_spec())
+    (data, _), transform_fn = ((raw_rows(), metadata)
                                | tft_beam.AnalyzeAndTransformDataset(
                                    transform.preprocessing_fn))
     _ = transform_fn | tft_beam.WriteTransformFn(out)

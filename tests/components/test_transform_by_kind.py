@@ -15,6 +15,7 @@ from components import dataset_spec
 from components import features
 from components import transform
 from components import transform_by_kind
+from tests.components import test_transform
 
 SPEC = """
 name: trips
@@ -89,22 +90,8 @@ def test_categoricals_and_numeric_buckets_share_one_vocabulary(trips):
 def test_for_the_cfpb_spec_the_outputs_are_todays(tmp_path):
   """The same rows through components.transform and through the spec's
   function: equal outputs and vocabularies, so the pipeline can move."""
-  rows = [
-      {'product': 'Mortgage', 'state': 'CA', 'zip_code': '606XX',
-       'narrative': 'Late, FEE late.', 'consumer_disputed': 1},
-      {'product': 'Mortgage', 'state': 'CA', 'zip_code': '60614',
-       'narrative': 'late', 'consumer_disputed': 0},
-      {'product': 'Credit card', 'state': '', 'zip_code': '',
-       'narrative': '', 'consumer_disputed': 0}]
-  raw = []
-  for row in rows:
-    full = {key: '' for key in features.RAW_FEATURES}
-    full.update(row)
-    raw.append({k: (v.encode() if isinstance(v, str) else v)
-                for k, v in full.items()})
-  feature_spec = {key: tf.io.FixedLenFeature([], tf.string)
-                  for key in features.RAW_FEATURES}
-  feature_spec[features.LABEL_KEY] = tf.io.FixedLenFeature([], tf.int64)
+  raw = test_transform.raw_rows()  # the three rows of test_transform
+  feature_spec = test_transform.raw_feature_spec()
   spec = dataset_spec.load('cfpb')
   today, today_output = _run(transform.preprocessing_fn, raw, feature_spec,
                              tmp_path / 'today')

@@ -35,16 +35,7 @@ def _request(port, head: bytes, body: bytes = b'', shut_write=True,
         sock.shutdown(socket.SHUT_WR)
     except OSError:
       pass  # The server answered and closed before reading it all.
-    chunks = []
-    while True:
-      try:
-        data = sock.recv(65536)
-      except ConnectionResetError:
-        break
-      if not data:
-        break
-      chunks.append(data)
-  return b''.join(chunks)
+    return _read_to_end(sock)
 
 
 def _status(response: bytes) -> int:
