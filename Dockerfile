@@ -24,6 +24,7 @@ COPY components/ components/
 COPY pipeline/ pipeline/
 COPY data/ data/
 COPY serving/ serving/
+COPY datasets/ datasets/
 RUN python -c "import sys; assert sys.version_info[:2] == (3, 10), sys.version" \
  && python -m pip install --no-cache-dir -c constraints.txt -e '.[kubeflow]' \
  && python -c "import components.model, components.transform, components.tuner, components.data_gate, pipeline.pipeline" \
