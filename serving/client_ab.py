@@ -42,10 +42,15 @@ def score_ab(protocol: str, ids: Sequence[str],
     arm = arms['canary' if is_canary(complaint_id, share) else 'stable']
     arm[0].append(complaint_id)
     arm[1].append(row)
+  # An arm without complaints is not called; with none at all, stable
+  # scores the empty set (a header-only file, a summary of zeros), as
+  # score_complaints does without a split.
+  called = [label for label, (arm_ids, _) in arms.items() if arm_ids] or [
+      'stable']
   parts, summaries = [], {}
   try:
     for label, (arm_ids, arm_rows) in arms.items():
-      if not arm_ids:
+      if label not in called:
         continue
       client = make_client(protocol, label=label, **client_options)
       part = f'{out}.{label}.part'

@@ -298,3 +298,24 @@ def test_canary_share_splits_by_complaint_id(complaint_model, tmp_path,
   if protocol == 'grpc':  # REST pins the version the label resolved to
     assert {r.get(served_data.LABEL) for r in rows
             if r[served_data.VERSION] == 2} == {'canary'}
+
+
+@pytest.mark.parametrize('split', [[], ['--canary-share', '0.5']],
+                         ids=['one-version', 'canary-share'])
+def test_an_export_without_rows_scores_nothing_and_says_so(tmp_path, split):
+  """A header and no complaint: a header-only output and a summary of
+  zeros, with or without an A/B split (the split once ended in a
+  traceback); no server is called, so none is needed."""
+  export = tmp_path / 'empty.csv'
+  export.write_text(','.join(cfpb_export.EXPORT_COLUMNS) + '\n')
+  out = tmp_path / 'scores.csv'
+  proc = subprocess.run(
+      [sys.executable, '-m', 'serving.client', '--complaints', str(export),
+       '--out', str(out), '--port', str(free_port()), *split],
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert 'Traceback' not in proc.stderr
+  summary = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert (summary['rows'], summary['sent'], summary['failed']) == (0, 0, 0)
+  assert out.read_text().splitlines() == [
+      f'{features.ID_EXPORT_COLUMN},{features.OUTPUT_KEY},model_version']
