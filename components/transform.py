@@ -10,11 +10,12 @@ import tensorflow_transform as tft
 from components import features
 
 
-def _dense_strings(value):
-  """Turns a possibly sparse, ragged or [N, 1] string feature into dense [N].
+def dense(value, default=''):
+  """Turns a possibly sparse, ragged or [N, 1] feature into dense [N].
 
   CsvExampleGen leaves empty cells missing, so optional features arrive as
-  SparseTensors; a missing value becomes the empty string here.
+  SparseTensors; a missing value becomes `default` here (the empty string
+  for a string feature).
   """
   if isinstance(value, tf.RaggedTensor):
     value = value.to_sparse()
@@ -22,22 +23,20 @@ def _dense_strings(value):
     value = tf.sparse.to_dense(
         tf.SparseTensor(value.indices, value.values,
                         [value.dense_shape[0], 1]),
-        default_value='')
+        default_value=default)
   return tf.reshape(value, [-1])
 
 
-def _fill_missing(value):
+def fill_missing(value):
   """Empty strings (missing in the CSV) become the explicit MISSING token."""
   value = tf.strings.strip(value)
   return tf.where(tf.equal(value, ''), features.MISSING_TOKEN, value)
 
 
-def zip_prefix(zip_code):
-  """Keeps the 3-digit prefix of a (possibly masked, '606XX') ZIP code."""
-  prefix = tf.strings.substr(tf.strings.strip(zip_code), 0,
-                             features.ZIP_PREFIX_LENGTH)
-  valid = tf.strings.regex_full_match(
-      prefix, '[0-9]{%d}' % features.ZIP_PREFIX_LENGTH)
+def zip_prefix(zip_code, length: int = features.ZIP_PREFIX_LENGTH):
+  """Keeps the `length`-digit prefix of a (possibly masked, '606XX') code."""
+  prefix = tf.strings.substr(tf.strings.strip(zip_code), 0, length)
+  valid = tf.strings.regex_full_match(prefix, '[0-9]{%d}' % length)
   return tf.where(valid, prefix, features.MISSING_TOKEN)
 
 
@@ -49,9 +48,9 @@ def categorical_tokens(inputs):
   """
   columns = []
   for key in features.CATEGORICAL_INPUTS:
-    value = _dense_strings(inputs[key])
+    value = dense(inputs[key])
     value = (zip_prefix(value) if key == features.ZIP_FEATURE
-             else _fill_missing(value))
+             else fill_missing(value))
     columns.append(tf.strings.join([key + '=', value]))
   return tf.stack(columns, axis=1)
 
@@ -97,7 +96,7 @@ def preprocessing_fn(inputs):
       num_oov_buckets=features.OOV_BUCKETS,
       vocab_filename=features.CATEGORICAL_VOCAB)}
   outputs[features.transformed_name(features.TEXT_FEATURE)] = _ngram_ids(
-      _dense_strings(inputs[features.TEXT_FEATURE]))
+      dense(inputs[features.TEXT_FEATURE]))
   if features.LABEL_KEY in inputs:
     label = inputs[features.LABEL_KEY]
     if isinstance(label, tf.SparseTensor):

@@ -40,28 +40,17 @@ def spec_of(custom_config: Dict[str, Any]) -> dataset_spec.DatasetSpec:
   return dataset_spec.from_config(custom_config['dataset'])
 
 
-def _dense(value, default):
-  """A possibly sparse, ragged or [N, 1] feature as a dense [N] tensor."""
-  if isinstance(value, tf.RaggedTensor):
-    value = value.to_sparse()
-  if isinstance(value, tf.SparseTensor):
-    value = tf.sparse.to_dense(
-        tf.SparseTensor(value.indices, value.values,
-                        [value.dense_shape[0], 1]), default_value=default)
-  return tf.reshape(value, [-1])
-
-
 def _as_text(value):
   """A categorical column as strings, whatever type CsvExampleGen gave it
   (a missing value: the empty string)."""
   if value.dtype == tf.string:
-    return _dense(value, '')
+    return cfpb_transform.dense(value, '')
   if isinstance(value, tf.RaggedTensor):
     value = value.to_sparse()
   if isinstance(value, tf.SparseTensor):
     text = tf.SparseTensor(value.indices, tf.strings.as_string(value.values),
                            value.dense_shape)
-    return _dense(text, '')
+    return cfpb_transform.dense(text, '')
   return tf.reshape(tf.strings.as_string(value), [-1])
 
 
@@ -72,19 +61,8 @@ def _as_number(value):
   if isinstance(value, tf.SparseTensor):
     value = tf.SparseTensor(value.indices, tf.cast(value.values, tf.float32),
                             value.dense_shape)
-    return _dense(value, float('nan'))
+    return cfpb_transform.dense(value, float('nan'))
   return tf.reshape(tf.cast(value, tf.float32), [-1])
-
-
-def _prefix_or_missing(text, length: int):
-  prefix = tf.strings.substr(tf.strings.strip(text), 0, length)
-  valid = tf.strings.regex_full_match(prefix, '[0-9]{%d}' % length)
-  return tf.where(valid, prefix, features.MISSING_TOKEN)
-
-
-def _fill_missing(text):
-  text = tf.strings.strip(text)
-  return tf.where(tf.equal(text, ''), features.MISSING_TOKEN, text)
 
 
 def numeric_outputs(x, buckets: int):
@@ -116,8 +94,8 @@ def preprocessing_fn(inputs, custom_config):
   tokens: List[tf.Tensor] = []
   for feature in spec.of_kind('categorical'):
     text = _as_text(inputs[feature.key])
-    value = (_prefix_or_missing(text, feature.prefix) if feature.prefix
-             else _fill_missing(text))
+    value = (cfpb_transform.zip_prefix(text, feature.prefix)
+             if feature.prefix else cfpb_transform.fill_missing(text))
     tokens.append(tf.strings.join([feature.key + '=', value]))
   outputs = {}
   numeric = spec.of_kind('numeric')
@@ -138,7 +116,7 @@ def preprocessing_fn(inputs, custom_config):
       vocab_filename=features.CATEGORICAL_VOCAB)
   for feature in spec.of_kind('text'):
     ngrams = tft.ngrams(
-        cfpb_transform.tokenize(_dense(inputs[feature.key], '')).to_sparse(),
+        cfpb_transform.tokenize(cfpb_transform.dense(inputs[feature.key], '')).to_sparse(),
         ngram_range=features.TEXT_NGRAM_RANGE, separator=' ')
     outputs[features.transformed_name(feature.key)] = (
         tft.compute_and_apply_vocabulary(
@@ -146,6 +124,6 @@ def preprocessing_fn(inputs, custom_config):
             num_oov_buckets=features.TEXT_OOV_BUCKETS,
             vocab_filename=features.vocabulary_name(feature.key)))
   if spec.label.key in inputs:
-    outputs[spec.label.key] = tf.cast(_dense(inputs[spec.label.key], 0),
+    outputs[spec.label.key] = tf.cast(cfpb_transform.dense(inputs[spec.label.key], 0),
                                       tf.int64)
   return outputs
