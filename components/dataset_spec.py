@@ -32,6 +32,9 @@ DEFAULT = 'cfpb'
 KINDS = ('categorical', 'numeric', 'text')
 BINARY, MULTICLASS = 'binary', 'multiclass'
 DEFAULT_NUMERIC_BUCKETS = 10
+# The join key of a spec without an ID column: a hash of the row's values
+# that the converter writes as a column (data/spec_frame.py).
+ROW_KEY = 'row_key'
 
 
 class SpecError(ValueError):
@@ -103,6 +106,16 @@ class DatasetSpec:
   def id_key(self) -> Optional[str]:
     return feature_key(self.id_column) if self.id_column else None
 
+  @property
+  def join_key(self) -> str:
+    """The feature that identifies a row: the ID's key, else ROW_KEY (what
+    the split hashes and what logged requests and labels meet on)."""
+    return self.id_key or ROW_KEY
+
+  @property
+  def multiclass(self) -> bool:
+    return self.label.task == MULTICLASS
+
   def of_kind(self, kind: str) -> List[Feature]:
     return [f for f in self.features if f.kind == kind]
 
@@ -135,6 +148,12 @@ def spec_path(name_or_path: str) -> str:
   if name_or_path in SHIPPED:
     return os.path.join(DATASETS_DIR, f'{name_or_path}.yaml')
   return name_or_path
+
+
+def is_default(spec: DatasetSpec) -> bool:
+  """The CFPB spec, whose pipeline keeps its own module code
+  (components/transform.py, components/model.py) and generated data."""
+  return spec.path == os.path.abspath(spec_path(DEFAULT))
 
 
 def _read(path: str) -> Dict[str, Any]:

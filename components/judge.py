@@ -170,6 +170,94 @@ def rules(min_auc: float, significance: float,
                 f'{-max_regression:+g} (DeLong, one-sided {significance:g})')}]
 
 
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 20240607
+
+
+def macro_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+  """The mean over classes of each class's one-vs-rest AUC (the classes
+  present with at least one row in and one out; NaN if none is)."""
+  from data import metrics  # pylint: disable=g-import-not-at-top
+  aucs = [metrics.roc_auc(probabilities[:, k], labels == k)
+          for k in range(probabilities.shape[1])
+          if 0 < int((labels == k).sum()) < len(labels)]
+  return float(np.mean(aucs)) if aucs else float('nan')
+
+
+def decide_multiclass(labels: Sequence[int], candidate: np.ndarray,
+                      baseline: Optional[np.ndarray], min_auc: float,
+                      significance: float, max_regression: float,
+                      classes: Sequence[str] = (),
+                      resamples: int = BOOTSTRAP_RESAMPLES,
+                      seed: int = BOOTSTRAP_SEED) -> Dict[str, Any]:
+  """The binary rule on the macro one-vs-rest AUC, with intervals from a
+  seeded paired bootstrap over the eval rows (no closed form such as
+  Hanley-McNeil or DeLong covers a macro AUC): the gate on the lower 2.5%
+  quantile of the candidate's resampled AUCs; against the baseline, both
+  models scored on the same resampled rows, held back when the upper
+  (1 - significance) quantile of the difference is below -max_regression.
+  """
+  labels = np.asarray(labels, dtype=int)
+  candidate = np.asarray(candidate, dtype=float)
+  counts = np.bincount(labels, minlength=candidate.shape[1])
+  names = list(classes) or [str(k) for k in range(candidate.shape[1])]
+  out: Dict[str, Any] = {'eval_rows': len(labels), 'metric': 'macro AUC',
+                         'class_rows': {names[k]: int(c)
+                                        for k, c in enumerate(counts)},
+                         'min_auc': min_auc, 'significance': significance,
+                         'max_auc_regression': max_regression,
+                         'interval': f'paired bootstrap, {resamples} '
+                                     f'resamples, seed {seed}'}
+  if (counts < 2).any():
+    out.update(blessed=False, reason='the eval split has fewer than two '
+               'examples of a class: no macro AUC to judge')
+    return out
+  from data import metrics  # pylint: disable=g-import-not-at-top
+  auc = macro_auc(labels, candidate)
+  out['per_class_auc'] = {
+      names[k]: float(metrics.roc_auc(candidate[:, k], labels == k))
+      for k in range(candidate.shape[1])}
+  rng = np.random.default_rng(seed)
+  rows = rng.integers(0, len(labels), size=(resamples, len(labels)))
+  resampled = np.array([macro_auc(labels[r], candidate[r]) for r in rows])
+  low, high = (float(q) for q in np.nanquantile(resampled, [0.025, 0.975]))
+  out.update(candidate_auc=auc, candidate_auc_ci95=[low, high],
+             gate_passed=bool(low >= min_auc))
+  reasons = [f'macro AUC {auc:.4f}, 95% interval {low:.3f}-{high:.3f} '
+             f'(bootstrap): its lower bound is '
+             f'{"at or above" if low >= min_auc else "below"} the gate '
+             f'{min_auc:g}']
+  regressed = False
+  if baseline is not None:
+    baseline = np.asarray(baseline, dtype=float)
+    base_auc = macro_auc(labels, baseline)
+    diffs = np.array([macro_auc(labels[r], candidate[r]) -
+                      macro_auc(labels[r], baseline[r]) for r in rows])
+    upper = float(np.nanquantile(diffs, 1.0 - significance))
+    ci = [float(q) for q in np.nanquantile(diffs, [0.025, 0.975])]
+    regressed = bool(upper < -max_regression)
+    out.update(baseline_auc=base_auc, diff=auc - base_auc,
+               diff_se=float(np.nanstd(diffs, ddof=1)), diff_ci95=ci,
+               diff_upper_bound=upper,
+               p_value_worse=float(np.nanmean(diffs >= 0)),
+               significantly_worse=regressed)
+    reasons.append(
+        f'against the baseline (macro AUC {base_auc:.4f} on the same '
+        f'{len(labels)} rows): difference {auc - base_auc:+.4f}, 95% '
+        f'interval {ci[0]:+.3f} to {ci[1]:+.3f} (paired bootstrap); '
+        + ('significantly worse' if regressed else 'not significantly worse')
+        + f' (one-sided {significance:g}: upper bound {upper:+.4f} '
+        f'{"<" if regressed else ">="} {-max_regression:+g})')
+  else:
+    reasons.append('no baseline: no earlier blessed model to compare with')
+  out['blessed'] = bool(out['gate_passed'] and not regressed)
+  out['reason'] = '; '.join(reasons)
+  out['rules'] = [dict(rule, metric='macro AUC',
+                       rule=rule['rule'].replace('DeLong', 'paired bootstrap'))
+                  for rule in rules(min_auc, significance, max_regression)]
+  return out
+
+
 def _eval_examples(examples_uri: str) -> List[bytes]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   files = sorted(glob.glob(os.path.join(examples_uri, EVAL_SPLIT, '*')))
@@ -177,18 +265,22 @@ def _eval_examples(examples_uri: str) -> List[bytes]:
       files, compression_type='GZIP')]
 
 
-def _labels(records: List[bytes]) -> List[int]:
+def _labels(records: List[bytes],
+            label_key: str = features.LABEL_KEY) -> List[int]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   labels = []
   for record in records:
     feature = tf.train.Example.FromString(record).features.feature[
-        features.LABEL_KEY]
+        label_key]
     labels.append(int(feature.int64_list.value[0]))
   return labels
 
 
-def score(model_uri: str, records: List[bytes]) -> List[float]:
-  """P(disputed) of serialized tf.Examples by a Trainer's Model artifact."""
+def score(model_uri: str, records: List[bytes],
+          output_key: str = features.OUTPUT_KEY) -> np.ndarray:
+  """The model's probabilities for serialized tf.Examples, by a Trainer's
+  Model artifact: [N] for a binary model (P(positive)), [N, classes] for a
+  multi-class one."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tfx.utils import path_utils  # pylint: disable=g-import-not-at-top
   predict = tf.saved_model.load(path_utils.serving_model_path(
@@ -197,17 +289,27 @@ def score(model_uri: str, records: List[bytes]) -> List[float]:
   for start in range(0, len(records), BATCH):
     out = predict(**{features.EXAMPLES_INPUT: tf.constant(
         records[start:start + BATCH])})
-    scores += [float(p) for p in out[features.OUTPUT_KEY].numpy().ravel()]
-  return scores
+    scores.append(np.asarray(out[output_key].numpy(), dtype=float))
+  if not scores:
+    return np.zeros(0)
+  joined = np.concatenate(scores)
+  return joined.ravel() if joined.ndim == 1 or joined.shape[1] == 1 else joined
 
 
 def judge(examples_uri: str, model_uri: str, baseline_uri: Optional[str],
-          min_auc: float, significance: float,
-          max_regression: float) -> Dict[str, Any]:
-  """Scores the eval split with both models and decides."""
+          min_auc: float, significance: float, max_regression: float,
+          label_key: str = features.LABEL_KEY,
+          output_key: str = features.OUTPUT_KEY,
+          classes: Sequence[str] = ()) -> Dict[str, Any]:
+  """Scores the eval split with both models and decides (classes: a
+  multi-class label's class names, in the model's output order)."""
   records = _eval_examples(examples_uri)
-  labels = _labels(records)
-  candidate = score(model_uri, records)
-  baseline = score(baseline_uri, records) if baseline_uri else None
-  return decide(labels, candidate, baseline, min_auc, significance,
-                max_regression)
+  labels = _labels(records, label_key)
+  candidate = score(model_uri, records, output_key)
+  baseline = (score(baseline_uri, records, output_key) if baseline_uri
+              else None)
+  if len(classes) > 2:
+    return decide_multiclass(labels, candidate, baseline, min_auc,
+                             significance, max_regression, classes)
+  return decide(labels, list(candidate), baseline if baseline is None
+                else list(baseline), min_auc, significance, max_regression)

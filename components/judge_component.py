@@ -7,6 +7,7 @@ are tested directly.
 import json
 import os
 
+from components import features
 from components import judge
 from components import tfx_api
 
@@ -23,12 +24,20 @@ def BaselineJudge(  # pylint: disable=invalid-name
         tfx_api.standard_artifacts.Model] = None,
     min_auc: tfx_api.Parameter[float] = 0.65,
     significance: tfx_api.Parameter[float] = 0.05,
-    max_auc_regression: tfx_api.Parameter[float] = 0.0) -> None:
+    max_auc_regression: tfx_api.Parameter[float] = 0.0,
+    label_key: tfx_api.Parameter[str] = features.LABEL_KEY,
+    output_key: tfx_api.Parameter[str] = features.OUTPUT_KEY,
+    classes: tfx_api.Parameter[str] = '') -> None:
   """Blesses the candidate unless it fails the gate or is significantly
-  worse than the baseline; the numbers and the rule go to judgement.json."""
+  worse than the baseline; the numbers and the rule go to judgement.json.
+
+  label_key, output_key: the dataset spec's; classes: a multi-class
+  label's class names as a JSON list ('' for a binary label)."""
   found = judge.judge(examples.uri, model.uri,
                       baseline_model.uri if baseline_model else None,
-                      min_auc, significance, max_auc_regression)
+                      min_auc, significance, max_auc_regression,
+                      label_key=label_key, output_key=output_key,
+                      classes=json.loads(classes) if classes else ())
   found['baseline_model_id'] = baseline_model.id if baseline_model else None
   os.makedirs(blessing.uri, exist_ok=True)
   with open(os.path.join(blessing.uri, judge.JUDGEMENT_FILE), 'w',

@@ -120,7 +120,9 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
 def make_dataset(file_pattern: List[str], data_accessor,
                  tf_transform_output: tft.TFTransformOutput,
                  batch_size: int = features.BATCH_SIZE,
-                 once: bool = False, seed: int = 42) -> tf.data.Dataset:
+                 once: bool = False, seed: int = 42,
+                 label_key: str = features.LABEL_KEY,
+                 shuffle: bool = True) -> tf.data.Dataset:
   """Batches of (transformed features, label) from Transform's output:
   repeated without end for training, or every row once (`once`) for a score
   over a whole split.
@@ -136,8 +138,9 @@ def make_dataset(file_pattern: List[str], data_accessor,
   dataset = data_accessor.tf_dataset_factory(
       file_pattern,
       tfxio.TensorFlowDatasetOptions(
-          batch_size=batch_size, label_key=features.LABEL_KEY,
-          num_epochs=1 if once else None, shuffle_seed=seed),
+          batch_size=batch_size, label_key=label_key,
+          num_epochs=1 if once else None, shuffle=shuffle,
+          shuffle_seed=seed),
       tf_transform_output.transformed_metadata.schema)
   return dataset if once else dataset.repeat()
 

@@ -19,8 +19,12 @@ import keras_tuner
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components import dataset_spec
+from components import features
 from components import model
+from components import model_by_kind
 from components import tfx_api
+from components import trainer_by_kind
 
 # One round's (candidates, train steps per candidate).
 Round = Tuple[int, int]
@@ -156,12 +160,17 @@ class HalvingTuner(keras_tuner.Tuner):
 
   def __init__(self, oracle: SuccessiveHalvingOracle,
                train_data: Callable[[], tf.data.Dataset], label_rate: float,
-               train_rows: int = 0, seed: int = 42, **kwargs):
+               train_rows: int = 0, seed: int = 42,
+               build_model: Optional[Callable[[Dict], tf.keras.Model]] = None,
+               **kwargs):
     super().__init__(oracle=oracle, hypermodel=None, **kwargs)
     self.train_data = train_data
     self.label_rate = label_rate
     self.train_rows = train_rows
     self.seed = seed
+    # A dataset spec's model (components/model_by_kind.py); None: the
+    # CFPB model (components/model.py).
+    self.build_model = build_model
 
   def run_trial(self, trial, *fit_args, **fit_kwargs):
     steps = self.oracle.steps_of(trial.trial_id)
@@ -170,8 +179,11 @@ class HalvingTuner(keras_tuner.Tuner):
     # alone, and a rerun picks the same ones (unseeded, two close candidates
     # swapped places between runs).
     tf.keras.utils.set_random_seed(self.seed)
-    keras_model = model.get_model(trial.hyperparameters.values,
-                                  self.label_rate, train_rows=self.train_rows)
+    keras_model = (self.build_model(trial.hyperparameters.values)
+                   if self.build_model else
+                   model.get_model(trial.hyperparameters.values,
+                                   self.label_rate,
+                                   train_rows=self.train_rows))
     history = keras_model.fit(self.train_data(), *fit_args,
                               **dict(fit_kwargs, steps_per_epoch=steps))
     return {OBJECTIVE: max(history.history[OBJECTIVE])}
@@ -190,16 +202,29 @@ def tuner_fn(fn_args) -> tfx_api.TunerFnResult:
   # Before any dataset is made (model.make_dataset), as the Trainer does.
   tf.keras.utils.set_random_seed(seed)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
+  spec = (dataset_spec.from_config(config['dataset'])
+          if 'dataset' in config else None)
+  label_key = spec.label.key if spec else features.LABEL_KEY
 
   def train_data():
     return model.make_dataset(fn_args.train_files, fn_args.data_accessor,
-                              tf_transform_output, seed=seed)
+                              tf_transform_output, seed=seed,
+                              label_key=label_key)
 
   # Every trial is scored on the whole eval split, each row once: a sample
   # of --eval-steps batches (6,400 rows, 6% of the split at 500,000 rows)
   # scores candidates whose AUC differs by less than its noise.
   eval_ds = model.make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                               tf_transform_output, once=True, seed=seed)
+                               tf_transform_output, once=True, seed=seed,
+                               label_key=label_key)
+  build_model = None
+  train_rows = int(config.get('train_rows', 0))
+  if spec:
+    rates = trainer_by_kind.class_rates(train_data(),
+                                        len(spec.label.classes))
+
+    def build_model(hparams):
+      return model_by_kind.build(spec, hparams, rates, train_rows=train_rows)
   oracle = SuccessiveHalvingOracle(
       objective=keras_tuner.Objective(OBJECTIVE, 'max'),
       hyperparameters=search_space(),
@@ -208,7 +233,7 @@ def tuner_fn(fn_args) -> tfx_api.TunerFnResult:
       full_steps=fn_args.train_steps, seed=seed)
   tuner = HalvingTuner(
       oracle, train_data, model.estimate_label_rate(train_data()),
-      train_rows=int(config.get('train_rows', 0)), seed=seed,
+      train_rows=train_rows, seed=seed, build_model=build_model,
       directory=fn_args.working_dir, project_name='complaints_tuning')
   return tfx_api.TunerFnResult(
       tuner=tuner,

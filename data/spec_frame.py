@@ -21,7 +21,7 @@ import pandas as pd
 
 from components import dataset_spec
 
-ROW_KEY = 'row_key'
+ROW_KEY = dataset_spec.ROW_KEY
 _LINE_BREAK = r'\r\n|\r|\n'
 _SEPARATOR = '\x1f'  # ASCII unit separator: never inside a CSV value
 
@@ -32,7 +32,7 @@ class DataKindError(ValueError):
 
 def join_key(spec: dataset_spec.DatasetSpec) -> str:
   """The feature that identifies a row: the spec's ID, else ROW_KEY."""
-  return spec.id_key or ROW_KEY
+  return spec.join_key
 
 
 def row_keys(df: pd.DataFrame, spec: dataset_spec.DatasetSpec) -> pd.Series:

@@ -27,10 +27,15 @@ EXAMPLES = """examples:
   python -m pipeline run --output /tmp/run1 --train-steps 1000 --beam-workers 2
   python -m pipeline run --min-auc 0.7 --config settings.json
   python -m pipeline run --from-input --window 3  # after `pipeline feedback`
+  python -m pipeline run --dataset taxi           # the Chicago taxi trips
+  python -m pipeline run --dataset penguins       # three species
+  python -m pipeline run --dataset my/birds.yaml --data birds.csv
 """
 
 # Help for the settings whose field name alone does not say enough.
 SETTING_HELP = {
+    'dataset': 'the dataset spec: a shipped name (cfpb, taxi, penguins) or '
+               'a spec file (python -m pipeline init-dataset drafts one)',
     'rows': 'rows of the generated data set (ignored with --data)',
     'tune': 'run the Tuner before the Trainer (--no-tune skips it)',
     'beam_workers': 'DirectRunner workers; 1 runs in-process; 0 chooses by '
@@ -91,6 +96,14 @@ def _add_settings(parser: argparse.ArgumentParser, command: str) -> None:
                           dest=field.name, default=None, type=type(default),
                           metavar=type(default).__name__.upper(),
                           help=f'{text} (default: {default})')
+
+
+def _add_dataset(parser: argparse.ArgumentParser, default='cfpb') -> None:
+  parser.add_argument(
+      '--dataset', metavar='NAME_OR_SPEC', default=default,
+      help='the dataset spec: a shipped name (cfpb, taxi, penguins) or the '
+      'path of a spec file such as init-dataset writes'
+      + (' (default: %(default)s)' if default else ''))
 
 
 def _add_metadata(parser: argparse.ArgumentParser) -> None:
@@ -227,9 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help='replace existing files')
   init.add_argument('--json', action='store_true')
   curate = sub.add_parser(
-      'curate-schema', help='rebuild pipeline/schema/schema.pbtxt from a '
-      'schema SchemaGen inferred (see pipeline/schema/curate.py)')
-  curate.add_argument('inferred', help='an inferred schema.pbtxt')
+      'curate-schema', help='rebuild a curated schema: the CFPB one from a '
+      'schema SchemaGen inferred (pipeline/schema/curate.py), or the one a '
+      'dataset spec names, from its data',
+      epilog='examples:\n  python -m pipeline curate-schema inferred.pbtxt\n'
+      '  python -m pipeline curate-schema --dataset taxi\n'
+      '  python -m pipeline curate-schema --dataset my/birds.yaml --data '
+      'birds.csv', formatter_class=argparse.RawDescriptionHelpFormatter)
+  curate.add_argument('inferred', nargs='?',
+                      help='an inferred schema.pbtxt (the CFPB schema)')
+  _add_dataset(curate, default=None)
+  curate.add_argument('--data', metavar='CSV',
+                      help="with --dataset: draft from this CSV instead of "
+                      "the spec's data")
   return parser
 
 
@@ -468,6 +491,10 @@ def loop_command(args) -> int:
         for f in pipeline_config.settable_fields('run')})
   except pipeline_config.ConfigError as error:
     return _fail(str(error))
+  if config.dataset != pipeline_config.PipelineConfig().dataset:
+    return _fail('the loop runs on the CFPB spec only for now: its traffic '
+                 'comes from the CFPB generator (data/scenarios.py); run '
+                 'other data sets with `pipeline run --dataset`')
   if args.traffic_rows < 200:
     return _fail(f'--traffic-rows must be at least 200, not '
                  f'{args.traffic_rows}')
@@ -494,6 +521,10 @@ def _loop(args, config: pipeline_config.PipelineConfig, plan) -> int:
 def curate_command(args) -> int:
   """`curate-schema`: exit 0, or 2 when the inferred schema is unreadable."""
   import os  # pylint: disable=g-import-not-at-top
+  if bool(args.inferred) == bool(args.dataset):
+    return _fail('give an inferred schema file or --dataset, one of them')
+  if args.dataset:
+    return _curate_for_spec(args)
   if not os.path.isfile(args.inferred):
     return _fail(f'no such schema file: {args.inferred}')
   from pipeline.schema import curate  # pylint: disable=g-import-not-at-top
@@ -501,6 +532,24 @@ def curate_command(args) -> int:
     print('wrote', curate.curate_file(args.inferred))
   except Exception as error:  # pylint: disable=broad-except
     return _fail(f'cannot curate {args.inferred}: {error}'.splitlines()[0])
+  return 0
+
+
+def _curate_for_spec(args) -> int:
+  """`curate-schema --dataset`: the spec's schema drafted from its data."""
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  from data import spec_frame  # pylint: disable=g-import-not-at-top
+  from pipeline import dataset_draft  # pylint: disable=g-import-not-at-top
+  from pipeline import progress  # pylint: disable=g-import-not-at-top
+  try:
+    spec = dataset_spec.load(args.dataset)
+    with progress.quiet_libraries():
+      print('wrote', dataset_draft.schema_for_spec(spec, args.data))
+  except (dataset_draft.DraftError, dataset_spec.SpecError,
+          spec_frame.DataKindError) as error:
+    return _fail(str(error))
+  except OSError as error:
+    return _fail(f'cannot write the schema: {error.strerror or error}')
   return 0
 
 

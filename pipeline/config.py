@@ -15,6 +15,10 @@ from typing import Any, Dict, Mapping, Optional
 from components import features
 
 
+DEFAULT_PIPELINE_NAME = 'consumer_complaints'
+DEFAULT_MODEL_NAME = 'complaints'
+
+
 class ConfigError(ValueError):
   """A setting that cannot work (a one-line message for the CLI, exit 2)."""
 
@@ -32,8 +36,12 @@ def _feedback(default):
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
   """Settings of one pipeline run."""
-  pipeline_name: str = 'consumer_complaints'
-  model_name: str = 'complaints'
+  # The dataset spec (components/dataset_spec.py): a shipped name (cfpb,
+  # taxi, penguins) or a spec file's path. The pipeline and model names
+  # below default to the spec's when left at the CFPB defaults.
+  dataset: str = 'cfpb'
+  pipeline_name: str = DEFAULT_PIPELINE_NAME
+  model_name: str = DEFAULT_MODEL_NAME
   rows: int = 50_000                 # size of the generated data set
   seed: int = 42
   # The Trainer's steps; 0 chooses by size (`train_steps_for`): train_epochs
@@ -152,6 +160,20 @@ class PipelineConfig:
         raise ConfigError(f'{option(name)} must be letters, digits, "_" or '
                           f'"-", not {value!r}')
 
+
+  def for_spec(self, spec) -> 'PipelineConfig':
+    """This config with the names of a dataset spec where they were left at
+    the defaults: another data set is another pipeline (its own runs in
+    ML Metadata) and another served model."""
+    from components import dataset_spec  # pylint: disable=g-import-not-at-top
+    if dataset_spec.is_default(spec):
+      return self
+    return dataclasses.replace(
+        self,
+        pipeline_name=(spec.name if self.pipeline_name == DEFAULT_PIPELINE_NAME
+                       else self.pipeline_name),
+        model_name=(spec.model_name if self.model_name == DEFAULT_MODEL_NAME
+                    else self.model_name))
 
   def workers_for(self, rows: int) -> int:
     """The DirectRunner workers for `rows` rows (beam_workers 0: by size)."""

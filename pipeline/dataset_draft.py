@@ -257,6 +257,15 @@ def curate_schema(schema, stats, categorical_keys: List[str],
       key = feature.path.step[0] if feature.path.step else feature.name
       if feature.HasField('num_stats'):
         numeric[key] = (feature.num_stats.min, feature.num_stats.max)
+  for feature in schema.feature:
+    if feature.presence.min_fraction < 1.0 or not feature.HasField('shape'):
+      # Not required: CsvExampleGen reads an empty cell as a value list of
+      # length 0, which a value_count of min 1 would call an anomaly.
+      feature.presence.min_fraction = 0.0
+      feature.presence.min_count = 0
+      feature.ClearField('shape')
+      feature.value_count.min = 0
+      feature.value_count.max = 1
   for key in categorical_keys:
     feature = tfdv.get_feature(schema, key)
     if feature.HasField('domain') or feature.HasField('string_domain'):
@@ -272,12 +281,64 @@ def curate_schema(schema, stats, categorical_keys: List[str],
   return schema
 
 
+def read_csv(path: str) -> pd.DataFrame:
+  """The first MAX_ROWS rows of a CSV, every value a string; DraftError if
+  it cannot be read."""
+  try:
+    return pd.read_csv(path, dtype=str, keep_default_na=False,
+                       nrows=MAX_ROWS)
+  except FileNotFoundError:
+    raise DraftError(f'no such data file: {path}') from None
+  except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+          pd.errors.EmptyDataError) as error:
+    raise DraftError(f'cannot read {path} as a CSV: '
+                     f'{str(error).splitlines()[0]}') from None
+
+
+def write_schema(spec, df: pd.DataFrame, schema_file: str,
+                 source: str) -> str:
+  """The curated schema of `df` (the CSV as strings) read with `spec`.
+
+  The CSV is converted as the run converts it (data/spec_frame.py) and TFDV
+  infers the schema from that, so the types are those CsvExampleGen will
+  see; then curated (curate_schema). Written atomically: a failure leaves
+  an existing schema as it was.
+  """
+  from data import spec_frame  # pylint: disable=g-import-not-at-top
+  import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  frame, _ = spec_frame.to_pipeline_frame(df, spec, source)
+  with tempfile.TemporaryDirectory() as work:
+    converted = os.path.join(work, 'converted.csv')
+    frame.to_csv(converted, index=False)
+    stats = tfdv.generate_statistics_from_csv(converted)
+    schema = curate_schema(
+        tfdv.infer_schema(stats, max_string_domain_size=CLOSED_VOCABULARY),
+        stats, [f.key for f in spec.of_kind('categorical')],
+        [f.key for f in spec.of_kind('numeric')])
+    staged = os.path.join(os.path.dirname(os.path.abspath(schema_file)),
+                          f'.{os.path.basename(schema_file)}.staged')
+    tfdv.write_schema_text(schema, staged)
+    os.replace(staged, schema_file)
+  return schema_file
+
+
+def schema_for_spec(spec, data_path: Optional[str] = None) -> str:
+  """Redrafts the curated schema a spec names, from its data (or data_path).
+
+  For a spec written or edited by hand: `curate-schema --dataset SPEC`.
+  """
+  path = data_path or spec.data_path
+  if not path:
+    raise DraftError(f'{spec.path} names no data: give --data')
+  df = read_csv(path)
+  return write_schema(spec, df, spec.schema_path, path)
+
+
 def draft(data_path: str, label: str, out_dir: str,
           positive: Optional[str] = None, name: Optional[str] = None,
           force: bool = False) -> Dict[str, object]:
   """Writes <out>/<name>.yaml and <out>/<name>.schema.pbtxt; what it chose."""
   from components import dataset_spec  # pylint: disable=g-import-not-at-top
-  from data import spec_frame  # pylint: disable=g-import-not-at-top
   name = name or dataset_spec.feature_key(
       os.path.splitext(os.path.basename(data_path))[0])
   spec_file = os.path.join(out_dir, f'{name}.yaml')
@@ -286,15 +347,7 @@ def draft(data_path: str, label: str, out_dir: str,
     if os.path.exists(path) and not force:
       raise DraftError(f'{path} exists: give another --out or --name, or '
                        '--force to replace it')
-  try:
-    df = pd.read_csv(data_path, dtype=str, keep_default_na=False,
-                     nrows=MAX_ROWS)
-  except FileNotFoundError:
-    raise DraftError(f'no such data file: {data_path}') from None
-  except (OSError, UnicodeDecodeError, pd.errors.ParserError,
-          pd.errors.EmptyDataError) as error:
-    raise DraftError(f'cannot read {data_path} as a CSV: '
-                     f'{str(error).splitlines()[0]}') from None
+  df = read_csv(data_path)
   if label not in df.columns:
     raise DraftError(f'--label {label!r} is not a column of {data_path} '
                      f'(columns: {", ".join(df.columns[:15])})')
@@ -319,16 +372,7 @@ def draft(data_path: str, label: str, out_dir: str,
     # The draft must load: the same checks as any spec (but the schema's
     # existence, which is written next).
     spec = dataset_spec.load(staged_spec)
-    frame, _ = spec_frame.to_pipeline_frame(df, spec, data_path)
-    converted = os.path.join(work, 'converted.csv')
-    frame.to_csv(converted, index=False)
-    import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-    stats = tfdv.generate_statistics_from_csv(converted)
-    schema = curate_schema(
-        tfdv.infer_schema(stats, max_string_domain_size=CLOSED_VOCABULARY),
-        stats, [f.key for f in spec.of_kind('categorical')],
-        [f.key for f in spec.of_kind('numeric')])
-    tfdv.write_schema_text(schema, schema_file)
+    write_schema(spec, df, schema_file, data_path)
     os.replace(staged_spec, spec_file)
   return {'spec': spec_file, 'schema': schema_file, 'task': task,
           'classes': classes, 'positive': positive, 'label_notes': notes,

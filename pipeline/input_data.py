@@ -1,4 +1,5 @@
-"""Turns a CFPB export (real or generated) into versioned pipeline input.
+"""Turns a CFPB export (real or generated), or any CSV a dataset spec
+describes (`prepare_with_spec`), into versioned pipeline input.
 
 Each distinct content becomes a new span (`span-N/complaints.csv`), which is
 how CsvExampleGen versions data; identical content reuses the latest span and
@@ -136,6 +137,49 @@ def prepare(export_csvs: Union[str, Sequence[str]], input_root: str,
       raise cfpb_export.ExportFormatError(
           f'{", ".join(export_csvs)}: no row has a "Consumer disputed?" label '
           '(Yes/No): there is nothing to train on.')
+    latest = latest_span(input_root)
+    if latest is not None and labelled.same_as(_span_file(input_root, latest)):
+      span, new_span = latest, False
+    else:
+      span, new_span = (latest or 0) + 1, True
+      labelled.commit(_span_file(input_root, span))
+    if unlabelled.rows:
+      unlabelled.commit(os.path.join(unlabelled_dir, INPUT_FILE))
+    return PreparedInput(span, _span_file(input_root, span), labelled.rows,
+                         unlabelled.rows, new_span)
+
+
+def prepare_with_spec(csvs: Sequence[str], spec, input_root: str,
+                      unlabelled_dir: str) -> PreparedInput:
+  """`prepare` for any CSV its dataset spec describes (data/spec_frame.py).
+
+  The same span rules as `prepare` (identical content reuses the latest
+  span, nothing moves into place before every file is read), with the
+  files read whole: the label's classes are checked over all of them, not
+  chunk by chunk. A row whose spec ID was met before is dropped, as a
+  repeated Complaint ID is; rows keyed by their values (no ID) all stay.
+
+  Raises:
+    dataset_spec.SpecError: a file lacks a column, or the label has fewer
+      than two usable classes.
+    spec_frame.DataKindError: a numeric column holds something else.
+    data.files.OutputError: the output cannot be written.
+  """
+  from data import spec_frame  # pylint: disable=g-import-not-at-top
+  frames = []
+  for path in csvs:
+    frames.append(pd.read_csv(path, dtype=str, keep_default_na=False))
+  df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+  if spec.id_column and spec.id_column in df.columns:
+    df = df.drop_duplicates(subset=[spec.id_column], keep='first',
+                            ignore_index=True)
+  labelled_rows, rest = spec_frame.to_pipeline_frame(
+      df, spec, ', '.join(os.path.basename(p) for p in csvs))
+  with cfpb_export.PipelineCsvWriter(input_root) as labelled, \
+      cfpb_export.PipelineCsvWriter(unlabelled_dir) as unlabelled:
+    labelled.write(labelled_rows)
+    if len(rest):
+      unlabelled.write(rest)
     latest = latest_span(input_root)
     if latest is not None and labelled.same_as(_span_file(input_root, latest)):
       span, new_span = latest, False

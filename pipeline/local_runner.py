@@ -15,6 +15,7 @@ import os
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+from components import dataset_spec
 from pipeline import input_data
 from pipeline import paths as project_paths
 from pipeline import progress as quiet
@@ -62,13 +63,22 @@ def check_writable(folder: str) -> None:
 
 
 def data_files(config: PipelineConfig,
-               given: Optional[Sequence[str]]) -> List[str]:
-  """The export files of this run: those given, else the generated set."""
+               given: Optional[Sequence[str]], spec=None) -> List[str]:
+  """The data files of this run: those given, else the spec's data (a spec
+  other than CFPB's), else the generated CFPB export."""
   if given:
     missing = [path for path in given if not os.path.isfile(path)]
     if missing:
       raise RunInputError(f'no such data file: {missing[0]}')
     return list(given)
+  if spec is not None:
+    if not spec.data_path:
+      raise RunInputError(f'the dataset spec {spec.path} names no data: '
+                          'give --data CSV')
+    if not os.path.isfile(spec.data_path):
+      raise RunInputError(f"the dataset spec's data {spec.data_path} is "
+                          'missing: give --data CSV')
+    return [spec.data_path]
   from data import generate  # pylint: disable=g-import-not-at-top
   try:
     return [generate.ensure_generated(config.rows, config.seed,
@@ -77,16 +87,25 @@ def data_files(config: PipelineConfig,
     raise RunInputError(f'cannot write the generated data: {error}') from None
 
 
-def prepare(paths: project_paths.RunPaths,
-            files: Sequence[str]) -> input_data.PreparedInput:
-  from data import cfpb_export, files as data_files_module  # pylint: disable=g-import-not-at-top
+def prepare(paths: project_paths.RunPaths, files: Sequence[str],
+            spec=None) -> input_data.PreparedInput:
+  """The run's span from its files: CFPB exports, or (spec) any CSV."""
+  from data import cfpb_export, files as data_files_module, spec_frame  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
   try:
+    if spec is not None:
+      return input_data.prepare_with_spec(files, spec, paths.input_root,
+                                          paths.unlabelled_dir)
     return input_data.prepare(files, paths.input_root, paths.unlabelled_dir)
   except data_files_module.OutputError as error:
     raise RunInputError(f'cannot write to --output {paths.output}: '
                         f'{error}') from None
-  except (cfpb_export.ExportFormatError, OSError, UnicodeDecodeError) as error:
-    raise RunInputError(f'cannot use {", ".join(files)}: {error}') from None
+  except (spec_frame.DataKindError, dataset_spec.SpecError) as error:
+    raise RunInputError(str(error)) from None
+  except (cfpb_export.ExportFormatError, OSError, UnicodeDecodeError,
+          pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+    raise RunInputError(f'cannot use {", ".join(files)}: '
+                        f'{str(error).splitlines()[0]}') from None
 
 
 def existing_input(paths: project_paths.RunPaths) -> input_data.PreparedInput:
@@ -166,10 +185,18 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
   """
   started = time.time()
   config = with_fingerprints(config)
-  if not os.path.isfile(project_paths.CURATED_SCHEMA):
+  try:
+    spec = dataset_spec.load(config.dataset)
+  except dataset_spec.SpecError as error:
+    return RunResult(EXIT_BAD_INPUT, {}, str(error))
+  config = config.for_spec(spec)
+  if not os.path.isfile(spec.schema_path):
     return RunResult(EXIT_BAD_INPUT, {}, 'the curated schema is missing: '
-                     f'{project_paths.CURATED_SCHEMA} (reinstall the package,'
-                     ' or rebuild it with python -m pipeline curate-schema)')
+                     f'{spec.schema_path} (reinstall the package, or draft '
+                     'it with python -m pipeline curate-schema --dataset '
+                     f'{config.dataset})')
+  # The CFPB spec keeps its own module code; any other goes by kind.
+  by_kind = None if dataset_spec.is_default(spec) else spec
   try:
     check_writable(paths.output)
     if paths.metadata.is_mysql:  # user, password and database, before any work
@@ -177,8 +204,8 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     if from_input:
       files, prepared = [], existing_input(paths)
     else:
-      files = data_files(config, given_data)
-      prepared = prepare(paths, files)
+      files = data_files(config, given_data, by_kind)
+      prepared = prepare(paths, files, by_kind)
   except (RunInputError, ValueError, metadata_store.NoMetadataError) as error:
     return RunResult(EXIT_BAD_INPUT, {}, str(error))
   log_path = None if verbose else paths.log_path(started)
@@ -207,9 +234,9 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     from components import tfx_api  # pylint: disable=g-import-not-at-top
     tfx_pipeline = pipeline_def.create_pipeline(
         config, paths.input_root, paths.pipeline_root, paths.serving_dir,
-        paths.metadata.connection_config(), project_paths.CURATED_SCHEMA,
+        paths.metadata.connection_config(), spec.schema_path,
         list(beam_pipeline_args) if beam_pipeline_args
-        else project_paths.beam_args(workers))
+        else project_paths.beam_args(workers), spec=by_kind)
     try:
       tfx_api.LocalDagRunner().run(tfx_pipeline)
     except data_gate.DataAnomaliesError as failure:

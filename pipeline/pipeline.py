@@ -5,6 +5,7 @@ given: the same definition runs locally (`pipeline.local_runner`), in the
 notebook, or compiled for another orchestrator.
 """
 
+import json
 from typing import List
 
 from ml_metadata.proto import metadata_store_pb2
@@ -25,13 +26,35 @@ PLOT_THRESHOLDS = 100  # points on the ROC and precision-recall curves
 PLOT_BUCKETS = 10      # bins of the calibration plot
 
 
-def eval_config(config: PipelineConfig) -> tfma_config.EvalConfig:
+def _multiclass_metrics(classes: int) -> List[tfma_config.MetricsSpec]:
+  """A multi-class label's metrics: accuracy and the confusion matrix over
+  all classes; AUC, precision and recall per class (one vs rest), and the
+  macro average of the per-class AUCs (the judge's metric)."""
+  overall = tfma_config.MetricsSpec(metrics=[
+      tfma_config.MetricConfig(class_name='ExampleCount'),
+      tfma_config.MetricConfig(class_name='SparseCategoricalAccuracy'),
+      tfma_config.MetricConfig(class_name='MultiClassConfusionMatrixPlot')])
+  per_class = tfma_config.MetricsSpec(
+      metrics=[tfma_config.MetricConfig(class_name=name)
+               for name in ('AUC', 'Precision', 'Recall')],
+      binarize=tfma_config.BinarizationOptions(
+          class_ids={'values': list(range(classes))}),
+      # TFMA's macro average wants the classes' weights named: equal.
+      aggregate=tfma_config.AggregationOptions(
+          macro_average=True, class_weights={k: 1.0 for k in range(classes)}))
+  return [overall, per_class]
+
+
+def eval_config(config: PipelineConfig, spec=None) -> tfma_config.EvalConfig:
   """Metrics overall and per slice, against the baseline when there is one.
 
   No thresholds: the blessing is the judge's (components/judge.py), which
-  decides on intervals rather than on TFMA's point estimates.
+  decides on intervals rather than on TFMA's point estimates. spec: the
+  dataset spec (its label, slices and task); None: the CFPB model's.
   """
   del config  # the gates live in the judge's parameters
+  label_key = spec.label.key if spec else features.LABEL_KEY
+  slices = list(spec.slices) if spec else features.SLICE_FEATURES
   metrics = [tfma_config.MetricConfig(class_name='ExampleCount'),
              # The disputed share per slice: with the count, the class sizes
              # that the AUC's confidence interval needs.
@@ -46,13 +69,15 @@ def eval_config(config: PipelineConfig) -> tfma_config.EvalConfig:
                                config='"num_thresholds": %d' % PLOT_THRESHOLDS),
              tfma_config.MetricConfig(class_name='CalibrationPlot',
                                config='"num_buckets": %d' % PLOT_BUCKETS)]
+  multiclass = spec is not None and spec.multiclass
   return tfma_config.EvalConfig(
-      model_specs=[tfma_config.ModelSpec(label_key=features.LABEL_KEY,
-                                  signature_name=features.EXAMPLES_SIGNATURE)],
+      model_specs=[tfma_config.ModelSpec(
+          label_key=label_key, signature_name=features.EXAMPLES_SIGNATURE)],
       slicing_specs=[tfma_config.SlicingSpec()] + [
-          tfma_config.SlicingSpec(feature_keys=[key])
-          for key in features.SLICE_FEATURES],
-      metrics_specs=[tfma_config.MetricsSpec(metrics=metrics)],
+          tfma_config.SlicingSpec(feature_keys=[key]) for key in slices],
+      metrics_specs=(_multiclass_metrics(len(spec.label.classes))
+                     if multiclass else
+                     [tfma_config.MetricsSpec(metrics=metrics)]),
       # The model's compiled Keras metrics would duplicate these and make
       # TFMA reload the model as Keras inside every metrics combiner.
       options=tfma_config.Options(include_default_metrics={'value': False}))
@@ -87,7 +112,8 @@ def create_pipeline(config: PipelineConfig, data_root: str,
                     metadata_connection_config: (
                         metadata_store_pb2.ConnectionConfig),
                     schema_path: str,
-                    beam_pipeline_args: List[str]) -> tfx_api.Pipeline:
+                    beam_pipeline_args: List[str],
+                    spec=None) -> tfx_api.Pipeline:
   """The TFX components plus the data gate, the baseline resolver and the judge.
 
   Args:
@@ -101,6 +127,11 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       imported, never inferred: a schema inferred from the data would learn
       bad data instead of rejecting it.
     beam_pipeline_args: e.g. pipeline.paths.beam_args(workers).
+    spec: the dataset spec (components/dataset_spec.py) of any data set
+      but the CFPB default, whose module code (components/transform.py,
+      components/model.py) is written for it; its module code is the
+      by-kind one (transform_by_kind, trainer_by_kind), given the spec in
+      custom_config, which TFX fingerprints.
   """
   # Lengths chosen by size (train_steps 0) are chosen by the runner from the
   # rows it prepared; without it, from the generated rows' setting.
@@ -120,7 +151,8 @@ def create_pipeline(config: PipelineConfig, data_root: str,
           # longer key it prefixes: company_response before company), which
           # gave the same data other train/eval rows on the tfx121 stack;
           # and a row whose other fields are corrected keeps its split.
-          partition_feature_name=features.ID_KEY)))
+          partition_feature_name=(spec.join_key if spec
+                                  else features.ID_KEY))))
   statistics_gen = tfx_api.StatisticsGen(
       examples=example_gen.outputs['examples'])
   schema_gen = tfx_api.ImportSchemaGen(schema_file=schema_path)
@@ -133,17 +165,22 @@ def create_pipeline(config: PipelineConfig, data_root: str,
   transform = tfx_api.Transform(
       examples=window_examples,
       schema=schema_gen.outputs['schema'],
-      preprocessing_fn='components.transform.preprocessing_fn',
+      preprocessing_fn=('components.transform_by_kind.preprocessing_fn'
+                        if spec else 'components.transform.preprocessing_fn'),
       # StatisticsGen already profiles the raw data; Transform's own pre- and
       # post-transform statistics would be two more full TFDV passes.
       disable_statistics=True,
       # Not read by preprocessing_fn: keys Transform's cache on its code.
-      custom_config={'code_fingerprint': config.transform_fingerprint})
+      custom_config=dict(
+          {'code_fingerprint': config.transform_fingerprint},
+          **({'dataset': spec.to_config()} if spec else {})))
   transform.add_upstream_node(gate)
   custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
                    'halving': config.tuner_halving,
                    'train_rows': config.train_rows,
                    'code_fingerprint': config.code_fingerprint}
+  if spec:
+    custom_config['dataset'] = spec.to_config()
   components = [example_gen, statistics_gen, schema_gen, example_validator,
                 gate] + ([window_node] if window_node else []) + [transform]
   hyperparameters = None
@@ -158,7 +195,8 @@ def create_pipeline(config: PipelineConfig, data_root: str,
     hyperparameters = tuner.outputs['best_hyperparameters']
     components.append(tuner)
   trainer = tfx_api.Trainer(
-      run_fn='components.model.run_fn',
+      run_fn=('components.trainer_by_kind.run_fn' if spec
+              else 'components.model.run_fn'),
       examples=transform.outputs['transformed_examples'],
       transform_graph=transform.outputs['transform_graph'],
       schema=schema_gen.outputs['schema'],
@@ -177,13 +215,17 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
-      eval_config=eval_config(config))
+      eval_config=eval_config(config, spec))
   judge = judge_component.BaselineJudge(
       examples=example_gen.outputs['examples'],
       model=trainer.outputs['model'],
       baseline_model=model_resolver.outputs['model'],
       min_auc=config.min_auc, significance=config.baseline_significance,
-      max_auc_regression=config.max_auc_regression).with_id(judge_lib.NODE_ID)
+      max_auc_regression=config.max_auc_regression,
+      **({'label_key': spec.label.key, 'output_key': spec.output_key,
+          'classes': (json.dumps(list(spec.label.classes))
+                      if spec.multiclass else '')}
+         if spec else {})).with_id(judge_lib.NODE_ID)
   judge.add_upstream_node(evaluator)  # the report shows both, judge last
   pusher = tfx_api.Pusher(
       model=trainer.outputs['model'],
