@@ -56,13 +56,19 @@ _EXAMPLES = """examples:
   python -m serving.client --protocol grpc --port 8500 \
       --complaints complaints.csv --out scores.csv --batch-size 64
 
+  # Any data set: one row keyed by its CSV's columns, typed per column:
+  python -m serving.client --dataset taxi --port 8501 --row '{"trip_miles":
+      1.2, "fare": 6.5, "payment_type": "Credit Card", "trip_start_hour": 19}'
+  python -m serving.client --dataset penguins --protocol grpc --port 8500 \
+      --row '{"island": "Biscoe", "bill_length_mm": 48.2, "sex": "female"}'
+
 The last line printed is JSON, e.g.
   {"disputed_probability": 0.23, "model_version": 1700000000, ...}
   {"sent": 5000, "failed": 0, "model_version": 1700000000, ...} (--complaints)
 """
 
 
-def _load_complaint(text: str) -> Dict[str, Any]:
+def _load_complaint(text: str, option: str = '--complaint') -> Dict[str, Any]:
   if text.startswith('@'):
     path = text[1:]
     try:
@@ -70,19 +76,21 @@ def _load_complaint(text: str) -> Dict[str, Any]:
         data = f.read()
     except OSError as e:
       raise UsageError(
-          f'--complaint: cannot read {path}: {e.strerror}') from None
+          f'{option}: cannot read {path}: {e.strerror}') from None
     try:
       text = data.decode('utf-8')
     except UnicodeDecodeError as e:
       raise UsageError(
-          f'--complaint {path} is not UTF-8 text (byte 0x{data[e.start]:02x} '
+          f'{option} {path} is not UTF-8 text (byte 0x{data[e.start]:02x} '
           f'at offset {e.start})') from None
   try:
     complaint = json.loads(text)
   except ValueError as e:
-    raise UsageError(f'--complaint is not valid JSON: {e}') from None
+    raise UsageError(f'{option} is not valid JSON: {e}') from None
   if not isinstance(complaint, dict):
-    raise UsageError('--complaint must be a JSON object of export fields')
+    raise UsageError(f'{option} must be a JSON object of '
+                     + ('export fields' if option == '--complaint'
+                        else 'column values'))
   return complaint
 
 
@@ -115,13 +123,20 @@ def main(argv: Optional[List[str]] = None) -> int:
   parser.add_argument('--host', default='localhost')
   parser.add_argument('--port', type=int,
                       help='default: 8501 for rest, 8500 for grpc')
-  parser.add_argument('--model_name', '--model-name', default='complaints')
+  parser.add_argument('--model_name', '--model-name', default=None,
+                      help="default: the dataset spec's model (complaints)")
+  parser.add_argument('--dataset', default='cfpb', metavar='NAME_OR_SPEC',
+                      help='with --row: the dataset spec (cfpb, taxi, '
+                      'penguins, or a spec file; default: %(default)s)')
   target = parser.add_mutually_exclusive_group()
   target.add_argument('--version', type=int, help='a specific model version')
   target.add_argument('--label', help='a version label, e.g. stable, canary')
   what = parser.add_mutually_exclusive_group(required=True)
   what.add_argument('--complaint',
                     help='JSON object of export columns, or @file.json')
+  what.add_argument('--row', metavar='JSON',
+                    help="one row of the dataset spec's CSV: a JSON object "
+                    "keyed by its column names, or @file.json")
   what.add_argument('--complaints', metavar='FILE.csv',
                     help='score every row of a CFPB export CSV (needs --out)')
   parser.add_argument('--out', metavar='FILE.csv',
@@ -146,6 +161,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='seconds per request (default: 10)')
   args = parser.parse_args(argv)
   port = args.port or (8501 if args.protocol == 'rest' else 8500)
+  if args.row is not None:
+    return _main_row(args, port)
+  args.model_name = args.model_name or 'complaints'
   if args.complaints is not None:
     return _main_bulk(args, port)
   if args.out or args.request_log_prefix or args.canary_share is not None:
@@ -169,6 +187,38 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'{prediction.disputed_probability:.4f} '
         f'({prediction.latency_ms:.1f} ms)')
   print(json.dumps(dataclasses.asdict(prediction)))
+  return 0
+
+
+def _main_row(args, port: int) -> int:
+  """--row: exit 0 with the prediction, 1 if the call failed, 2 for bad
+  input; the last stdout line is JSON."""
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  from serving import client_row  # pylint: disable=g-import-not-at-top
+  if args.out or args.request_log_prefix or args.canary_share is not None:
+    return _usage_error('--out, --request_log_prefix and --canary-share '
+                        'need --complaints')
+  try:
+    spec = dataset_spec.load(args.dataset)
+  except dataset_spec.SpecError as e:
+    return _usage_error(str(e))
+  try:
+    inputs = client_row.row_inputs(spec, _load_complaint(args.row, '--row'))
+  except UsageError as e:
+    return _usage_error(str(e))
+  args.model_name = args.model_name or spec.model_name
+  try:
+    client = _client_from_args(args, port)
+    try:
+      result = (client_row.predict_rest if args.protocol == 'rest'
+                else client_row.predict_grpc)(client, spec, inputs)
+    finally:
+      client.close()
+  except (ClientError, OSError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(client_row.render(spec, result))
+  print(json.dumps(result))
   return 0
 
 

@@ -58,8 +58,14 @@ class GrpcClient:
 
   def predict_request(self, request):
     """Sends a PredictRequest; returns (probabilities, the response)."""
-    import grpc  # pylint: disable=g-import-not-at-top
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    response = self.call(request)
+    values = tf.make_ndarray(response.outputs[OUTPUT_KEY]).reshape(-1)
+    return [float(v) for v in values], response
+
+  def call(self, request):
+    """Sends a PredictRequest; the PredictResponse, or ClientError."""
+    import grpc  # pylint: disable=g-import-not-at-top
     try:
       response = self._stub.Predict(request, timeout=self.timeout)
     except grpc.RpcError as e:
@@ -71,8 +77,7 @@ class GrpcClient:
         raise ClientError(f'Timed out after {self.timeout}s waiting for '
                           f'{self.target}', code.name) from None
       raise ClientError(f'{code.name}: {e.details()}', code.name) from None
-    values = tf.make_ndarray(response.outputs[OUTPUT_KEY]).reshape(-1)
-    return [float(v) for v in values], response
+    return response
 
   def predict(self, complaint: Mapping[str, Any]) -> Prediction:
     start = time.perf_counter()

@@ -82,6 +82,12 @@ class RestClient:
     return [float(p[0] if isinstance(p, list) else p)
             for p in payload['predictions']]
 
+  def predict_json(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+    """POSTs a predict request body (a JSON object) to this model path; the
+    answer's JSON. NaN values are sent as NaN, which TF Serving accepts."""
+    return self._request('POST', self._path + ':predict',
+                         json.dumps(request).encode('utf-8'))
+
   def predict_examples(self, serialized: Sequence[bytes]) -> List[float]:
     """serving_default on serialized tf.Examples, as {"b64": ...} values."""
     body = json.dumps({

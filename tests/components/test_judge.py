@@ -178,3 +178,62 @@ def test_the_gate_is_on_the_intervals_lower_bound():
                            0.0)
   assert one_class['blessed'] is False and 'fewer than two' in \
       one_class['reason']
+
+
+def _softmax_scores(rng, labels, strength, classes=3):
+  """Per-class probabilities that favour the true class by `strength`."""
+  logits = rng.normal(size=(len(labels), classes))
+  logits[np.arange(len(labels)), labels] += strength
+  e = np.exp(logits - logits.max(axis=1, keepdims=True))
+  return e / e.sum(axis=1, keepdims=True)
+
+
+def test_multiclass_point_is_sklearns_macro_auc_and_the_interval_holds_it():
+  rng = np.random.default_rng(5)
+  labels = rng.integers(0, 3, 300)
+  scores = _softmax_scores(rng, labels, 1.0)
+  found = judge.decide_multiclass(labels, scores, None, 0.6, 0.05, 0.0,
+                                  classes=['a', 'b', 'c'])
+  expected = roc_auc_score(labels, scores, multi_class='ovr',
+                           average='macro')
+  assert found['candidate_auc'] == pytest.approx(expected, abs=1e-12)
+  for k, name in enumerate('abc'):
+    assert found['per_class_auc'][name] == pytest.approx(
+        roc_auc_score(labels == k, scores[:, k]), abs=1e-12)
+  low, high = found['candidate_auc_ci95']
+  assert low < expected < high
+  # The bootstrap's spread is the AUC's sampling noise: on 300 rows about
+  # +-0.03-0.05 (a normal interval from the per-class Hanley-McNeil SEs,
+  # averaged, is of that size), not zero and not the whole range.
+  assert 0.02 < high - low < 0.2
+  assert found['gate_passed'] and found['blessed']
+  again = judge.decide_multiclass(labels, scores, None, 0.6, 0.05, 0.0,
+                                  classes=['a', 'b', 'c'])
+  assert again['candidate_auc_ci95'] == found['candidate_auc_ci95']
+
+
+def test_multiclass_against_baseline_paired_bootstrap():
+  rng = np.random.default_rng(6)
+  labels = rng.integers(0, 3, 400)
+  strong = _softmax_scores(rng, labels, 2.0)
+  weak = _softmax_scores(rng, labels, 0.7)
+  worse = judge.decide_multiclass(labels, weak, strong, 0.55, 0.05, 0.0)
+  assert worse['significantly_worse'] and worse['blessed'] is False
+  assert worse['diff'] == pytest.approx(
+      roc_auc_score(labels, weak, multi_class='ovr') -
+      roc_auc_score(labels, strong, multi_class='ovr'), abs=1e-12)
+  assert worse['diff_upper_bound'] < 0
+  same = judge.decide_multiclass(labels, strong, strong, 0.55, 0.05, 0.0)
+  assert same['diff'] == 0.0 and same['diff_upper_bound'] == 0.0
+  assert not same['significantly_worse'] and same['blessed'] is True
+  better = judge.decide_multiclass(labels, strong, weak, 0.55, 0.05, 0.0)
+  assert better['diff_ci95'][0] > 0 and better['blessed'] is True
+
+
+def test_multiclass_needs_two_rows_of_every_class():
+  labels = np.array([0, 0, 0, 1, 1, 1, 2])
+  found = judge.decide_multiclass(labels, np.full((7, 3), 1 / 3), None,
+                                  0.6, 0.05, 0.0, classes=['x', 'y', 'z'])
+  assert found['blessed'] is False
+  assert 'fewer than two' in found['reason']
+  assert found['class_rows'] == {'x': 3, 'y': 3, 'z': 1}

@@ -83,3 +83,21 @@ def test_taxi_a_sigmoid_over_numbers_and_categories():
           features.CATEGORICAL_XF} == set(model.input_names)
   assert model.get_layer(features.CATEGORICAL_XF).output.shape[1] == len(
       spec.features)  # each categorical and each numeric bucket
+
+
+def test_typed_example_follows_the_schemas_types():
+  from components import signatures  # pylint: disable=g-import-not-at-top
+  types = {'hour': 'int64', 'fare': 'float', 'company': 'bytes'}
+  example = signatures.typed_example(
+      {'hour': '19', 'fare': 6.5, 'company': ' Flash Cab ', 'extra': 'x'},
+      types)
+  feature = example.features.feature
+  assert list(feature['hour'].int64_list.value) == [19]
+  assert list(feature['fare'].float_list.value) == [6.5]
+  assert list(feature['company'].bytes_list.value) == [b'Flash Cab']
+  assert 'extra' not in feature
+  missing = signatures.typed_example({'hour': '', 'fare': float('nan')},
+                                     types)
+  assert not missing.features.feature
+  with pytest.raises(ValueError, match="hour: '19.5' is not an integer"):
+    signatures.typed_example({'hour': '19.5'}, types)
