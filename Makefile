@@ -6,6 +6,8 @@
 # The newer one when the machine can run it, else the older; STACK=... picks.
 SHELL := /bin/bash
 OUTPUT ?= runs/default
+# `make run DATASET=taxi` writes to runs/taxi unless OUTPUT is given.
+RUN_OUTPUT = $(if $(and $(DATASET),$(filter file,$(origin OUTPUT))),runs/$(basename $(notdir $(DATASET))),$(OUTPUT))
 GLIBC := $(shell getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $$2}')
 GLIBC_OK := $(shell printf '2.39\n%s\n' '$(GLIBC)' | sort -V -C && echo yes)
 # python3.10 on PATH, else a pyenv-installed 3.10 (its shim fails unless selected).
@@ -52,8 +54,10 @@ $(VENV)/.installed: setup.py $(CONSTRAINTS)
 
 env: $(VENV)/.installed
 
+# DATASET=taxi|penguins|path/to/spec.yaml runs another data set (its own
+# pipeline and served model; OUTPUT defaults to runs/<DATASET> then).
 run: env
-	$(PY) -m pipeline run --output $(OUTPUT) $(ARGS)
+	$(PY) -m pipeline run --output $(RUN_OUTPUT) $(if $(DATASET),--dataset $(DATASET)) $(ARGS)
 
 # Two pytest-xdist workers (one per core), whole files each (a module's
 # fixtures are made once); tests/conftest.py makes each shared pipeline run
