@@ -43,7 +43,7 @@ ifeq ($(filter clean,$(MAKECMDGOALS)),)
   $(info stack $(STACK): $(STACK_WHY))
 endif
 
-.PHONY: env run test test-fast serve loop bench-serving bench-pipeline bench-monitoring clean
+.PHONY: env run test test-fast serve loop bench-serving bench-pipeline bench-monitoring bench-datasets clean
 
 $(VENV)/.installed: setup.py $(CONSTRAINTS)
 	@test -n "$(STACK_PYTHON)" || { echo "$(STACK_NEEDS)"; exit 1; }
@@ -91,6 +91,11 @@ bench-serving: env
 
 bench-monitoring: env
 	$(PY) -m benchmarks.bench_monitoring
+
+# The taxi and penguin specs' models next to TFX's own taxi example model
+# and gradient-boosted trees on the same split -> results/datasets.json.
+bench-datasets: env
+	$(PY) -m benchmarks.bench_datasets
 
 bench-pipeline: env
 	$(PY) -m benchmarks.bench_pipeline

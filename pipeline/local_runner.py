@@ -256,5 +256,5 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
                    output=paths.output, metadata=str(paths.metadata),
                    log=log_path,
                    wall_seconds=round(time.time() - started, 1))
-    paper_trail.write(paths, summary, files, config.model_name)
+    paper_trail.write(paths, summary, files, config.model_name, by_kind)
   return RunResult(exit_code, summary, error)

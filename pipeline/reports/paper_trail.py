@@ -24,7 +24,8 @@ def _warn(what: str, error: Exception) -> None:
 
 
 def write(paths: project_paths.RunPaths, summary: Dict[str, Any],
-          data_files: Sequence[str] = (), model_name: str = '') -> None:
+          data_files: Sequence[str] = (), model_name: str = '',
+          spec=None) -> None:
   """Writes the report, the card and the index; adds their paths to summary.
 
   Args:
@@ -33,6 +34,7 @@ def write(paths: project_paths.RunPaths, summary: Dict[str, Any],
     data_files: the export files this run was given (MLMD records only the
       converted span file, not where it came from).
     model_name: the served model's name (the card's title).
+    spec: the dataset spec of a data set other than CFPB (the card's prose).
   """
   if not summary.get('run_id'):
     return
@@ -52,7 +54,7 @@ def write(paths: project_paths.RunPaths, summary: Dict[str, Any],
       sources = [(os.path.abspath(f), project_paths.is_generated(f))
                  for f in data_files]
       summary['model_card'] = model_card.write(version_dir, model_card.render(
-          report['lineage'], model_name, paths.output, sources))
+          report['lineage'], model_name, paths.output, sources, spec=spec))
     except Exception as error:  # pylint: disable=broad-except
       _warn('model card', error)
   # Last: it links the report and the card written above.

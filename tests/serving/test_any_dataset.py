@@ -198,6 +198,10 @@ def test_penguins_multiclass_judged_on_the_macro_auc(penguins):
   assert low <= judgement['candidate_auc'] <= high
   assert sum(judgement['class_rows'].values()) == len(records)
   assert set(judgement['class_rows']) == set(spec.label.classes)
+  card = (_pushed_dir(output, spec) / 'assets.extra' /
+          'model_card.md').read_text(encoding='utf-8')
+  assert spec.card['purpose'] in card and spec.card['limitations'] in card
+  assert 'softmax output' in card and 'complaint' not in card.lower()
 
 
 def test_penguins_served_per_class_over_both_protocols(penguins,
