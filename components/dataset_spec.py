@@ -127,8 +127,19 @@ class DatasetSpec:
     return list(dict.fromkeys(named))
 
   def to_config(self) -> Dict[str, Any]:
-    """Plain JSON for TFX module code (custom_config)."""
+    """Plain JSON of every field (from_config reads it back)."""
     return json.loads(json.dumps(dataclasses.asdict(self)))
+
+  def module_config(self) -> Dict[str, Any]:
+    """to_config for TFX module code (a component's custom_config): the
+    files' locations reduced to their names, which module code never
+    reads, so a compiled pipeline (Kubeflow) carries no path of this
+    machine and the cache does not depend on where the checkout is."""
+    config = self.to_config()
+    config.update(path=os.path.basename(self.path),
+                  schema_path=os.path.basename(self.schema_path),
+                  data_path=None)
+    return config
 
 
 def from_config(config: Dict[str, Any]) -> DatasetSpec:

@@ -114,8 +114,17 @@ def tfx_pipeline(config: PipelineConfig, target: Target):
   from pipeline import local_runner
   from pipeline import pipeline as pipeline_def
   # pylint: enable=g-import-not-at-top
-  config = dataclasses.replace(local_runner.with_fingerprints(config),
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  try:
+    spec = dataset_spec.load(config.dataset)
+  except dataset_spec.SpecError as error:
+    raise CompileError(str(error)) from None
+  config = local_runner.with_fingerprints(config).for_spec(spec)
+  config = dataclasses.replace(config,
                                pipeline_name=kfp_name(config.pipeline_name))
+  # The schema as the image holds it: the same path under the project.
+  schema = IMAGE_PROJECT_DIR + '/' + os.path.relpath(
+      spec.schema_path, dataset_spec.REPO_ROOT).replace(os.sep, '/')
   data_root = tfx.dsl.experimental.RuntimeParameter(
       name=DATA_ROOT_PARAMETER, ptype=str,
       default=target.resolved_data_root())
@@ -124,7 +133,8 @@ def tfx_pipeline(config: PipelineConfig, target: Target):
                                             or os.cpu_count() or 1))
   definition = pipeline_def.create_pipeline(
       config, data_root, _COMPILE_TIME_ROOT, target.resolved_serving_dir(),
-      metadata_store_pb2.ConnectionConfig(), IMAGE_SCHEMA, beam_args)
+      metadata_store_pb2.ConnectionConfig(), schema, beam_args,
+      spec=None if dataset_spec.is_default(spec) else spec)
   for node in definition.components:
     if isinstance(node, tfx.dsl.Resolver):
       strategy = node.exec_properties.get(resolver.RESOLVER_STRATEGY_CLASS)

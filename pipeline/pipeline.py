@@ -173,14 +173,14 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       # Not read by preprocessing_fn: keys Transform's cache on its code.
       custom_config=dict(
           {'code_fingerprint': config.transform_fingerprint},
-          **({'dataset': spec.to_config()} if spec else {})))
+          **({'dataset': spec.module_config()} if spec else {})))
   transform.add_upstream_node(gate)
   custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
                    'halving': config.tuner_halving,
                    'train_rows': config.train_rows,
                    'code_fingerprint': config.code_fingerprint}
   if spec:
-    custom_config['dataset'] = spec.to_config()
+    custom_config['dataset'] = spec.module_config()
   components = [example_gen, statistics_gen, schema_gen, example_validator,
                 gate] + ([window_node] if window_node else []) + [transform]
   hyperparameters = None

@@ -257,6 +257,29 @@ def test_yaml_is_the_bare_pipeline_spec_and_no_tune_drops_the_tuner(tmp_path):
       executors['Transform_executor']['container']['args'])
 
 
+def test_a_dataset_spec_compiles_with_its_module_code_and_schema(tmp_path):
+  out = tmp_path / 'pipeline.json'
+  proc = compile_cli('--out', str(out), '--no-tune', '--dataset', 'penguins',
+                     '--pipeline-root', ROOT, '--image', IMAGE)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  compiled = json.loads(out.read_text())
+  assert str(REPO) not in json.dumps(compiled)
+  tasks = tasks_of(compiled)
+  assert parameter(tasks['Transform'], 'preprocessing_fn') == {
+      'runtimeValue': {'constant':
+                       'components.transform_by_kind.preprocessing_fn'}}
+  assert parameter(tasks['Trainer'], 'run_fn') == {
+      'runtimeValue': {'constant': 'components.trainer_by_kind.run_fn'}}
+  assert parameter(tasks['ImportSchemaGen'], 'schema_file') == {
+      'runtimeValue': {'constant': kubeflow.IMAGE_PROJECT_DIR +
+                       '/datasets/penguins.schema.pbtxt'}}
+  config = json.loads(parameter(tasks['Trainer'], 'custom_config')[
+      'runtimeValue']['constant'])
+  assert config['dataset']['label']['classes'] == [
+      'Adelie', 'Chinstrap', 'Gentoo']
+  assert compiled['pipelineSpec']['pipelineInfo']['name'] == 'penguins'
+
+
 @pytest.mark.parametrize('args, message', [
     (['--out', '/no/such/folder/p.json'], 'no such directory /no/such/folder'),
     (['--out', 'pipeline.txt'], '--out must end with .json, .yaml, .yml'),
