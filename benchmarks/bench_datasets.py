@@ -182,9 +182,14 @@ def run_tfx_taxi(train: pd.DataFrame, evaluation: pd.DataFrame,
   for name, rows in (('train', train), ('eval', evaluation)):
     os.makedirs(os.path.join(data_root, name), exist_ok=True)
     # The example's own layout: no big_tipper column (its Transform derives
-    # the label from tips).
-    rows.drop(columns=['big_tipper']).to_csv(
-        os.path.join(data_root, name, 'data.csv'), index=False)
+    # the label from tips). pickup_census_tract is empty on every row of
+    # this CSV, and CsvExampleGen leaves a column without values out, which
+    # the example's preprocessing_fn (it reads the column) cannot take: a
+    # constant in its place carries as little as the empty column.
+    rows = rows.drop(columns=['big_tipper'])
+    if (rows['pickup_census_tract'].str.strip() == '').all():
+      rows = rows.assign(pickup_census_tract='0')
+    rows.to_csv(os.path.join(data_root, name, 'data.csv'), index=False)
   example_gen = tfx.components.CsvExampleGen(
       input_base=data_root, input_config=tfx.proto.Input(splits=[
           tfx.proto.Input.Split(name='train', pattern='train/*'),
