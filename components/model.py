@@ -13,6 +13,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
+from components import early_stopping
 from components import features
 from components import keras_autograph
 from components import signatures
@@ -156,31 +157,37 @@ def estimate_label_rate(dataset: tf.data.Dataset, batches: int = 20) -> float:
 
 
 def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
-  """Fits for fn_args.train_steps, recording the curve in model_run_dir."""
-  seed = int((fn_args.custom_config or {}).get('seed', 42))
+  """Fits, recording the curve in model_run_dir: for fn_args.train_steps,
+  or with early stopping when the steps were chosen by size
+  (custom_config 'early_stopping'; components/early_stopping.py)."""
+  config = fn_args.custom_config or {}
+  seed = int(config.get('seed', 42))
+  train_rows = int(config.get('train_rows', 0))
   tf.keras.utils.set_random_seed(seed)
 
-  def train_data():
+  def train_data(**kwargs):
     return make_dataset(fn_args.train_files, fn_args.data_accessor,
-                        tf_transform_output, seed=seed)
+                        tf_transform_output, seed=seed, **kwargs)
 
   # A dataset per pass, so fit's is a first pass (make_dataset).
   label_rate = estimate_label_rate(train_data())
-  train_ds = train_data()
-  eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                         tf_transform_output, seed=seed)
-  epochs = max(1, min(EPOCHS, fn_args.train_steps))
-  steps_per_epoch = fn_args.train_steps // epochs
-  model = get_model(hparams, label_rate,
-                    train_rows=int((fn_args.custom_config or {}).get(
-                        'train_rows', 0)))
-  history = model.fit(
-      train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
-      validation_data=eval_ds,
-      validation_steps=max(1, fn_args.eval_steps),
-      callbacks=[tf.keras.callbacks.TensorBoard(
-          log_dir=fn_args.model_run_dir, update_freq='epoch')],
-      verbose=2)
+  model = get_model(hparams, label_rate, train_rows=train_rows)
+  board = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir,
+                                         update_freq='epoch')
+  if config.get('early_stopping') and train_rows:
+    history, steps_per_epoch = early_stopping.fit(
+        model, train_data(once=True, shuffle=False), train_rows, seed,
+        features.BATCH_SIZE, callbacks=[board])
+  else:
+    eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor,
+                           tf_transform_output, seed=seed)
+    epochs = max(1, min(EPOCHS, fn_args.train_steps))
+    steps_per_epoch = fn_args.train_steps // epochs
+    history = model.fit(
+        train_data(), epochs=epochs, steps_per_epoch=steps_per_epoch,
+        validation_data=eval_ds,
+        validation_steps=max(1, fn_args.eval_steps),
+        callbacks=[board], verbose=2)
   write_history(fn_args.model_run_dir, history.history, hparams, label_rate,
                 steps_per_epoch=steps_per_epoch)
   return model

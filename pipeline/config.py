@@ -117,6 +117,10 @@ class PipelineConfig:
   # fades with them); set by `sized_for` from the rows the runner prepared.
   train_rows: int = 0
   transform_fingerprint: str = ''  # the files preprocessing_fn depends on
+  # Whether the Trainer's steps were chosen by size (train_steps 0 before
+  # `sized_for`): the Trainer then stops early (components/early_stopping.py)
+  # instead of training exactly train_steps.
+  train_steps_by_size: bool = False
 
   def __post_init__(self):
     for name in ('rows', 'eval_steps', 'tuner_trials', 'tuner_halving',
@@ -198,6 +202,8 @@ class PipelineConfig:
     """This config with what depends on the window's size made explicit."""
     steps = self.train_steps_for(rows)
     return dataclasses.replace(self, train_steps=steps,
+                               train_steps_by_size=(self.train_steps_by_size
+                                                    or not self.train_steps),
                                tuner_steps=self.tuner_steps or steps,
                                train_rows=(self.train_rows or
                                            self.train_rows_of(rows)))
@@ -220,7 +226,8 @@ class PipelineConfig:
 
 
 # Fields the runner computes; a user neither sets nor sees them as options.
-COMPUTED = ('code_fingerprint', 'transform_fingerprint', 'train_rows')
+COMPUTED = ('code_fingerprint', 'transform_fingerprint', 'train_rows',
+            'train_steps_by_size')
 
 
 def option(name: str) -> str:

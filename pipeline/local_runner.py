@@ -218,7 +218,9 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
   window_rows = prepared.labelled_rows * config.window
   workers = config.workers_for(window_rows)
   config = config.sized_for(window_rows)
-  progress(f'training: {config.train_steps} steps'
+  progress('training: ' + (
+      'early stopping on a held-out part of the training split'
+      if config.train_steps_by_size else f'{config.train_steps} steps')
            + (f', Tuner: {config.tuner_trials} candidates ranked for '
               f'{config.tuner_steps} steps' if config.tune else ''))
   if not beam_pipeline_args:

@@ -178,7 +178,9 @@ def create_pipeline(config: PipelineConfig, data_root: str,
   custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
                    'halving': config.tuner_halving,
                    'train_rows': config.train_rows,
-                   'code_fingerprint': config.code_fingerprint}
+                   'code_fingerprint': config.code_fingerprint,
+                   # Read by the Trainer only (components/early_stopping.py).
+                   'early_stopping': config.train_steps_by_size}
   if spec:
     custom_config['dataset'] = spec.module_config()
   components = [example_gen, statistics_gen, schema_gen, example_validator,

@@ -7,6 +7,7 @@ writes.
 
 import json
 import os
+import math
 import types
 
 import numpy as np
@@ -152,3 +153,36 @@ def test_train_is_the_same_in_every_run(transformed, transformed_files,
   assert len(first) == len(again)
   for a, b in zip(first, again):
     np.testing.assert_array_equal(a, b)
+
+
+def test_train_by_size_stops_early_on_held_out_training_rows(
+    transformed, transformed_files, tmp_path):
+  """With the steps chosen by size the Trainer trains pass by pass on the
+  training rows minus a held-out share, stops once their loss stops
+  improving, and keeps the best pass's weights (the held-out loss of the
+  returned model is the curve's minimum)."""
+  from components import early_stopping  # pylint: disable=g-import-not-at-top
+  _, tf_transform_output = transformed
+  files, accessor = transformed_files
+  rows = sum(int(tf.shape(y)[0]) for _, y in model_lib.make_dataset(
+      [files], accessor, tf_transform_output, once=True))
+  fn_args = types.SimpleNamespace(
+      train_files=[files], eval_files=[files], data_accessor=accessor,
+      train_steps=1000, eval_steps=10, model_run_dir=str(tmp_path / 'run'),
+      custom_config={'seed': 5, 'early_stopping': True, 'train_rows': rows})
+  model = model_lib.train(fn_args, tf_transform_output,
+                          dict(model_lib.DEFAULT_HPARAMS, learning_rate=0.05))
+  record = json.loads(open(tmp_path / 'run' / model_lib.HISTORY_FILE).read())
+  every = round(1 / early_stopping.VALIDATION_SHARE)
+  held_out = len(range(0, rows, every))   # rows 0, k, 2k, ...
+  assert record['steps_per_epoch'] == math.ceil((rows - held_out) /
+                                                features.BATCH_SIZE)
+  losses = record['history']['val_loss']
+  assert len(losses) < early_stopping.MAX_PASSES   # it stopped early
+  best = int(np.argmin(losses))
+  assert len(losses) == best + 1 + early_stopping.PATIENCE
+  _, held_out = early_stopping.holdout_split(
+      model_lib.make_dataset([files], accessor, tf_transform_output,
+                             once=True, shuffle=False), 5, features.BATCH_SIZE)
+  restored = model.evaluate(held_out, verbose=0, return_dict=True)['loss']
+  assert restored == pytest.approx(losses[best], rel=1e-4)
