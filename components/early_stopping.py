@@ -63,3 +63,39 @@ def fit(model: tf.keras.Model, one_pass: tf.data.Dataset, train_rows: int,
           restore_best_weights=True)] + list(callbacks),
       verbose=2)
   return history, steps
+
+
+def train(build_model, fn_args, train_data, eval_data, batch_size: int,
+          epochs: int, callbacks=()):
+  """The Trainers' fit: early stopping when the Trainer's custom_config asks
+  for it (the steps were chosen by size), else exactly fn_args.train_steps
+  split into up to `epochs` epochs, validated on eval_data() for the curve.
+
+  The datasets are made before the model (build_model()): random ops made
+  in between would shift the seeded initial weights, which the tests pin.
+
+  Args:
+    build_model: () -> the compiled model.
+    train_data: train_data(**make_dataset kwargs) -> the training split.
+    eval_data: eval_data() -> the eval split (fixed length only).
+  Returns:
+    (model, history, steps per epoch).
+  """
+  config = fn_args.custom_config or {}
+  train_rows = int(config.get('train_rows', 0))
+  if config.get('early_stopping') and train_rows:
+    one_pass = train_data(once=True, shuffle=False)
+    model = build_model()
+    history, steps = fit(model, one_pass, train_rows,
+                         int(config.get('seed', 42)), batch_size, callbacks)
+    return model, history, steps
+  train_ds, eval_ds = train_data(), eval_data()
+  model = build_model()
+  epochs = max(1, min(epochs, fn_args.train_steps))
+  steps_per_epoch = max(1, fn_args.train_steps // epochs)
+  history = model.fit(
+      train_ds, epochs=epochs, steps_per_epoch=steps_per_epoch,
+      validation_data=eval_ds,
+      validation_steps=max(1, fn_args.eval_steps),
+      callbacks=list(callbacks), verbose=2)
+  return model, history, steps_per_epoch

@@ -171,23 +171,14 @@ def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
 
   # A dataset per pass, so fit's is a first pass (make_dataset).
   label_rate = estimate_label_rate(train_data())
-  model = get_model(hparams, label_rate, train_rows=train_rows)
   board = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir,
                                          update_freq='epoch')
-  if config.get('early_stopping') and train_rows:
-    history, steps_per_epoch = early_stopping.fit(
-        model, train_data(once=True, shuffle=False), train_rows, seed,
-        features.BATCH_SIZE, callbacks=[board])
-  else:
-    eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor,
-                           tf_transform_output, seed=seed)
-    epochs = max(1, min(EPOCHS, fn_args.train_steps))
-    steps_per_epoch = fn_args.train_steps // epochs
-    history = model.fit(
-        train_data(), epochs=epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=eval_ds,
-        validation_steps=max(1, fn_args.eval_steps),
-        callbacks=[board], verbose=2)
+  model, history, steps_per_epoch = early_stopping.train(
+      lambda: get_model(hparams, label_rate, train_rows=train_rows),
+      fn_args, train_data,
+      lambda: make_dataset(fn_args.eval_files, fn_args.data_accessor,
+                           tf_transform_output, seed=seed),
+      features.BATCH_SIZE, EPOCHS, callbacks=[board])
   write_history(fn_args.model_run_dir, history.history, hparams, label_rate,
                 steps_per_epoch=steps_per_epoch)
   return model

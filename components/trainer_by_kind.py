@@ -59,22 +59,15 @@ def train(fn_args, tf_transform_output, hparams: Dict[str, Any],
                                    label_key=spec.label.key, **kwargs)
 
   rates = class_rates(train_data(), len(spec.label.classes))
-  model = model_by_kind.build(spec, hparams, rates, train_rows=train_rows)
   board = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir,
                                          update_freq='epoch')
-  if config.get('early_stopping') and train_rows:
-    history, steps_per_epoch = early_stopping.fit(
-        model, train_data(once=True, shuffle=False), train_rows, seed,
-        features.BATCH_SIZE, callbacks=[board])
-  else:
-    epochs = max(1, min(cfpb_model.EPOCHS, fn_args.train_steps))
-    steps_per_epoch = max(1, fn_args.train_steps // epochs)
-    history = model.fit(
-        train_data(), epochs=epochs, steps_per_epoch=steps_per_epoch,
-        validation_data=cfpb_model.make_dataset(
-            fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
-            once=True, seed=seed, label_key=spec.label.key),
-        callbacks=[board], verbose=2)
+  model, history, steps_per_epoch = early_stopping.train(
+      lambda: model_by_kind.build(spec, hparams, rates, train_rows=train_rows),
+      fn_args, train_data,
+      lambda: cfpb_model.make_dataset(
+          fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
+          seed=seed, label_key=spec.label.key),
+      features.BATCH_SIZE, cfpb_model.EPOCHS, callbacks=[board])
   cfpb_model.write_history(fn_args.model_run_dir, history.history, hparams,
                            rates[-1], steps_per_epoch=steps_per_epoch)
   return model

@@ -24,6 +24,7 @@ from data import cfpb_export
 
 SPAN_DIR = re.compile(r'^span-(\d+)$')
 INPUT_FILE = 'complaints.csv'
+SPEC_INPUT_FILE = 'rows.csv'   # a span of any other data set
 # IDs written as a plain decimal integer (no sign, no leading zero, at most
 # 18 digits so it fits an int64) are kept as numbers: the string is then
 # exactly str(int(id)), so two such strings are equal iff their numbers are.
@@ -137,16 +138,7 @@ def prepare(export_csvs: Union[str, Sequence[str]], input_root: str,
       raise cfpb_export.ExportFormatError(
           f'{", ".join(export_csvs)}: no row has a "Consumer disputed?" label '
           '(Yes/No): there is nothing to train on.')
-    latest = latest_span(input_root)
-    if latest is not None and labelled.same_as(_span_file(input_root, latest)):
-      span, new_span = latest, False
-    else:
-      span, new_span = (latest or 0) + 1, True
-      labelled.commit(_span_file(input_root, span))
-    if unlabelled.rows:
-      unlabelled.commit(os.path.join(unlabelled_dir, INPUT_FILE))
-    return PreparedInput(span, _span_file(input_root, span), labelled.rows,
-                         unlabelled.rows, new_span)
+    return _commit_span(labelled, unlabelled, input_root, unlabelled_dir)
 
 
 def prepare_with_spec(csvs: Sequence[str], spec, input_root: str,
@@ -180,17 +172,35 @@ def prepare_with_spec(csvs: Sequence[str], spec, input_root: str,
     labelled.write(labelled_rows)
     if len(rest):
       unlabelled.write(rest)
-    latest = latest_span(input_root)
-    if latest is not None and labelled.same_as(_span_file(input_root, latest)):
-      span, new_span = latest, False
-    else:
-      span, new_span = (latest or 0) + 1, True
-      labelled.commit(_span_file(input_root, span))
-    if unlabelled.rows:
-      unlabelled.commit(os.path.join(unlabelled_dir, INPUT_FILE))
-    return PreparedInput(span, _span_file(input_root, span), labelled.rows,
-                         unlabelled.rows, new_span)
+    return _commit_span(labelled, unlabelled, input_root, unlabelled_dir,
+                        SPEC_INPUT_FILE)
 
 
-def _span_file(input_root: str, span: int) -> str:
-  return os.path.join(input_root, f'span-{span}', INPUT_FILE)
+def _commit_span(labelled, unlabelled, input_root: str,
+                 unlabelled_dir: str, name: str = INPUT_FILE) -> PreparedInput:
+  """Puts the staged rows in place as `name`: a new span unless the latest
+  holds the same bytes; the unlabelled rows beside."""
+  latest = latest_span(input_root)
+  if latest is not None and labelled.same_as(
+      _span_file(input_root, latest, name)):
+    span, new_span = latest, False
+  else:
+    span, new_span = (latest or 0) + 1, True
+    labelled.commit(_span_file(input_root, span, name))
+  if unlabelled.rows:
+    unlabelled.commit(os.path.join(unlabelled_dir, name))
+  return PreparedInput(span, _span_file(input_root, span, name),
+                       labelled.rows, unlabelled.rows, new_span)
+
+
+def span_csv(input_root: str, span: int) -> Optional[str]:
+  """The CSV of span N, whatever data set wrote it (None if it has none)."""
+  for name in (INPUT_FILE, SPEC_INPUT_FILE):
+    path = _span_file(input_root, span, name)
+    if os.path.isfile(path):
+      return path
+  return None
+
+
+def _span_file(input_root: str, span: int, name: str = INPUT_FILE) -> str:
+  return os.path.join(input_root, f'span-{span}', name)

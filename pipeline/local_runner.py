@@ -115,10 +115,11 @@ def existing_input(paths: project_paths.RunPaths) -> input_data.PreparedInput:
     raise RunInputError(f'--from-input: no span-N folder in '
                         f'{paths.input_root} (run with --data first, or '
                         'write a span with `pipeline feedback`)')
-  csv_path = os.path.join(paths.input_root, f'span-{span}',
-                          input_data.INPUT_FILE)
-  if not os.path.isfile(csv_path):
-    raise RunInputError(f'--from-input: {csv_path} is missing')
+  csv_path = input_data.span_csv(paths.input_root, span)
+  if csv_path is None:
+    raise RunInputError('--from-input: ' + os.path.join(
+        paths.input_root, f'span-{span}', input_data.INPUT_FILE)
+                        + ' is missing')
   with open(csv_path, newline='', encoding='utf-8') as f:
     rows = max(sum(1 for _ in csv.reader(f)) - 1, 0)  # records, not lines
   return input_data.PreparedInput(span, csv_path, rows, 0, False)

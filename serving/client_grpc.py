@@ -36,17 +36,22 @@ class GrpcClient:
   def _request(self, rows: Sequence[Mapping[str, str]]):
     return self.examples_request(serialized_examples(rows))
 
-  def examples_request(self, serialized: Sequence[bytes]):
-    """A PredictRequest for serving_default on serialized tf.Examples."""
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  def new_request(self, signature_name: str):
+    """An empty PredictRequest to this client's model, version or label."""
     from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
     request = predict_pb2.PredictRequest()
     request.model_spec.name = self.model_name
-    request.model_spec.signature_name = EXAMPLES_SIGNATURE
+    request.model_spec.signature_name = signature_name
     if self.version is not None:
       request.model_spec.version.value = int(self.version)
     elif self.label:
       request.model_spec.version_label = self.label
+    return request
+
+  def examples_request(self, serialized: Sequence[bytes]):
+    """A PredictRequest for serving_default on serialized tf.Examples."""
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    request = self.new_request(EXAMPLES_SIGNATURE)
     request.inputs[EXAMPLES_INPUT].CopyFrom(
         tf.make_tensor_proto(list(serialized), dtype=tf.string))
     return request

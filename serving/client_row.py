@@ -88,15 +88,8 @@ def predict_rest(client, spec, inputs: Dict[str, Any]) -> Dict[str, Any]:
 def predict_grpc(client, spec, inputs: Dict[str, Any]) -> Dict[str, Any]:
   """predict_raw over gRPC (client: a serving.client_grpc.GrpcClient)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
   started = time.perf_counter()
-  request = predict_pb2.PredictRequest()
-  request.model_spec.name = client.model_name
-  request.model_spec.signature_name = RAW_SIGNATURE
-  if client.version is not None:
-    request.model_spec.version.value = int(client.version)
-  elif client.label:
-    request.model_spec.version_label = client.label
+  request = client.new_request(RAW_SIGNATURE)
   kinds = {f.key: f.kind for f in spec.features}
   for key, value in inputs.items():
     request.inputs[key].CopyFrom(tf.make_tensor_proto(

@@ -202,6 +202,7 @@ def test_penguins_multiclass_judged_on_the_macro_auc(penguins):
           'model_card.md').read_text(encoding='utf-8')
   assert spec.card['purpose'] in card and spec.card['limitations'] in card
   assert 'softmax output' in card and 'complaint' not in card.lower()
+  assert (output / 'input' / 'span-1' / 'rows.csv').is_file()
 
 
 def test_penguins_served_per_class_over_both_protocols(penguins,
