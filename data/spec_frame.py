@@ -60,7 +60,10 @@ def _numbers(values: pd.Series, column: str, source: str,
         f'{source}: column {column!r} is numeric in the spec, but '
         f'{len(bad):,} value(s) are not numbers (first: {bad.iloc[0]!r} in '
         f'row {int(bad.index[0]) + 2}): make it categorical, or clean it')
-  return parsed
+  # Always floats: a span whose integer column happens to have no missing
+  # value would otherwise be written as integers, which CsvExampleGen
+  # reads as INT against a schema that says FLOAT.
+  return parsed.astype('float64')
 
 
 def to_pipeline_frame(df: pd.DataFrame, spec: dataset_spec.DatasetSpec,

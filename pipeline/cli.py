@@ -544,12 +544,13 @@ def _curate_for_spec(args) -> int:
   try:
     spec = dataset_spec.load(args.dataset)
     with progress.quiet_libraries():
-      print('wrote', dataset_draft.schema_for_spec(spec, args.data))
+      written = dataset_draft.schema_for_spec(spec, args.data)
   except (dataset_draft.DraftError, dataset_spec.SpecError,
           spec_frame.DataKindError) as error:
     return _fail(str(error))
   except OSError as error:
     return _fail(f'cannot write the schema: {error.strerror or error}')
+  print('wrote', written)
   return 0
 
 
