@@ -201,40 +201,28 @@ def warmup_requests(spec=None):
   signature's first real request pays for tracing the graph. With a spec,
   the row is all missing values: it traces the same graph as any row.
   """
-  if spec is not None:
-    return _spec_warmup_requests(spec)
-  requests = []
-  complaint = example_from_fields(WARMUP_COMPLAINT).SerializeToString()
-  for rows in WARMUP_BATCH_SIZES:
-    examples = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
-        signature_name=features.EXAMPLES_SIGNATURE))
-    examples.inputs[features.EXAMPLES_INPUT].CopyFrom(
-        tf.make_tensor_proto([complaint] * rows, dtype=tf.string))
-    raw = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
-        signature_name=features.RAW_SIGNATURE))
-    for key in features.RAW_FEATURES:
-      raw.inputs[key].CopyFrom(tf.make_tensor_proto(
-          [str(WARMUP_COMPLAINT.get(key, '')).encode()] * rows,
-          dtype=tf.string))
-    requests += [examples, raw]
-  return requests
-
-
-def _spec_warmup_requests(spec):
-  requests = []
-  empty = tf.train.Example().SerializeToString()
-  for rows in WARMUP_BATCH_SIZES:
-    examples = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
-        signature_name=features.EXAMPLES_SIGNATURE))
-    examples.inputs[features.EXAMPLES_INPUT].CopyFrom(
-        tf.make_tensor_proto([empty] * rows, dtype=tf.string))
-    raw = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
-        signature_name=features.RAW_SIGNATURE))
+  if spec is None:
+    example = example_from_fields(WARMUP_COMPLAINT).SerializeToString()
+    raw = {key: (str(WARMUP_COMPLAINT.get(key, '')).encode(), tf.string)
+           for key in features.RAW_FEATURES}
+  else:
+    example = tf.train.Example().SerializeToString()
+    raw = {}
     for key in raw_keys(spec):
       dtype = wire_dtype(spec, key)
-      raw.inputs[key].CopyFrom(tf.make_tensor_proto(
-          [float('nan') if dtype == tf.float32 else b''] * rows, dtype=dtype))
-    requests += [examples, raw]
+      raw[key] = (float('nan') if dtype == tf.float32 else b'', dtype)
+  requests = []
+  for rows in WARMUP_BATCH_SIZES:
+    examples = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
+        signature_name=features.EXAMPLES_SIGNATURE))
+    examples.inputs[features.EXAMPLES_INPUT].CopyFrom(
+        tf.make_tensor_proto([example] * rows, dtype=tf.string))
+    by_column = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(
+        signature_name=features.RAW_SIGNATURE))
+    for key, (value, dtype) in raw.items():
+      by_column.inputs[key].CopyFrom(
+          tf.make_tensor_proto([value] * rows, dtype=dtype))
+    requests += [examples, by_column]
   return requests
 
 
