@@ -228,6 +228,51 @@ def test_penguins_served_per_class_over_both_protocols(penguins,
   assert rest['predicted_class'] == 'Gentoo'
 
 
+@pytest.fixture(scope='module')
+def complaints_by_kind(tmp_path_factory):
+  """The CFPB data through the by-kind code: a copy of the CFPB spec at
+  another path is any data set to the pipeline, so its narrative goes
+  through the text kind (n-gram bags, sparse inputs, early stopping)."""
+  from data import generate  # pylint: disable=g-import-not-at-top
+  work = tmp_path_factory.mktemp('by_kind')
+  cfpb = dataset_spec.load('cfpb')
+  text = pathlib.Path(cfpb.path).read_text(encoding='utf-8')
+  text = text.replace('schema: ../pipeline/schema/schema.pbtxt',
+                      f'schema: {cfpb.schema_path}').replace(
+                          '{name: complaints,', '{name: complaints_by_kind,')
+  (work / 'complaints.yaml').write_text(text, encoding='utf-8')
+  spec = dataset_spec.load(str(work / 'complaints.yaml'))
+  assert not dataset_spec.is_default(spec)
+  export = generate.ensure_generated(4000, 42, str(work / 'generated'))
+  output = work / 'output'
+  summary = _run(output, '--dataset', str(work / 'complaints.yaml'),
+                 '--data', export.export_csv, '--min-auc', '0.55')
+  return spec, output, summary
+
+
+def test_a_text_column_goes_through_the_by_kind_code(complaints_by_kind):
+  spec, output, summary = complaints_by_kind
+  assert [f.key for f in spec.of_kind('text')] == ['narrative']
+  records = _eval_split(output)
+  scores, loaded = _score(_pushed_dir(output, spec), records, spec)
+  judgement = _judgement(output)
+  assert judgement['candidate_auc'] == pytest.approx(
+      sk_metrics.roc_auc_score(_labels(records, spec), scores.ravel()),
+      abs=1e-9)
+  assert summary['blessed'] is True  # clearly above chance
+  inputs = loaded.signatures['predict_raw'].structured_input_signature[1]
+  assert inputs['narrative'].dtype == tf.string
+  found = glob.glob(str(output / 'pipeline_root' / 'Trainer' / 'model_run' /
+                        '*' / 'training_history.json'))
+  assert len(found) == 1
+  with open(found[0], encoding='utf-8') as f:
+    history = json.load(f)
+  # No --train-steps: early stopping chose the length (fewer passes than
+  # its bound, the best pass's weights kept).
+  from components import early_stopping  # pylint: disable=g-import-not-at-top
+  assert history['epochs'] < early_stopping.MAX_PASSES
+
+
 def test_penguins_evaluator_reports_per_class_and_macro_auc(penguins):
   import tensorflow_model_analysis as tfma  # pylint: disable=g-import-not-at-top
   _, output, _ = penguins
