@@ -86,25 +86,11 @@ def raw_split(spec, output: str):
 def examples_for(rows: pd.DataFrame, raw_spec, skip=()) -> List[bytes]:
   """Serialized tf.Examples of raw CSV rows in a Transform graph's raw
   feature spec (what that model's serving_default parses)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  out = []
-  keys = [k for k in raw_spec if k not in skip and k in rows.columns]
-  for _, row in rows.iterrows():
-    example = tf.train.Example()
-    for key in keys:
-      text = str(row[key]).strip()
-      if text == '':
-        continue
-      feature = example.features.feature[key]
-      dtype = raw_spec[key].dtype
-      if dtype == tf.int64:
-        feature.int64_list.value.append(int(float(text)))
-      elif dtype == tf.float32:
-        feature.float_list.value.append(float(text))
-      else:
-        feature.bytes_list.value.append(text.encode())
-    out.append(example.SerializeToString())
-  return out
+  from components import signatures  # pylint: disable=g-import-not-at-top
+  types = {key: kind for key, kind in signatures.raw_types(raw_spec).items()
+           if key not in skip and key in rows.columns}
+  return [signatures.typed_example(row, types).SerializeToString()
+          for row in rows.to_dict('records')]
 
 
 def score_model(model_dir: str, transform_dir: str, rows: pd.DataFrame,

@@ -142,6 +142,17 @@ class DatasetSpec:
     return config
 
 
+CUSTOM_CONFIG_KEY = 'dataset'  # where module code finds the spec
+
+
+def from_custom_config(custom_config: Optional[Dict[str, Any]]
+                       ) -> Optional[DatasetSpec]:
+  """The spec a component's custom_config carries (module_config), or None
+  (the CFPB module code, which is given none)."""
+  values = (custom_config or {}).get(CUSTOM_CONFIG_KEY)
+  return from_config(values) if values else None
+
+
 def from_config(config: Dict[str, Any]) -> DatasetSpec:
   """The DatasetSpec that to_config wrote."""
   values = dict(config)

@@ -20,6 +20,8 @@ VALIDATION_SHARE = 0.15   # of the training rows, held out
 PATIENCE = 3              # passes without a better validation loss
 MAX_PASSES = 50           # over the training part, at most
 SHUFFLE_BUFFER = 10_000   # rows
+# Every k-th training row is held out: k from the share.
+HOLDOUT_EVERY = max(2, round(1.0 / VALIDATION_SHARE))
 
 
 def holdout_split(one_pass: tf.data.Dataset, seed: int, batch_size: int
@@ -31,7 +33,7 @@ def holdout_split(one_pass: tf.data.Dataset, seed: int, batch_size: int
   trained on. The training rows are reshuffled each pass and repeat without
   end; the validation ones are cached.
   """
-  every = max(2, round(1.0 / VALIDATION_SHARE))
+  every = HOLDOUT_EVERY
   numbered = one_pass.unbatch().enumerate()
   validation = numbered.filter(lambda i, _: i % every == 0).map(
       lambda _, row: row).batch(batch_size).cache()
@@ -45,8 +47,7 @@ def holdout_split(one_pass: tf.data.Dataset, seed: int, batch_size: int
 def steps_per_pass(train_rows: int, batch_size: int) -> int:
   """Steps of one pass over the training part of train_rows rows (rows 0,
   k, 2k, ... are held out)."""
-  every = max(2, round(1.0 / VALIDATION_SHARE))
-  held_out = -(-train_rows // every)
+  held_out = -(-train_rows // HOLDOUT_EVERY)
   return max(1, -(-(train_rows - held_out) // batch_size))
 
 

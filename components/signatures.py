@@ -122,12 +122,9 @@ def export(model, tf_transform_output, export_dir: str, spec=None) -> None:
   write_warmup_requests(export_dir, spec)
 
 
-def example_from_fields(fields, spec=None) -> tf.train.Example:
-  """A tf.Example of raw features (missing fields are left out): strings,
-  or with a spec each value as the type its column has in the examples
-  (`typed_row`)."""
-  if spec is not None:
-    return typed_example(fields, example_types(spec.schema_path))
+def example_from_fields(fields) -> tf.train.Example:
+  """A tf.Example of the CFPB model's raw string features (missing fields
+  are left out; any data set's rows: `typed_example`)."""
   example = tf.train.Example()
   for key in features.RAW_FEATURES:
     value = str(fields.get(key, '') or '')
@@ -149,22 +146,19 @@ WARMUP_COMPLAINT = {
 WARMUP_BATCH_SIZES = (1, 2)  # a batch of 2 traces another shape than 1
 
 
-def example_types(schema_path: str):
-  """{feature key: 'bytes' | 'int64' | 'float'}: each column's type in the
-  examples, from the curated schema (what CsvExampleGen made of the CSV)."""
-  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
-  from tensorflow_metadata.proto.v0 import schema_pb2  # pylint: disable=g-import-not-at-top
-  with open(schema_path, encoding='utf-8') as f:
-    schema = text_format.Parse(f.read(), schema_pb2.Schema())
-  names = {schema_pb2.INT: 'int64', schema_pb2.FLOAT: 'float',
-           schema_pb2.BYTES: 'bytes'}
-  return {feature.name: names.get(feature.type, 'bytes')
-          for feature in schema.feature}
+def raw_types(raw_feature_spec):
+  """{key: 'int64' | 'float' | 'bytes'} of a raw feature spec (what
+  tft.TFTransformOutput.raw_feature_spec() gives)."""
+  names = {tf.int64: 'int64', tf.float32: 'float'}
+  return {key: names.get(value.dtype, 'bytes')
+          for key, value in raw_feature_spec.items()}
 
 
 def typed_example(fields, types) -> tf.train.Example:
   """A tf.Example of one row: each present value as its column's type in
-  the examples (`example_types`); '' or None is left out (missing).
+  the examples (types: {key: 'int64' | 'float' | 'bytes'}, e.g.
+  `raw_types` of a Transform graph's raw feature spec); '' or None is left
+  out (missing).
 
   Raises:
     ValueError: a value that is not a number where the column holds numbers.

@@ -26,10 +26,6 @@ from components import signatures
 RATE_BATCHES = 20     # batches read to estimate the class rates
 
 
-def spec_of(fn_args) -> dataset_spec.DatasetSpec:
-  return dataset_spec.from_config((fn_args.custom_config or {})['dataset'])
-
-
 def class_rates(dataset: tf.data.Dataset, classes: int,
                 batches: int = RATE_BATCHES) -> List[float]:
   """Each class's share of the first batches' labels (the output biases)."""
@@ -75,7 +71,7 @@ def train(fn_args, tf_transform_output, hparams: Dict[str, Any],
 
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point: train, then export with both signatures."""
-  spec = spec_of(fn_args)
+  spec = dataset_spec.from_custom_config(fn_args.custom_config)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   hparams = dict(cfpb_model.DEFAULT_HPARAMS)
   if fn_args.hyperparameters:

@@ -21,7 +21,7 @@ For the CFPB spec the outputs are exactly those of `components.transform`
 differently.
 """
 
-from typing import Any, Dict, List
+from typing import List
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -33,11 +33,6 @@ from components import transform as cfpb_transform
 NUMERIC_XF = 'numeric_xf'
 NUMERIC_MISSING_XF = 'numeric_missing_xf'
 QUANTILE_EPSILON = 0.001  # approximate quantiles: error in rank, as a share
-
-
-def spec_of(custom_config: Dict[str, Any]) -> dataset_spec.DatasetSpec:
-  """The spec Transform (or the Trainer) was given in its custom_config."""
-  return dataset_spec.from_config(custom_config['dataset'])
 
 
 def _as_text(value):
@@ -90,7 +85,7 @@ def preprocessing_fn(inputs, custom_config):
     per text column, `numeric_xf` and `numeric_missing_xf` ([N, numeric
     columns]) when there are numeric columns, and the label's class index.
   """
-  spec = spec_of(custom_config)
+  spec = dataset_spec.from_custom_config(custom_config)
   tokens: List[tf.Tensor] = []
   for feature in spec.of_kind('categorical'):
     text = _as_text(inputs[feature.key])

@@ -202,8 +202,7 @@ def tuner_fn(fn_args) -> tfx_api.TunerFnResult:
   # Before any dataset is made (model.make_dataset), as the Trainer does.
   tf.keras.utils.set_random_seed(seed)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-  spec = (dataset_spec.from_config(config['dataset'])
-          if 'dataset' in config else None)
+  spec = dataset_spec.from_custom_config(config)
   label_key = spec.label.key if spec else features.LABEL_KEY
 
   def train_data():

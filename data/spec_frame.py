@@ -30,11 +30,6 @@ class DataKindError(ValueError):
   """A column's values contradict the kind the spec gives it."""
 
 
-def join_key(spec: dataset_spec.DatasetSpec) -> str:
-  """The feature that identifies a row: the spec's ID, else ROW_KEY."""
-  return spec.join_key
-
-
 def row_keys(df: pd.DataFrame, spec: dataset_spec.DatasetSpec) -> pd.Series:
   """A stable 60-bit integer per row from its values in the spec's columns
   (label excluded, so a label sent back later finds the served request)."""
@@ -91,7 +86,7 @@ def to_pipeline_frame(df: pd.DataFrame, spec: dataset_spec.DatasetSpec,
                              if spec.label.column in df.columns else [],
                              source)
   frame = pd.DataFrame(index=df.index)
-  key = join_key(spec)
+  key = spec.join_key
   frame[key] = (_text(df[spec.id_column]) if spec.id_column
                 else row_keys(df, spec))
   for feature in spec.features:

@@ -15,6 +15,7 @@ from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 
 from components import baseline
 from components import data_gate
+from components import dataset_spec
 from components import features
 from components import judge as judge_lib
 from components import judge_component
@@ -173,7 +174,8 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       # Not read by preprocessing_fn: keys Transform's cache on its code.
       custom_config=dict(
           {'code_fingerprint': config.transform_fingerprint},
-          **({'dataset': spec.module_config()} if spec else {})))
+          **({dataset_spec.CUSTOM_CONFIG_KEY: spec.module_config()}
+             if spec else {})))
   transform.add_upstream_node(gate)
   custom_config = {'seed': config.seed, 'max_trials': config.tuner_trials,
                    'halving': config.tuner_halving,
@@ -182,7 +184,7 @@ def create_pipeline(config: PipelineConfig, data_root: str,
                    # Read by the Trainer only (components/early_stopping.py).
                    'early_stopping': config.train_steps_by_size}
   if spec:
-    custom_config['dataset'] = spec.module_config()
+    custom_config[dataset_spec.CUSTOM_CONFIG_KEY] = spec.module_config()
   components = [example_gen, statistics_gen, schema_gen, example_validator,
                 gate] + ([window_node] if window_node else []) + [transform]
   hyperparameters = None

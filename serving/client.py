@@ -161,14 +161,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='seconds per request (default: 10)')
   args = parser.parse_args(argv)
   port = args.port or (8501 if args.protocol == 'rest' else 8500)
+  if args.complaints is None and (args.out or args.request_log_prefix or
+                                   args.canary_share is not None):
+    return _usage_error('--out, --request_log_prefix and --canary-share '
+                        'need --complaints')
   if args.row is not None:
     return _main_row(args, port)
   args.model_name = args.model_name or 'complaints'
   if args.complaints is not None:
     return _main_bulk(args, port)
-  if args.out or args.request_log_prefix or args.canary_share is not None:
-    return _usage_error('--out, --request_log_prefix and --canary-share '
-                        'need --complaints')
   try:
     complaint = _load_complaint(args.complaint)
   except UsageError as e:
@@ -195,9 +196,6 @@ def _main_row(args, port: int) -> int:
   input; the last stdout line is JSON."""
   from components import dataset_spec  # pylint: disable=g-import-not-at-top
   from serving import client_row  # pylint: disable=g-import-not-at-top
-  if args.out or args.request_log_prefix or args.canary_share is not None:
-    return _usage_error('--out, --request_log_prefix and --canary-share '
-                        'need --complaints')
   try:
     spec = dataset_spec.load(args.dataset)
   except dataset_spec.SpecError as e:
