@@ -4,8 +4,9 @@ Commands: `run` (the pipeline), `lineage` (where a pushed model came from),
 `runs` (past runs), `compare` (two runs side by side), `monitor` (served
 traffic against training), `feedback` (outcome labels joined with the
 logged requests; the A/B verdict), `loop` (all of it, round by round),
-`compile` (for Kubeflow / Vertex AI) and `curate-schema` (rebuild the
-curated schema). Every command
+`compile` (for Kubeflow / Vertex AI), `curate-schema` (rebuild the
+curated schema) and `mlflow-sync` (runs and pushed models into MLflow).
+Every command
 answers bad input with one line on stderr and exit code 2.
 """
 
@@ -115,6 +116,15 @@ def _add_metadata(parser: argparse.ArgumentParser) -> None:
       'percent-encoded, PORT 3306 when left out)')
 
 
+def _add_mlflow(parser: argparse.ArgumentParser, *aliases: str) -> None:
+  parser.add_argument(
+      '--mlflow-tracking-uri', *aliases, metavar='URI',
+      dest='mlflow_tracking_uri',
+      help='an MLflow tracking server (http://HOST:PORT) to log runs and '
+      'pushed models to (default: $MLFLOW_TRACKING_URI; with neither, '
+      'nothing is sent)')
+
+
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='python -m pipeline', epilog=EXAMPLES,
@@ -126,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--data', action='append', metavar='CSV',
                    help='a CSV in the CFPB export layout; repeat to combine '
                    'files (default: the generated data set)')
+  run.add_argument('--data-repo', metavar='DIR',
+                   help='read every --data path (relative to DIR) from this '
+                   'git + DVC repository, at --data-rev, with dvc.api; the '
+                   'lineage records the revision and DVC\'s hash')
+  run.add_argument('--data-rev', metavar='REV',
+                   help='with --data-repo: the git revision (a tag, branch or '
+                   'commit; default: HEAD)')
   run.add_argument('--from-input', action='store_true',
                    help='no export: train on the spans already in '
                    '<output>/input/ (e.g. the one `feedback` wrote)')
@@ -142,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                    dest='beam_args', help='a Beam pipeline argument; repeat; '
                    'replaces the DirectRunner arguments of --beam-workers '
                    '(e.g. --beam-arg=--runner=PortableRunner)')
+  _add_mlflow(run, '--mlflow')
   run.add_argument('--verbose', action='store_true',
                    help="the libraries' full output on the terminal instead "
                    'of the run log (<output>/logs/)')
@@ -217,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
                         'win')
   feedback.add_argument('--json', action='store_true')
   _add_settings(feedback.add_argument_group('the A/B test'), 'feedback')
+  sync = sub.add_parser(
+      'mlflow-sync', help='copy the runs of an --output, and its pushed '
+      'models, into an MLflow tracking server (idempotent)',
+      epilog='examples:\n  python -m pipeline mlflow-sync --output /tmp/run1 '
+      '--mlflow-tracking-uri http://127.0.0.1:5000\n  MLFLOW_TRACKING_URI='
+      'http://127.0.0.1:5000 python -m pipeline mlflow-sync --json',
+      formatter_class=argparse.RawDescriptionHelpFormatter)
+  sync.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
+                    help=output_help)
+  _add_metadata(sync)
+  _add_mlflow(sync)
+  sync.add_argument('--experiment', help="the MLflow experiment (default: "
+                    "the pipeline's name)")
+  sync.add_argument('--json', action='store_true')
   _add_loop_parser(sub)
   _add_compile_parser(sub)
   init = sub.add_parser(
@@ -288,6 +320,7 @@ def _add_loop_parser(sub) -> None:
                       help='a JSON object of settings; options given here '
                       'win')
   parser.add_argument('--json', action='store_true')
+  _add_mlflow(parser)
   _add_settings(parser.add_argument_group('settings'), 'run')
 
 
@@ -372,6 +405,12 @@ def run_command(args) -> int:
   if args.from_input and args.data:
     return _fail('--from-input trains on the spans already in '
                  '<output>/input/: give it or --data, not both')
+  from pipeline import data_versions  # pylint: disable=g-import-not-at-top
+  try:
+    args.data_version = data_versions.check_request(
+        args.data_repo, args.data_rev, args.data)
+  except data_versions.DataVersionError as error:
+    return _fail(str(error))
   return _holding(args.output, lambda: _run_pipeline(args, config))
 
 
@@ -384,7 +423,9 @@ def _run_pipeline(args, config: pipeline_config.PipelineConfig) -> int:
       args.data,
       progress=lambda line: print(line, file=sys.stderr, flush=True),
       verbose=args.verbose, beam_pipeline_args=args.beam_args,
-      from_input=args.from_input)
+      from_input=args.from_input, data_version=args.data_version)
+  if args.mlflow and result.summary.get('run_id'):
+    _log_to_mlflow(args, [result.summary['run_id']])
   if result.summary.get('components') or result.exit_code == 0:
     print(json.dumps(result.summary, indent=2) if args.json
           else summary_text.render(result.summary), flush=True)
@@ -394,6 +435,37 @@ def _run_pipeline(args, config: pipeline_config.PipelineConfig) -> int:
     from pipeline import progress  # pylint: disable=g-import-not-at-top
     progress.send_shutdown_noise_to(result.summary['log'])
   return result.exit_code
+
+
+def _log_to_mlflow(args, run_ids) -> None:
+  """A finished run into MLflow; a failure is a warning (the run stands)."""
+  from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
+  from pipeline.tracking import mlflow_rest, mlflow_sync  # pylint: disable=g-import-not-at-top
+  try:
+    mlflow_sync.sync(project_paths.run_paths(args.output, args.metadata),
+                     args.mlflow, only=run_ids,
+                     progress=lambda line: print(line, file=sys.stderr))
+  except (mlflow_rest.TrackingError, store.NoMetadataError) as error:
+    print(f'warning: the run was not logged to MLflow: {error}',
+          file=sys.stderr)
+
+
+def mlflow_sync_command(args) -> int:
+  """`mlflow-sync`: exit 0, or 2 (no tracking URI, no store, server)."""
+  from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
+  from pipeline.tracking import mlflow_rest, mlflow_sync  # pylint: disable=g-import-not-at-top
+  if not args.mlflow:
+    return _fail('mlflow-sync needs --mlflow-tracking-uri URI (or '
+                 f'${mlflow_rest.ENV_TRACKING_URI})')
+  try:
+    rows = mlflow_sync.sync(
+        project_paths.run_paths(args.output, args.metadata), args.mlflow,
+        args.experiment)
+  except (store.NoMetadataError, mlflow_rest.TrackingError) as error:
+    return _fail(str(error))
+  print(json.dumps(rows, indent=2) if args.json
+        else mlflow_sync.render(rows, args.mlflow.uri))
+  return 0
 
 
 def lineage_command(args) -> int:
@@ -511,7 +583,8 @@ def _loop(args, config: pipeline_config.PipelineConfig, plan) -> int:
   try:
     result = loop.Loop(
         config, project_paths.run_paths(args.output), plan,
-        progress=lambda line: print(line, file=sys.stderr, flush=True)).run()
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+        mlflow=args.mlflow).run()
   except loop.LoopError as error:
     return _fail(str(error), code=1)
   print(json.dumps(result, indent=2) if args.json else loop.render(result))
@@ -597,7 +670,7 @@ COMMANDS = {'run': run_command, 'lineage': lineage_command,
             'monitor': monitor_command, 'feedback': feedback_command,
             'loop': loop_command, 'curate-schema': curate_command,
             'init-dataset': init_dataset_command,
-            'compile': compile_command}
+            'compile': compile_command, 'mlflow-sync': mlflow_sync_command}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -611,4 +684,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         getattr(args, 'metadata', None))
   except project_paths.MetadataUriError as error:
     return _fail(str(error))
+  try:  # --mlflow-tracking-uri: a server not there is bad input, at once
+    args.mlflow = _mlflow_client(args)
+  except ValueError as error:
+    return _fail(str(error))
   return COMMANDS[args.command](args)
+
+
+def _mlflow_client(args):
+  """The MLflow server of --mlflow-tracking-uri or $MLFLOW_TRACKING_URI,
+  proved to answer (None: not asked, or a command that sends nothing)."""
+  if not hasattr(args, 'mlflow_tracking_uri'):
+    return None
+  from pipeline.tracking import mlflow_rest  # pylint: disable=g-import-not-at-top
+  uri = mlflow_rest.tracking_uri(args.mlflow_tracking_uri)
+  if not uri:
+    return None
+  try:
+    client = mlflow_rest.Client(uri)
+    client.check()
+  except mlflow_rest.TrackingError as error:
+    raise ValueError(str(error)) from None
+  return client

@@ -139,9 +139,12 @@ class Loop:
   """One loop over --output: the server, the traffic, the rounds."""
 
   def __init__(self, config: PipelineConfig, paths: project_paths.RunPaths,
-               plan: LoopPlan, progress: Callable[[str], None]):
+               plan: LoopPlan, progress: Callable[[str], None], mlflow=None):
     self.config, self.paths, self.plan = config, paths, plan
     self.progress = progress
+    # An MLflow server (pipeline.tracking.mlflow_rest.Client) that gets each
+    # run as it ends and the server's labels as aliases; None: nothing sent.
+    self.mlflow = mlflow
     self.work = os.path.join(paths.output, 'loop')
     self.server_config = os.path.join(self.work, 'models.config')
     self.server = None
@@ -194,6 +197,33 @@ class Loop:
     for label, version in labels.items():
       wait_for_label(self.server.rest_port, self.config.model_name, label,
                      version)
+    self._mirror(labels)
+
+  def _run(self, **kwargs) -> Dict[str, Any]:
+    """One pipeline run, logged to MLflow when asked."""
+    summary = _run(self.config, self.paths, self._quiet, **kwargs)
+    if self.mlflow and summary.get('run_id'):
+      from pipeline.tracking import mlflow_rest, mlflow_sync  # pylint: disable=g-import-not-at-top
+      try:
+        mlflow_sync.sync(self.paths, self.mlflow, only=[summary['run_id']])
+      except mlflow_rest.TrackingError as error:
+        self.progress(f'warning: the run was not logged to MLflow: {error}')
+    return summary
+
+  def _mirror(self, labels: Dict[str, int]) -> None:
+    """The server's labels as the registered model's aliases."""
+    if not self.mlflow:
+      return
+    from pipeline.tracking import mlflow_registry, mlflow_rest  # pylint: disable=g-import-not-at-top
+    try:
+      moved = mlflow_registry.mirror_labels(self.mlflow,
+                                            self.config.model_name, labels)
+      warning = mlflow_registry.missing_line(self.config.model_name, moved,
+                                             labels)
+    except mlflow_rest.TrackingError as error:
+      warning = f'the MLflow aliases were not moved: {error}'
+    if warning:
+      self.progress(f'warning: {warning}')
 
   def round(self, index: int, scenario: str) -> Dict[str, Any]:
     """One scenario: traffic, monitor, feedback, retrain, A/B, verdict."""
@@ -209,7 +239,7 @@ class Loop:
     say(f'round {index} ({scenario}): alerts {", ".join(row["alerts"]) or "none"}'
         f'; served v{self.stable} live AUC {_f(row["live_auc"])} (best '
         f'{_f(row["best_auc"])}); feedback span {row["feedback_span"]}')
-    summary = _run(self.config, self.paths, self._quiet, from_input=True)
+    summary = self._run(from_input=True)
     pushed = (summary.get('push') or {}).get('pushed')
     row['retrained'] = {'window_spans': summary.get('window_spans'),
                         'blessed': summary.get('blessed'),
@@ -259,13 +289,14 @@ class Loop:
     os.makedirs(self.work, exist_ok=True)
     started = time.time()
     self.progress('round 0: train on the first span (python -m pipeline run)')
-    summary = _run(self.config, self.paths, self._quiet)
+    summary = self._run()
     if not (summary.get('push') or {}).get('pushed'):
       raise LoopError('the first model was not pushed: '
                       f"{(summary.get('judgement') or {}).get('reason')}")
     self.stable = first = int(summary['push']['version'])
     write_server_config(self.server_config, self.paths.serving_dir,
                         self.config.model_name, {'stable': self.stable})
+    self._mirror({'stable': self.stable})
     flags = [f'--model_config_file_poll_wait_seconds={LABEL_POLL_SECONDS}',
              '--file_system_poll_wait_seconds=1',
              '--allow_version_labels_for_unavailable_models=true']

@@ -20,6 +20,10 @@ PACKAGE_DIR = os.path.join(REPO_ROOT, 'pipeline')
 COMPONENTS_DIR = os.path.join(REPO_ROOT, 'components')
 DEFAULT_OUTPUT = os.path.join(REPO_ROOT, 'runs', 'default')
 GENERATED_DIR = os.path.join(REPO_ROOT, 'data', 'generated')
+# MLflow and DVC, in their own venv (make mlflow-env): `dvc` runs from here,
+# and the tests start `mlflow server` from it.
+TOOLS_VENV = os.path.join(REPO_ROOT, '.venv-mlflow')
+TOOLS_PYTHON = os.path.join(TOOLS_VENV, 'bin', 'python')
 # Shipped with the package (setup.py's package_data): the pipeline refuses
 # to run without it rather than infer a schema that would learn bad data.
 CURATED_SCHEMA = os.path.join(PACKAGE_DIR, 'schema', 'schema.pbtxt')

@@ -60,7 +60,8 @@ def promote(config_file: str, model_name: str, source: str = 'canary',
     temp = f.name
   os.replace(temp, config_file)
   return {'model_name': model_name, 'label': target, 'from_version': before,
-          'to_version': version, 'config_file': config_file}
+          'to_version': version, 'config_file': config_file,
+          'labels': dict(model.version_labels)}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -76,16 +77,58 @@ def main(argv: Optional[List[str]] = None) -> int:
                       '%(default)s)')
   parser.add_argument('--to', dest='target', default='stable',
                       help='the label moved (default: %(default)s)')
+  parser.add_argument('--mlflow-tracking-uri', metavar='URI',
+                      help="mirror the model's labels as aliases of its "
+                      'registered model in this MLflow server (default: '
+                      '$MLFLOW_TRACKING_URI; with neither, nothing is sent)')
   args = parser.parse_args(argv)
   try:
+    mlflow = _mlflow(args.mlflow_tracking_uri)
     moved = promote(args.model_config_file, args.model_name, args.source,
                     args.target)
-  except PromoteError as error:
+  except (PromoteError, ValueError) as error:
     print(f'error: {error}', file=sys.stderr)
     return 2
   print(f"{moved['model_name']}: {moved['label']} "
         f"{moved['from_version'] or '(none)'} -> {moved['to_version']} in "
         f"{moved['config_file']} (applied at the server's next config poll)")
+  if mlflow:
+    return _mirror(mlflow, moved)
+  return 0
+
+
+def _mlflow(uri: Optional[str]):
+  """The MLflow server to mirror to, proved to answer before anything is
+  moved (None: not asked). Raises ValueError with one line."""
+  from pipeline.tracking import mlflow_rest  # pylint: disable=g-import-not-at-top
+  uri = mlflow_rest.tracking_uri(uri)
+  if not uri:
+    return None
+  try:
+    client = mlflow_rest.Client(uri)
+    client.check()
+  except mlflow_rest.TrackingError as error:
+    raise ValueError(str(error)) from None
+  return client
+
+
+def _mirror(client, moved: dict) -> int:
+  """The labels as MLflow aliases; exit 0, or 1 if MLflow refused (the
+  promotion itself is done)."""
+  from pipeline.tracking import mlflow_registry, mlflow_rest  # pylint: disable=g-import-not-at-top
+  name, labels = moved['model_name'], moved['labels']
+  try:
+    aliases = mlflow_registry.mirror_labels(client, name, labels)
+  except mlflow_rest.TrackingError as error:
+    print(f'error: the promotion is done, but MLflow\'s aliases were not '
+          f'moved: {error}', file=sys.stderr)
+    return 1
+  warning = mlflow_registry.missing_line(name, aliases, labels)
+  if warning:
+    print(f'warning: {warning}', file=sys.stderr)
+  print(f'MLflow {client.uri}: ' + ', '.join(
+      f'{label} -> version {version}' for label, version in
+      sorted(aliases.items()) if version is not None))
   return 0
 
 
