@@ -16,6 +16,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from components import dataset_spec
+from pipeline import data_versions
 from pipeline import input_data
 from pipeline import paths as project_paths
 from pipeline import progress as quiet
@@ -108,6 +109,27 @@ def prepare(paths: project_paths.RunPaths, files: Sequence[str],
                         f'{str(error).splitlines()[0]}') from None
 
 
+def prepare_versioned(paths: project_paths.RunPaths,
+                      request: data_versions.DataRequest,
+                      given: Sequence[str], spec=None):
+  """The span of files read from a DVC repository at a revision, and its
+  record of where they came from; (their labels, the span).
+
+  The files are read into a folder of --output removed afterwards: only
+  the span (and its sources.json) stays.
+  """
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  folder = tempfile.mkdtemp(prefix='.data-rev-', dir=paths.output)
+  try:
+    sources = data_versions.fetch(request, given, folder)
+    prepared = prepare(paths, [s.local for s in sources], spec)
+    data_versions.record(os.path.dirname(prepared.csv_path), sources)
+  finally:
+    shutil.rmtree(folder, ignore_errors=True)
+  return [s.label for s in sources], prepared
+
+
 def existing_input(paths: project_paths.RunPaths) -> input_data.PreparedInput:
   """The latest span already in the input folder, as if just prepared."""
   span = input_data.latest_span(paths.input_root)
@@ -168,7 +190,9 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
         given_data: Optional[Sequence[str]] = None,
         progress=print, verbose: bool = False,
         beam_pipeline_args: Optional[Sequence[str]] = None,
-        from_input: bool = False) -> RunResult:
+        from_input: bool = False,
+        data_version: Optional[data_versions.DataRequest] = None
+        ) -> RunResult:
   """Runs the pipeline once; never raises for bad input or a failed component.
 
   Args:
@@ -183,6 +207,8 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
       with every Beam component's execution.
     from_input: add no span: run on the latest span already in the input
       folder (a feedback span, say); given_data must then be empty.
+    data_version: read given_data from this git + DVC repository at its
+      revision (paths relative to it); the span records where it came from.
   """
   started = time.time()
   config = with_fingerprints(config)
@@ -204,6 +230,9 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
       metadata_store.open_store(paths.metadata)
     if from_input:
       files, prepared = [], existing_input(paths)
+    elif data_version:
+      files, prepared = prepare_versioned(paths, data_version, given_data,
+                                          by_kind)
     else:
       files = data_files(config, given_data, by_kind)
       prepared = prepare(paths, files, by_kind)

@@ -20,6 +20,7 @@ import subprocess
 from typing import Any, Dict, List, Optional
 
 from components import judge as judge_module
+from pipeline import data_versions
 from pipeline import paths as project_paths
 from pipeline.metadata import evaluation
 from pipeline.metadata import statistics
@@ -105,6 +106,10 @@ def data_lineage(graph: metadata_graph.Graph, examples) -> Dict[str, Any]:
           None if recorded_bytes is None or not hashed
           else recorded_bytes == sum(f['bytes'] for f in hashed)),
       'examples': {'id': examples.id, 'uri': examples.uri},
+      # Read from a DVC repository (run --data-repo): the revisions that
+      # gave this span's content, with DVC's hashes (data_versions.record).
+      'sources': (data_versions.read(os.path.dirname(files[0])) if files
+                  else []),
       'example_gen_execution': example_gen.id if example_gen else None,
       'ingested_at': (iso_time(example_gen.create_time_since_epoch)
                       if example_gen else None),
