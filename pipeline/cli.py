@@ -409,6 +409,8 @@ def run_command(args) -> int:
   try:
     args.data_version = data_versions.check_request(
         args.data_repo, args.data_rev, args.data)
+    if args.data_version:
+      data_versions.check_revision(args.data_version, args.data)
   except data_versions.DataVersionError as error:
     return _fail(str(error))
   return _holding(args.output, lambda: _run_pipeline(args, config))

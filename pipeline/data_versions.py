@@ -135,6 +135,15 @@ def dvc_entry(repo: str, commit: str, path: str):
                          'commit it)')
 
 
+def check_revision(request: DataRequest, data: Sequence[str]) -> str:
+  """The commit, once every path is known to DVC there (git only, quick):
+  a wrong revision or path is answered before anything is written."""
+  commit = resolve(request)
+  for path in data:
+    dvc_entry(request.repo, commit, path)
+  return commit
+
+
 def dvc_python() -> str:
   """The DVC venv's Python (make mlflow-env)."""
   python = project_paths.TOOLS_PYTHON
@@ -168,7 +177,8 @@ def fetch(request: DataRequest, data: Sequence[str],
            for i, path in enumerate(data)]
   proc = subprocess.run(
       [python, '-c', _READER, json.dumps([request.repo, commit, pairs])],
-      capture_output=True, text=True, timeout=1800)
+      capture_output=True, text=True, timeout=1800,
+      env=dict(os.environ, DVC_NO_ANALYTICS='1'))  # no call home
   if proc.returncode:
     last = (proc.stderr.strip().splitlines() or ['no message'])[-1]
     raise DataVersionError(f'DVC cannot read {", ".join(data)} at '

@@ -20,6 +20,11 @@ def render(t: Dict[str, Any]) -> str:
     lines.append(f"  sha256 {f['sha256']}")
   if not data.get('files'):
     lines.append('  file: not on disk any more')
+  for src in data.get('sources', []):
+    lines.append(f"  dvc: {src['path']} at {src['rev']} (commit "
+                 f"{src['commit'][:12]}) of {src['repo']}")
+    lines.append(f"       DVC hash {src['dvc_md5']} ({src['dvc_file']}), "
+                 f"sha256 {src['sha256']}")
   if data.get('unchanged_since_ingestion') is False:
     lines.append('  WARNING: the file changed since it was ingested')
   for older in t.get('window', [])[:-1]:

@@ -168,6 +168,10 @@ def render(trail: Dict[str, Any], model_name: str, output: str,
       f'- Span {data.get("span")}: ' + ', '.join(
           f'`{f["path"]}`' for f in data.get('files', [])) + '.',
       f'- Content sha256: `{data.get("sha256")}`.',
+      *[f'- Read with DVC: `{src["path"]}` at revision `{src["rev"]}` '
+        f'(commit {src["commit"][:12]}) of `{src["repo"]}`; DVC hash '
+        f'`{src["dvc_md5"]}` ({src["dvc_file"]}), sha256 `{src["sha256"]}`.'
+        for src in data.get('sources', [])],
       '- Rows per split: ' + ', '.join(f'{k} {v:,}' for k, v in
                                        rows.items()) + '.']
   for path, is_generated in sources:

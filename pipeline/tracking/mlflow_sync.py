@@ -50,6 +50,17 @@ def _git_commit(run: Dict[str, Any]) -> Optional[str]:
                           else '')
 
 
+def _ended(graph: store.Graph, run_id: str) -> int:
+  """When the run's last execution last changed (millis; now if none)."""
+  for context in graph.runs():
+    if context.name == run_id:
+      times = [e.last_update_time_since_epoch
+               for e in graph.run_executions(context)]
+      if times:
+        return max(times)
+  return int(time.time() * 1000)
+
+
 def _artifacts(paths: project_paths.RunPaths, graph: store.Graph,
                run: Dict[str, Any], folder: str) -> Dict[str, str]:
   """{artifact path: local file} of a run: the HTML report, the model card,
@@ -95,7 +106,7 @@ def _log_run(client: mlflow_rest.Client, experiment_id: str,
     for path, local in sorted(_artifacts(paths, graph, run,
                                          folder).items()):
       client.upload(created['info']['artifact_uri'], local, path)
-  client.finish_run(run_id, int(time.time() * 1000),
+  client.finish_run(run_id, _ended(graph, run['run_id']),
                     STATUS.get(run['status'], 'KILLED'))
   client.log_batch(run_id, {}, [], {mlflow_record.SYNCED_TAG: 'true'})
   return created
