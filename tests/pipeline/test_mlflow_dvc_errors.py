@@ -180,3 +180,41 @@ def test_a_runs_record_in_mlflow_terms():
                   'blessed': 'true', 'pushed_version': '17',
                   'baseline': '12', 'mlflow.note.content': 'AUC 0.71: blessed',
                   'data_rev': 'v2'}
+
+
+class FakeRegistry:
+  """The registry calls mirror_labels makes, recorded (no server)."""
+
+  def __init__(self, versions):
+    self.versions = versions  # {serving version: MLflow version}
+    self.calls = []
+
+  def model_versions(self, name):
+    return [{'version': v, 'tags': [{'key': 'serving_version', 'value': s}]}
+            for s, v in self.versions.items()]
+
+  def set_alias(self, name, alias, version):
+    self.calls.append(('set', name, alias, version))
+
+  def delete_alias(self, name, alias):
+    self.calls.append(('delete', name, alias))
+
+
+def test_the_aliases_mirror_the_servers_labels_exactly():
+  from pipeline.tracking import mlflow_registry  # pylint: disable=g-import-not-at-top
+  registry = FakeRegistry({'1796': '1', '1797': '2'})
+  # An A/B test: both labels; then the canary's test is over.
+  assert mlflow_registry.mirror_labels(
+      registry, 'complaints', {'stable': 1796, 'canary': 1797}) == {
+          'stable': '1', 'canary': '2'}
+  assert mlflow_registry.mirror_labels(
+      registry, 'complaints', {'stable': 1797}) == {'stable': '2'}
+  assert registry.calls == [
+      ('set', 'complaints', 'canary', '2'), ('set', 'complaints', 'stable', '1'),
+      ('set', 'complaints', 'stable', '2'), ('delete', 'complaints', 'canary')]
+  # A version MLflow does not hold: no alias, and one line saying why.
+  labels = {'stable': 1798}
+  moved = mlflow_registry.mirror_labels(registry, 'complaints', labels)
+  assert moved == {'stable': None}
+  assert 'run `python -m pipeline mlflow-sync` first' in (
+      mlflow_registry.missing_line('complaints', moved, labels))
