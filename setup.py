@@ -14,8 +14,8 @@ setup(
     description='End-to-end TFX reference pipeline on CFPB consumer complaints',
     python_requires='>=3.10,<3.14',
     packages=['pipeline', 'pipeline.metadata', 'pipeline.monitoring',
-              'pipeline.reports', 'pipeline.schema', 'components', 'data',
-              'serving'],
+              'pipeline.reports', 'pipeline.schema', 'pipeline.tracking',
+              'components', 'data', 'serving'],
     package_data={
         'data': ['real/*.csv', 'real/README.md'],
         # The curated schema: without it the pipeline refuses to run.
