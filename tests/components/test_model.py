@@ -68,15 +68,17 @@ def test_export_signatures_agree_and_write_warmup(transformed, raw_rows,
   signatures.export(model, tf_transform_output, export_dir)
   assert os.path.getsize(os.path.join(export_dir, signatures.WARMUP_FILE)) > 0
   # The warm-up covers both signatures, at 1 and 2 rows, and each request
-  # runs on the exported model as TF Serving would replay it.
+  # runs on the exported model as TF Serving would replay it (on the one
+  # model it loaded).
   from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  loaded = tf.saved_model.load(export_dir)
   replayed = []
   for record in tf.data.TFRecordDataset(os.path.join(export_dir,
                                                      signatures.WARMUP_FILE)):
     request = prediction_log_pb2.PredictionLog.FromString(
         record.numpy()).predict_log.request
     name = request.model_spec.signature_name
-    out = tf.saved_model.load(export_dir).signatures[name](**{
+    out = loaded.signatures[name](**{
         key: tf.constant(tf.make_ndarray(value))
         for key, value in request.inputs.items()})
     replayed.append((name, out[signatures.OUTPUT_KEY].shape[0]))
@@ -84,7 +86,6 @@ def test_export_signatures_agree_and_write_warmup(transformed, raw_rows,
       (features.EXAMPLES_SIGNATURE, 1), (features.RAW_SIGNATURE, 1),
       (features.EXAMPLES_SIGNATURE, 2), (features.RAW_SIGNATURE, 2)])
 
-  loaded = tf.saved_model.load(export_dir)
   complaints = [{key: raw_rows[i][key].decode()
                  for key in features.RAW_FEATURES} for i in range(5)]
   complaints.append({'product': 'Mortgage'})  # a client leaving fields out
@@ -158,14 +159,15 @@ def test_train_is_the_same_in_every_run(transformed, transformed_files,
 def test_train_by_size_stops_early_on_held_out_training_rows(
     transformed, transformed_files, tmp_path):
   """With the steps chosen by size the Trainer trains pass by pass on the
-  training rows minus a held-out share, stops once their loss stops
-  improving, and keeps the best pass's weights (the held-out loss of the
-  returned model is the curve's minimum)."""
+  training rows minus a held-out share and stops once their loss stops
+  improving; on this few rows it then fits a model again on every row for
+  the best number of passes, and that is the model it returns."""
   from components import early_stopping  # pylint: disable=g-import-not-at-top
   _, tf_transform_output = transformed
   files, accessor = transformed_files
   rows = sum(int(tf.shape(y)[0]) for _, y in model_lib.make_dataset(
       [files], accessor, tf_transform_output, once=True))
+  assert rows <= early_stopping.REFIT_MAX_ROWS
   fn_args = types.SimpleNamespace(
       train_files=[files], eval_files=[files], data_accessor=accessor,
       train_steps=1000, eval_steps=10, model_run_dir=str(tmp_path / 'run'),
@@ -181,8 +183,42 @@ def test_train_by_size_stops_early_on_held_out_training_rows(
   assert len(losses) < early_stopping.MAX_PASSES   # it stopped early
   best = int(np.argmin(losses))
   assert len(losses) == best + 1 + early_stopping.PATIENCE
-  _, held_out = early_stopping.holdout_split(
+  # The refit: every row, the best pass count, a loss per pass.
+  assert record['refit']['passes'] == best + 1
+  assert record['refit']['rows'] == rows
+  assert record['refit']['steps_per_pass'] == math.ceil(
+      rows / features.BATCH_SIZE)
+  assert len(record['refit']['loss']) == best + 1
+  _, held_out_rows = early_stopping.holdout_split(
       model_lib.make_dataset([files], accessor, tf_transform_output,
                              once=True, shuffle=False), 5, features.BATCH_SIZE)
+  # Not the early-stopped model (whose held-out loss is the curve's
+  # minimum): the refit one, which trained on the held-out rows too.
+  returned = model.evaluate(held_out_rows, verbose=0,
+                            return_dict=True)['loss']
+  assert returned != pytest.approx(losses[best], rel=1e-3)
+
+
+def test_early_stopping_keeps_the_best_pass_weights(
+    transformed, transformed_files):
+  """fit restores the weights of the pass with the lowest held-out loss:
+  the held-out loss of the model it leaves is the curve's minimum."""
+  from components import early_stopping  # pylint: disable=g-import-not-at-top
+  _, tf_transform_output = transformed
+  files, accessor = transformed_files
+
+  def one_pass():
+    return model_lib.make_dataset([files], accessor, tf_transform_output,
+                                  once=True, shuffle=False)
+  rows = sum(int(tf.shape(y)[0]) for _, y in one_pass())
+  tf.keras.utils.set_random_seed(5)
+  data = one_pass()
+  model = model_lib.get_model(
+      dict(model_lib.DEFAULT_HPARAMS, learning_rate=0.05))
+  history, _ = early_stopping.fit(model, data, rows, 5, features.BATCH_SIZE)
+  losses = history.history['val_loss']
+  assert len(losses) < early_stopping.MAX_PASSES
+  _, held_out = early_stopping.holdout_split(one_pass(), 5,
+                                             features.BATCH_SIZE)
   restored = model.evaluate(held_out, verbose=0, return_dict=True)['loss']
-  assert restored == pytest.approx(losses[best], rel=1e-4)
+  assert restored == pytest.approx(min(losses), rel=1e-4)

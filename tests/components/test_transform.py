@@ -95,14 +95,16 @@ def test_zip_code_reduced_to_three_digit_prefix(analyzed):
       'zip_code=606', 'zip_code=606', 'zip_code=' + features.MISSING_TOKEN]
 
 
-def test_narrative_becomes_ids_of_words_and_word_pairs(transformed):
+def test_narrative_becomes_ids_of_word_ngrams_up_to_three(transformed):
   ids = [np.asarray(r[features.transformed_name('narrative')]).tolist()
          for r in transformed]
-  # 'Late, FEE late.' -> late, "late fee", fee, "fee late", late. "late" is
-  # the most frequent n-gram (3 uses) -> 0; the three seen once tie, and TFT
-  # breaks ties by the n-gram's bytes, descending.
-  late, late_fee, fee_late, fee = 0, 1, 2, 3
-  assert ids == [[late, late_fee, fee, fee_late, late], [late], []]
+  # 'Late, FEE late.' -> late, "late fee", "late fee late", fee, "fee late",
+  # late (by start word, shortest first). "late" is the most frequent n-gram
+  # (3 uses) -> 0; the four seen once tie, and TFT breaks ties by the
+  # n-gram's bytes, descending.
+  late, late_fee_late, late_fee, fee_late, fee = 0, 1, 2, 3, 4
+  assert ids == [[late, late_fee, late_fee_late, fee, fee_late, late],
+                 [late], []]
 
 
 def test_label_passes_through(transformed):
