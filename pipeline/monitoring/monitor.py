@@ -6,6 +6,13 @@ Examples -> StatisticsGen (the training statistics) and the span files (the
 narratives), and Evaluator (the eval split's predicted probabilities, as its
 calibration histogram). The window's statistics are kept under
 <output>/monitoring/, so the next window is also compared with this one.
+
+With a dataset spec (`spec=`), every column is judged by its kind
+(pipeline/monitoring/by_kind.py): the span files give the numeric values,
+text lengths, categorical values and (multi-class) the label shares, and
+the window's numeric values and text lengths are kept beside its
+statistics (VALUES_FILE) for the next window's numeric drift. Without a
+spec the CFPB monitor runs exactly as before.
 """
 
 import dataclasses
@@ -25,12 +32,14 @@ from pipeline.metadata import evaluation
 from pipeline.metadata import lineage
 from pipeline.metadata import statistics
 from pipeline.metadata import store
+from pipeline.monitoring import by_kind
 from pipeline.monitoring import prediction_logs
 from pipeline.monitoring import served_data
 from pipeline.monitoring import skew
 
 SUMMARY_FILE = 'window.json'
 STATS_FILE = 'served_statistics.pb'
+VALUES_FILE = 'served_values.npz'   # a spec's numerics and text lengths
 
 
 class MonitorInputError(ValueError):
@@ -65,10 +74,15 @@ class TrainedOn:
   narrative_lengths: np.ndarray
   eval_buckets: List[Dict[str, float]]
   run_id: Optional[str]
+  # A dataset spec's reference (by_kind.read_span_values); empty for CFPB.
+  values: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  categorical: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+  class_counts: Optional[np.ndarray] = None
 
 
-def trained_on(graph: store.Graph, version: str) -> TrainedOn:
-  """What a pushed version was trained on, as ML Metadata records it.
+def trained_on(graph: store.Graph, version: str, spec=None) -> TrainedOn:
+  """What a pushed version was trained on, as ML Metadata records it
+  (spec: read the span files by the spec's kinds; None: the narratives).
 
   Raises:
     MonitorInputError: the version was never pushed into this store.
@@ -90,7 +104,7 @@ def trained_on(graph: store.Graph, version: str) -> TrainedOn:
   example_gen = graph.producer(examples)
   files = lineage.data_files(example_gen, store.prop(examples, 'span'))
   narratives = []
-  for path in files:
+  for path in files if spec is None else []:
     import pandas as pd  # pylint: disable=g-import-not-at-top
     narratives += pd.read_csv(path, usecols=[features.NARRATIVE], dtype=str,
                               keep_default_na=False)[features.NARRATIVE
@@ -102,16 +116,44 @@ def trained_on(graph: store.Graph, version: str) -> TrainedOn:
       buckets = evaluation.load_curves(found.uri)['calibration']
       break
   run = graph.run_of(trainer)
+  reference = (by_kind.read_span_values(files, spec) if spec is not None
+               else {'values': {}, 'categorical': {}, 'class_counts': None})
   return TrainedOn(str(version), tfdv.load_schema_text(
       os.path.join(schema.uri, 'schema.pbtxt')), train_stats,
                    skew.word_counts(narratives), buckets,
-                   run.name if run else None)
+                   run.name if run else None, reference['values'],
+                   reference['categorical'], reference['class_counts'])
 
 
-def served_statistics(rows: List[Dict[str, Any]]):
-  """TFDV statistics of served raw features ('' is a missing value)."""
+def _spec_frame(rows: List[Dict[str, Any]], spec):
+  """Served rows in the spec's feature columns, typed as CsvExampleGen
+  types the span files (so both statistics agree on each type): numeric
+  columns float (NaN missing), integer-valued categoricals int, the rest
+  strings; None where missing."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  keys = [f.key for f in spec.features]
+  numeric = set(by_kind.numeric_keys(spec))
+  columns = {}
+  for key in keys:
+    raw = [row.get(key) for row in rows]
+    if key in numeric:
+      columns[key] = pd.Series(by_kind.as_numbers(raw), dtype=float)
+      continue
+    texts = ['' if v is None else str(v) for v in raw]
+    whole = by_kind.is_integer_column(texts)
+    columns[key] = pd.Series([(int(float(v)) if whole else v) if v else None
+                              for v in texts], dtype=object)
+  return pd.DataFrame(columns, columns=keys)
+
+
+def served_statistics(rows: List[Dict[str, Any]], spec=None):
+  """TFDV statistics of served raw features ('' is a missing value; spec:
+  its feature columns, typed as in _spec_frame)."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
+  if spec is not None:
+    return tfdv.generate_statistics_from_dataframe(
+        _spec_frame(rows, spec)).datasets[0]
   frame = pd.DataFrame([{key: (row.get(key) or None)
                          for key in features.RAW_FEATURES} for row in rows],
                        columns=features.RAW_FEATURES, dtype=object)
@@ -169,11 +211,16 @@ def _previous_window(monitoring_dir: str, key: str):
   return None, None
 
 
-def _drift(previous_stats, current_stats, schema, thresholds: Thresholds):
+def _drift(previous_stats, current_stats, schema, thresholds: Thresholds,
+           spec=None):
+  """Categorical drift (TFDV's L-infinity) of the spec's categoricals, or
+  of the CFPB ones without a spec."""
   found = []
+  names = (by_kind.categorical_keys(spec) if spec is not None
+           else skew.categorical_features())
   for item in drift.compare(previous_stats, current_stats, schema,
                             thresholds.drift):
-    if item['feature'] not in skew.categorical_features():
+    if item['feature'] not in names:
       continue
     noise = drift.sampling_noise(item['values_a'], item['values_b'],
                                  thresholds.noise_z)
@@ -186,9 +233,93 @@ def _drift(previous_stats, current_stats, schema, thresholds: Thresholds):
   return found
 
 
+def js_default(thresholds: Thresholds) -> float:
+  """The Jensen-Shannon threshold of a spec's numeric column or text length
+  (skew and drift alike) unless per_feature names it: the configured JS
+  threshold of a length (`narrative_length`), the one JS threshold of a
+  feature the config has; the drift threshold is an L-infinity one."""
+  return thresholds.narrative_length
+
+
+def numeric_drift(previous: Dict[str, np.ndarray],
+                  current: Dict[str, np.ndarray], thresholds: Thresholds,
+                  spec) -> List[Dict[str, Any]]:
+  """A spec's numerics and text lengths against the previous window's, on
+  the previous window's bins, in the drift table's shape."""
+  found = []
+  for item in by_kind.value_shifts(previous, current, spec,
+                                   js_default(thresholds),
+                                   thresholds.per_feature,
+                                   thresholds.noise_z):
+    found.append({key: item[key] for key in (
+        'feature', 'measure', 'distance', 'threshold', 'sampling_noise',
+        'applied_threshold', 'alert')})
+  return found
+
+
+def _unmeasured_categoricals(trained: TrainedOn, rows, measured, spec,
+                             thresholds: Thresholds) -> List[Dict[str, Any]]:
+  """L-infinity here for the categoricals TFDV measured none of (held as
+  numbers in the statistics), from the span files' values."""
+  found = []
+  for key in by_kind.categorical_keys(spec):
+    if key in measured or key not in trained.categorical:
+      continue
+    served = ['' if row.get(key) is None else str(row.get(key))
+              for row in rows]
+    found.append(by_kind.linf_shift(
+        key, trained.categorical[key], served,
+        thresholds.per_feature.get(key, thresholds.skew),
+        thresholds.noise_z))
+  return found
+
+
+def _prediction_by_kind(trained: TrainedOn, rows, thresholds: Thresholds,
+                        spec) -> (int, Optional[Dict[str, Any]]):
+  """(predictions, finding): binary as the CFPB model, multi-class by the
+  predicted classes' shares (by_kind.class_shift)."""
+  predictions = [row[served_data.PREDICTION] for row in rows
+                 if served_data.PREDICTION in row]
+  if not spec.multiclass:
+    return len(predictions), prediction_shift(trained, predictions,
+                                              thresholds)
+  return len(predictions), by_kind.class_shift(
+      trained.class_counts, predictions, spec.label.classes,
+      thresholds.per_feature.get(skew.PREDICTED_CLASS, thresholds.prediction),
+      thresholds.noise_z)
+
+
+def judge_by_kind(trained: TrainedOn, rows: List[Dict[str, Any]],
+                  thresholds: Thresholds, spec) -> Dict[str, Any]:
+  """judge_version with a dataset spec: every column by its kind."""
+  served = served_statistics(rows, spec)
+  names = by_kind.categorical_keys(spec)
+  per_feature = skew.thresholds_for(names, thresholds.skew,
+                                    thresholds.per_feature)
+  findings, anomalies = skew.categorical_skew(
+      trained.train_stats, served, trained.schema, per_feature,
+      thresholds.noise_z, training_only=(spec.label.key, spec.join_key))
+  findings += _unmeasured_categoricals(
+      trained, rows, {f['feature'] for f in findings}, spec, thresholds)
+  values = by_kind.row_values(rows, spec)
+  findings += by_kind.value_shifts(trained.values, values, spec,
+                                   js_default(thresholds),
+                                   thresholds.per_feature, thresholds.noise_z)
+  count, shift = _prediction_by_kind(trained, rows, thresholds, spec)
+  if shift:
+    findings.append(shift)
+  return {'model_version': trained.version, 'trained_in_run': trained.run_id,
+          'requests': len(rows), 'predictions': count,
+          'skew': findings, 'anomalies': anomalies, 'statistics': served,
+          'values': values}
+
+
 def judge_version(trained: TrainedOn, rows: List[Dict[str, Any]],
-                  thresholds: Thresholds) -> Dict[str, Any]:
-  """Skew, serving anomalies and prediction shift of one version's rows."""
+                  thresholds: Thresholds, spec=None) -> Dict[str, Any]:
+  """Skew, serving anomalies and prediction shift of one version's rows
+  (spec: by the spec's kinds, judge_by_kind)."""
+  if spec is not None:
+    return judge_by_kind(trained, rows, thresholds, spec)
   served = served_statistics(rows)
   names = skew.categorical_features()
   per_feature = skew.thresholds_for(names, thresholds.skew,
@@ -215,14 +346,15 @@ def judge_version(trained: TrainedOn, rows: List[Dict[str, Any]],
 
 
 def monitor(paths: project_paths.RunPaths, logs: str, model_name: str,
-            thresholds: Thresholds) -> Dict[str, Any]:
-  """Reads one window, judges each version in it, stores the window.
+            thresholds: Thresholds, spec=None) -> Dict[str, Any]:
+  """Reads one window, judges each version in it, stores the window
+  (spec: a dataset spec's columns by kind; None: the CFPB monitor).
 
   Raises:
     prediction_logs.NoLogsError, MonitorInputError, store.NoMetadataError.
   """
   read = prediction_logs.read(logs)
-  served = served_data.to_rows(read.logs, model_name)
+  served = served_data.to_rows(read.logs, model_name, spec)
   if not served.rows:
     raise MonitorInputError(f'none of the {len(read.logs)} records under '
                             f'{logs} is a request to model {model_name}')
@@ -232,15 +364,19 @@ def monitor(paths: project_paths.RunPaths, logs: str, model_name: str,
     by_version.setdefault(row[served_data.VERSION], []).append(row)
   if None in by_version:
     raise MonitorInputError('some logged requests carry no model version')
-  trained = {v: trained_on(graph, str(v)) for v in sorted(by_version)}
-  versions = [judge_version(trained[v], by_version[v], thresholds)
+  trained = {v: trained_on(graph, str(v), spec) for v in sorted(by_version)}
+  versions = [judge_version(trained[v], by_version[v], thresholds, spec)
               for v in sorted(by_version)]
   key = _window_key(read.files)
   previous, previous_stats = _previous_window(paths.monitoring_dir, key)
   latest = versions[-1]
   drift = (_drift(previous_stats, latest['statistics'],
-                  trained[sorted(by_version)[-1]].schema, thresholds)
+                  trained[sorted(by_version)[-1]].schema, thresholds, spec)
            if previous_stats is not None else None)
+  if spec is not None and previous is not None:
+    earlier = _previous_values(paths.monitoring_dir, previous)
+    if earlier:
+      drift += numeric_drift(earlier, latest['values'], thresholds, spec)
   result = {
       'window': datetime.datetime.now(datetime.timezone.utc).strftime(
           '%Y%m%dT%H%M%S%fZ'),
@@ -249,14 +385,15 @@ def monitor(paths: project_paths.RunPaths, logs: str, model_name: str,
       'skipped_records': served.skipped_records,
       'damaged_files': read.damaged_files,
       'unreadable_bytes': read.unreadable_bytes,
-      'versions': [{k: v for k, v in item.items() if k != 'statistics'}
+      'versions': [{k: v for k, v in item.items()
+                    if k not in ('statistics', 'values')}
                    for item in versions],
       'previous_window': previous['window'] if previous else None,
       'drift': drift,
   }
   result['features'] = feature_table(result)
   result['alert'] = any(f['alert'] for f in result['features'])
-  _store_window(paths, result, latest['statistics'])
+  _store_window(paths, result, latest['statistics'], latest.get('values'))
   return result
 
 
@@ -286,9 +423,23 @@ def feature_table(result: Dict[str, Any]) -> List[Dict[str, Any]]:
   return table
 
 
-def _store_window(paths, result, stats) -> None:
+def _previous_values(monitoring_dir: str,
+                    previous: Dict[str, Any]) -> Dict[str, np.ndarray]:
+  """The previous window's numeric values and text lengths ({} when it
+  kept none: a window of the CFPB monitor, or of an older version)."""
+  path = os.path.join(monitoring_dir, f"window-{previous['window']}",
+                      VALUES_FILE)
+  if not os.path.isfile(path):
+    return {}
+  with np.load(path) as stored:
+    return {name: stored[name] for name in stored.files}
+
+
+def _store_window(paths, result, stats, values=None) -> None:
   folder = os.path.join(paths.monitoring_dir, f"window-{result['window']}")
   os.makedirs(folder, exist_ok=True)
+  if values is not None:
+    np.savez(os.path.join(folder, VALUES_FILE), **values)
   with open(os.path.join(folder, STATS_FILE), 'wb') as f:
     f.write(stats.SerializeToString())
   staging = os.path.join(folder, SUMMARY_FILE + '.tmp')

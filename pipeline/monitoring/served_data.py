@@ -5,7 +5,15 @@ per raw feature) and `serving_default` (serialized tf.Examples), as well as
 the tf.Examples of Classify, Regress and MultiInference requests. Each row
 keeps the model version that answered it, the join key (`complaint_id`, when
 the client sent it) and the predicted probability (Predict only).
+
+With a dataset spec, the columns are the spec's feature keys and its join
+key, and a numeric column stays a number (`predict_raw` takes it as a float;
+a tf.Example holds it in a float or int list), NaN where it is missing; a
+categorical or text column is a string, '' where missing. A multi-class
+model's prediction is the row's list of class probabilities.
 """
+
+import math
 
 import dataclasses
 from typing import Any, Dict, List, Optional
@@ -35,16 +43,41 @@ def _floats(tensor) -> List[float]:
   return [float(v) for v in tf.make_ndarray(tensor).ravel().tolist()]
 
 
-def example_fields(example) -> Dict[str, str]:
-  """Raw features (and the join key) of a tf.Example; '' where missing."""
+def row_keys(spec=None) -> List[str]:
+  """The columns of a row: raw features, then the join key."""
+  if spec is None:
+    return features.RAW_FEATURES + [features.ID_KEY]
+  return [f.key for f in spec.features] + [spec.join_key]
+
+
+def numeric_keys(spec=None) -> List[str]:
+  """The columns kept as numbers (none without a spec: CFPB is strings)."""
+  return [f.key for f in spec.of_kind('numeric')] if spec else []
+
+
+def _value(value, numeric: bool):
+  """One logged value as the row holds it: a number (NaN: missing) for a
+  numeric column, else a string ('' : missing)."""
+  if numeric:
+    try:
+      return float(value) if value not in ('', b'', None) else math.nan
+    except (TypeError, ValueError):
+      return math.nan
+  return value.decode('utf-8', 'replace') if isinstance(
+      value, bytes) else str(value)
+
+
+def example_fields(example, spec=None) -> Dict[str, Any]:
+  """Raw features (and the join key) of a tf.Example; '' where missing
+  (NaN for a spec's numeric column)."""
   row = {}
-  for key in features.RAW_FEATURES + [features.ID_KEY]:
+  numeric = set(numeric_keys(spec))
+  for key in row_keys(spec):
     feature = example.features.feature.get(key)
     kind = feature.WhichOneof('kind') if feature is not None else None
     values = getattr(feature, kind).value if kind else []
     value = values[0] if len(values) else ''
-    row[key] = value.decode('utf-8', 'replace') if isinstance(
-        value, bytes) else str(value)
+    row[key] = _value(value, key in numeric)
   return row
 
 
@@ -64,7 +97,32 @@ def _examples_of(input_proto) -> List[Any]:
   return []
 
 
-def _predict_rows(predict_log) -> List[Dict[str, Any]]:
+def _spec_columns(inputs, spec) -> List[Dict[str, Any]]:
+  """predict_raw's typed tensors as rows of the spec's columns."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  numeric = set(numeric_keys(spec))
+  keys = row_keys(spec)
+  columns = {key: [_value(v, key in numeric) for v in
+                   tf.make_ndarray(inputs[key]).ravel().tolist()]
+             for key in keys if key in inputs}
+  count = max(len(v) for v in columns.values())
+  return [{key: (columns[key][i] if key in columns and i < len(columns[key])
+                 else _value('', key in numeric)) for key in keys}
+          for i in range(count)]
+
+
+def _spec_predictions(tensor) -> List[Any]:
+  """One prediction per row: a float, or a multi-class row's list."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  array = tf.make_ndarray(tensor)
+  if array.ndim == 2 and array.shape[1] > 1:
+    return [[float(p) for p in row] for row in array.tolist()]
+  return [float(v) for v in array.ravel().tolist()]
+
+
+def _predict_rows(predict_log, spec=None) -> List[Dict[str, Any]]:
+  if spec is not None:
+    return _spec_predict_rows(predict_log, spec)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   inputs = predict_log.request.inputs
   if features.EXAMPLES_INPUT in inputs:
@@ -88,24 +146,46 @@ def _predict_rows(predict_log) -> List[Dict[str, Any]]:
   return rows
 
 
-def to_rows(logs, model_name: Optional[str] = None) -> ServedRows:
-  """Raw-feature rows of every logged request (of model_name, if given)."""
+def _spec_predict_rows(predict_log, spec) -> List[Dict[str, Any]]:
+  """_predict_rows for a dataset spec's model (its keys and output)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  inputs = predict_log.request.inputs
+  if features.EXAMPLES_INPUT in inputs:
+    rows = [example_fields(tf.train.Example.FromString(s), spec) for s in
+            tf.make_ndarray(inputs[features.EXAMPLES_INPUT]).ravel()]
+  elif any(f.key in inputs for f in spec.features):
+    rows = _spec_columns(inputs, spec)
+  else:
+    return []
+  outputs = predict_log.response.outputs
+  if spec.output_key in outputs:
+    predictions = _spec_predictions(outputs[spec.output_key])
+    if len(predictions) == len(rows):
+      for row, p in zip(rows, predictions):
+        row[PREDICTION] = p
+  return rows
+
+
+def to_rows(logs, model_name: Optional[str] = None,
+            spec=None) -> ServedRows:
+  """Raw-feature rows of every logged request (of model_name, if given;
+  spec: a dataset spec's columns, None: the CFPB features)."""
   served = ServedRows([])
   for log in logs:
-    spec = log.log_metadata.model_spec
-    if model_name and spec.name and spec.name != model_name:
+    model_spec = log.log_metadata.model_spec
+    if model_name and model_spec.name and model_spec.name != model_name:
       served.skipped_records += 1
       continue
     kind = log.WhichOneof('log_type')
     if kind == 'predict_log':
-      rows = _predict_rows(log.predict_log)
-      version = spec.version.value or (
+      rows = _predict_rows(log.predict_log, spec)
+      version = model_spec.version.value or (
           log.predict_log.response.model_spec.version.value)
       label = log.predict_log.request.model_spec.version_label
     elif kind in ('classify_log', 'regress_log', 'multi_inference_log'):
       request = getattr(log, kind).request
-      rows = [example_fields(e) for e in _examples_of(request.input)]
-      version = spec.version.value
+      rows = [example_fields(e, spec) for e in _examples_of(request.input)]
+      version = model_spec.version.value
       label = request.model_spec.version_label
     else:
       rows, label = [], ''

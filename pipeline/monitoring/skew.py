@@ -25,6 +25,7 @@ from pipeline.metadata import drift
 
 NARRATIVE_LENGTH = 'narrative_length'   # words, derived on both sides
 PREDICTED = 'predicted_probability'
+PREDICTED_CLASS = 'predicted_class'   # multi-class: the argmax's shares
 SERVING = 'SERVING'
 LENGTH_BINS = 10
 
@@ -107,24 +108,30 @@ def _finding(name, measure, distance, threshold, noise, count_a, count_b,
   return found
 
 
+finding = _finding  # the one shape of a finding, for by_kind
+
+
 def categorical_features() -> List[str]:
   """The raw features compared by L-infinity (not the narrative's text)."""
   return list(features.CATEGORICAL_INPUTS)
 
 
-def serving_schema(schema, thresholds: Dict[str, float]):
+def serving_schema(schema, thresholds: Dict[str, float],
+                   training_only: Optional[Sequence[str]] = None):
   """A copy of the schema for serving: the label absent, skew comparators on.
 
   The label and the join key are only in the TRAINING environment: served
   requests carry no label, and the join key is not a model input.
+  training_only names them (a dataset spec's label and join key); None:
+  the CFPB ones.
   """
+  if training_only is None:
+    training_only = (features.LABEL_KEY, features.ID_KEY)
   schema = type(schema).FromString(schema.SerializeToString())
   del schema.default_environment[:]
   schema.default_environment.extend(['TRAINING', SERVING])
   for feature in schema.feature:
-    if feature.name == features.LABEL_KEY:
-      feature.not_in_environment.append(SERVING)
-    if feature.name == features.ID_KEY:
+    if feature.name in training_only:
       feature.not_in_environment.append(SERVING)
     if feature.name in thresholds:
       feature.skew_comparator.infinity_norm.threshold = thresholds[
@@ -133,8 +140,9 @@ def serving_schema(schema, thresholds: Dict[str, float]):
 
 
 def categorical_skew(training_stats, served_stats, schema,
-                     thresholds: Dict[str, float],
-                     z: float) -> (List[Dict[str, Any]], Dict[str, List[str]]):
+                     thresholds: Dict[str, float], z: float,
+                     training_only: Optional[Sequence[str]] = None
+                     ) -> (List[Dict[str, Any]], Dict[str, List[str]]):
   """L-infinity skew per categorical feature, and the serving anomalies.
 
   Returns:
@@ -144,7 +152,7 @@ def categorical_skew(training_stats, served_stats, schema,
   """
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
   from pipeline.metadata import statistics  # pylint: disable=g-import-not-at-top
-  schema = serving_schema(schema, thresholds)
+  schema = serving_schema(schema, thresholds, training_only)
   # Skew: TFDV validates the training statistics with the served ones as
   # `serving_statistics`; the served data's own anomalies are a second
   # validation, of the served statistics in the SERVING environment.
