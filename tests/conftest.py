@@ -162,6 +162,31 @@ def _made_once(request, tmp_path_factory, name: str,
     return run
 
 
+def made_once_pickled(request, tmp_path_factory, name: str,
+                      make: Callable[[pathlib.Path], object]):
+  """make(folder) once per test session for every xdist worker, as
+  _made_once does, for a session fixture that is no pipeline run: its
+  value (picklable; files it names stay in folder, read-only for the
+  tests) is recorded as a pickle that the other worker reads. For a
+  fixture both workers' files need (a Transform output, a served model):
+  whichever worker asks first makes it, in any order."""
+  if not hasattr(request.config, 'workerinput'):
+    return make(tmp_path_factory.mktemp(name))
+  import fcntl  # pylint: disable=g-import-not-at-top
+  import pickle  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.getbasetemp().parent  # pytest-N, all workers'
+  record = root / f'{name}.pickle'
+  with open(root / f'{name}.lock', 'w', encoding='utf-8') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if record.exists():
+      return pickle.loads(record.read_bytes())
+    # A folder of its own: a make that failed leaves nothing in its way.
+    value = make(pathlib.Path(tempfile.mkdtemp(prefix=name, dir=root)))
+    record.write_bytes(pickle.dumps(value))
+    return value
+
+
 @pytest.fixture(scope='session')
 def e2e_run(request, tmp_path_factory) -> PipelineRun:
   """The first run, then the same command again into the same output.

@@ -1,7 +1,9 @@
 """A real Transform output on 300 generated complaints, shared by the model's
 and the Tuner's tests: the rows, the graph (TFTransformOutput) and the rows
 written as TFRecords with the DataAccessor the Trainer and the Tuner get, so
-both are tested on the same kind of artifact TFX hands them."""
+both are tested on the same kind of artifact TFX hands them; and
+test_transform's three rows through the same preprocessing_fn. Each is made
+once for both xdist workers (tests/conftest.py made_once_pickled)."""
 
 import os
 
@@ -17,6 +19,7 @@ from components import features
 from components import transform
 from data import cfpb_export
 from data import generate
+from tests.conftest import made_once_pickled
 
 ROWS = 300
 
@@ -31,23 +34,48 @@ def raw_rows():
           for row in frame.to_dict('records')]
 
 
-@pytest.fixture(scope='session')
-def transform_run(raw_rows, tmp_path_factory):
-  """(transformed rows, Transform's output folder): a real tft_beam analysis."""
-  spec = {key: tf.io.FixedLenFeature([], tf.string)
-          for key in features.RAW_FEATURES}
-  spec[features.LABEL_KEY] = tf.io.FixedLenFeature([], tf.int64)
-  metadata = dataset_metadata.DatasetMetadata.from_feature_spec(spec)
-  out = str(tmp_path_factory.mktemp('transform_output'))
-  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft'))):
-    (data, _), transform_fn = ((raw_rows, metadata)
+def analyze_and_transform(preprocessing_fn, rows, feature_spec, work):
+  """(transformed rows, Transform's output folder work/transform_output):
+  a real tft_beam analysis of rows, the raw schema written next to the
+  graph as Transform writes it."""
+  metadata = dataset_metadata.DatasetMetadata.from_feature_spec(feature_spec)
+  out = os.path.join(str(work), 'transform_output')
+  with tft_beam.Context(temp_dir=os.path.join(str(work), 'tft')):
+    (data, _), transform_fn = ((rows, metadata)
                                | tft_beam.AnalyzeAndTransformDataset(
-                                   transform.preprocessing_fn))
+                                   preprocessing_fn))
     _ = transform_fn | tft_beam.WriteTransformFn(out)
-  # The raw schema, as Transform writes it next to the graph.
   metadata_io.write_metadata(metadata, os.path.join(
       out, tft.TFTransformOutput.RAW_METADATA_DIR))
   return data, out
+
+
+@pytest.fixture(scope='session')
+def transform_run(raw_rows, request, tmp_path_factory):
+  """(transformed rows, Transform's output folder): a real tft_beam analysis,
+  made once for both xdist workers (test_model's and test_tuner's files)."""
+  spec = {key: tf.io.FixedLenFeature([], tf.string)
+          for key in features.RAW_FEATURES}
+  spec[features.LABEL_KEY] = tf.io.FixedLenFeature([], tf.int64)
+  return made_once_pickled(
+      request, tmp_path_factory, f'transform_{ROWS}_rows',
+      lambda work: analyze_and_transform(transform.preprocessing_fn,
+                                         raw_rows, spec, work))
+
+
+@pytest.fixture(scope='session')
+def three_rows_transformed(request, tmp_path_factory):
+  """(transformed rows, TFTransformOutput) of test_transform's three rows
+  through components.transform.preprocessing_fn: what test_transform checks
+  by hand and test_transform_by_kind compares the spec's function with;
+  made once for both xdist workers."""
+  from tests.components import test_transform  # pylint: disable=g-import-not-at-top
+  data, out = made_once_pickled(
+      request, tmp_path_factory, 'transform_three_rows',
+      lambda work: analyze_and_transform(
+          transform.preprocessing_fn, test_transform.raw_rows(),
+          test_transform.raw_feature_spec(), work))
+  return data, tft.TFTransformOutput(out)
 
 
 @pytest.fixture(scope='session')

@@ -3,9 +3,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_transform as tft
-import tensorflow_transform.beam as tft_beam
-from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import features
 from components import transform
@@ -39,18 +36,12 @@ def raw_feature_spec():
 
 
 @pytest.fixture(scope='module')
-def analyzed(tmp_path_factory):
-  """(transformed rows, the categorical vocabulary) from tft_beam."""
-  out = str(tmp_path_factory.mktemp('transform_output'))
-  with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp('tft'))):
-    metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
-        raw_feature_spec())
-    (data, _), transform_fn = ((raw_rows(), metadata)
-                               | tft_beam.AnalyzeAndTransformDataset(
-                                   transform.preprocessing_fn))
-    _ = transform_fn | tft_beam.WriteTransformFn(out)
-  vocabulary = [token.decode() for token in tft.TFTransformOutput(
-      out).vocabulary_by_name(features.CATEGORICAL_VOCAB)]
+def analyzed(three_rows_transformed):
+  """(transformed rows, the categorical vocabulary) from tft_beam: raw_rows
+  through preprocessing_fn (conftest.py's three_rows_transformed)."""
+  data, output = three_rows_transformed
+  vocabulary = [token.decode() for token in output.vocabulary_by_name(
+      features.CATEGORICAL_VOCAB)]
   return data, vocabulary
 
 

@@ -13,7 +13,6 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import dataset_spec
 from components import features
-from components import transform
 from components import transform_by_kind
 from tests.components import test_transform
 
@@ -87,14 +86,16 @@ def test_categoricals_and_numeric_buckets_share_one_vocabulary(trips):
   assert [row['big_tipper'] for row in data] == [0, 1, 0, 1]
 
 
-def test_for_the_cfpb_spec_the_outputs_are_todays(tmp_path):
+def test_for_the_cfpb_spec_the_outputs_are_todays(three_rows_transformed,
+                                                  tmp_path):
   """The same rows through components.transform and through the spec's
-  function: equal outputs and vocabularies, so the pipeline can move."""
+  function: equal outputs and vocabularies, so the pipeline can move.
+  components.transform's run is conftest.py's three_rows_transformed (the
+  one test_transform checks by hand)."""
   raw = test_transform.raw_rows()  # the three rows of test_transform
   feature_spec = test_transform.raw_feature_spec()
   spec = dataset_spec.load('cfpb')
-  today, today_output = _run(transform.preprocessing_fn, raw, feature_spec,
-                             tmp_path / 'today')
+  today, today_output = three_rows_transformed
   by_spec, spec_output = _run(
       functools.partial(transform_by_kind.preprocessing_fn,
                         custom_config={'dataset': spec.to_config()}),

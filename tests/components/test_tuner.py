@@ -179,41 +179,55 @@ def _tuner_fn_args(transform_run, transformed_files, folder):
                      'train_rows': len(rows)})
 
 
-def test_tuner_fn_scores_every_trial_on_the_whole_eval_split(
-    transform_run, transformed_files, tmp_path):
-  """tuner_fn as TFX calls it: each trial is validated on every eval row
-  once, whatever --eval-steps says."""
-  import math  # pylint: disable=g-import-not-at-top
+def _tuner_fn_search(transform_run, transformed_files, folder, seed_before,
+                     callbacks=()):
+  """tuner_fn's search as TFX's Tuner runs it, after the global seed
+  seed_before (whatever ran before): its trials, in order."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from components import features  # pylint: disable=g-import-not-at-top
-  rows, _ = transform_run
+  tf.keras.utils.set_random_seed(seed_before)
   result = tuner.tuner_fn(_tuner_fn_args(transform_run, transformed_files,
-                                         tmp_path))
+                                         folder))
+  result.tuner.search(**result.fit_kwargs, callbacks=list(callbacks))
+  return list(result.tuner.oracle.trials.values())
+
+
+@pytest.fixture(scope='module')
+def tuner_fn_search(transform_run, transformed_files, tmp_path_factory):
+  """(trials, eval batches seen) of one tuner_fn search after the global
+  seed 999, counting the validation batches (a callback: it changes no
+  score). Read by the whole-eval-split test and, as the first of its two
+  searches, by the rerun test."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   eval_batches = []
   counter = tf.keras.callbacks.LambdaCallback(
       on_test_batch_end=lambda batch, logs: eval_batches.append(batch))
-  result.tuner.search(**result.fit_kwargs, callbacks=[counter])
-  trials = list(result.tuner.oracle.trials.values())
+  trials = _tuner_fn_search(transform_run, transformed_files,
+                            tmp_path_factory.mktemp('tuner_fn'), 999,
+                            callbacks=[counter])
+  return trials, len(eval_batches)
+
+
+def test_tuner_fn_scores_every_trial_on_the_whole_eval_split(
+    transform_run, tuner_fn_search):
+  """tuner_fn as TFX calls it: each trial is validated on every eval row
+  once, whatever --eval-steps says."""
+  import math  # pylint: disable=g-import-not-at-top
+  from components import features  # pylint: disable=g-import-not-at-top
+  rows, _ = transform_run
+  trials, eval_batches = tuner_fn_search
   assert len(trials) == 3 and all(t.status == COMPLETED for t in trials)
   per_trial = math.ceil(len(rows) / features.BATCH_SIZE)
-  assert len(eval_batches) == 3 * per_trial
+  assert eval_batches == 3 * per_trial
 
 
 def test_a_rerun_of_tuner_fn_reads_the_data_in_the_same_order(
-    transform_run, transformed_files, tmp_path):
+    transform_run, transformed_files, tuner_fn_search, tmp_path):
   """TFX's datasets shuffle; tuner_fn seeds them, so two runs after
   different global seeds score every trial the same (unseeded, the same
   search picked a deep model in one benchmark run and the defaults in the
-  next)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  def scores(folder, seed_before):
-    tf.keras.utils.set_random_seed(seed_before)   # whatever ran before
-    result = tuner.tuner_fn(_tuner_fn_args(transform_run, transformed_files,
-                                           folder))
-    result.tuner.search(**result.fit_kwargs)
-    return [t.score for t in result.tuner.oracle.trials.values()]
-
-  first = scores(tmp_path / 'a', seed_before=999)
+  next). The first run is tuner_fn_search's (after seed 999)."""
+  first = [t.score for t in tuner_fn_search[0]]
   assert len(first) == 3
-  assert scores(tmp_path / 'b', seed_before=123) == first
+  again = _tuner_fn_search(transform_run, transformed_files, tmp_path,
+                           seed_before=123)
+  assert [t.score for t in again] == first

@@ -7,10 +7,17 @@ KFP's own loader (the `kfp` package) cannot be installed next to the pins
 checked with KFP's PipelineSpec protos (`kfp-pipeline-spec`, what the KFP
 backend and Vertex parse it with), strictly: an unknown or mistyped field
 fails.
+
+One compile runs as a user runs it, a `python -m pipeline compile`
+subprocess (the `compiled` fixture, which most tests read), and the
+unknown target's refusal too; the other compiles and refusals run the same
+command in this process (`compile_in_process`), where a subprocess would
+only add TensorFlow's and TFX's start-up.
 """
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -22,7 +29,7 @@ import yaml
 from pipeline import config as pipeline_config
 from pipeline import kubeflow
 from pipeline import paths as project_paths
-from tests.conftest import REPO
+from tests.conftest import REPO, cli_in_process
 from tests import stack_marks
 
 ROOT = 'gs://complaints-bucket/pipelines'
@@ -42,6 +49,20 @@ def compile_cli(*args):
   return subprocess.run(
       [sys.executable, '-m', 'pipeline', 'compile', '--target', 'kubeflow-v2',
        *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def compile_in_process(*args):
+  """compile_cli's command in this process (cli.main, its exit code and
+  output). compile_to sets TF_CPP_MIN_LOG_LEVEL for its process: put back
+  here, so the test leaves the worker's environment as it found it."""
+  before = os.environ.get('TF_CPP_MIN_LOG_LEVEL')
+  try:
+    return cli_in_process('compile', '--target', 'kubeflow-v2', *args)
+  finally:
+    if before is None:
+      os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None)
+    else:
+      os.environ['TF_CPP_MIN_LOG_LEVEL'] = before
 
 
 @pytest.fixture(scope='module')
@@ -241,7 +262,8 @@ def test_the_baseline_resolver_is_the_blessed_model_query(compiled):
 
 def test_yaml_is_the_bare_pipeline_spec_and_no_tune_drops_the_tuner(tmp_path):
   out = tmp_path / 'pipeline.yaml'
-  proc = compile_cli('--out', str(out), '--no-tune', '--train-steps', '300')
+  proc = compile_in_process('--out', str(out), '--no-tune', '--train-steps',
+                            '300')
   assert proc.returncode == 0, proc.stderr[-3000:]
   spec_dict = yaml.safe_load(out.read_text())
   spec = json_format.ParseDict(spec_dict, pipeline_spec_pb2.PipelineSpec())
@@ -259,8 +281,9 @@ def test_yaml_is_the_bare_pipeline_spec_and_no_tune_drops_the_tuner(tmp_path):
 
 def test_a_dataset_spec_compiles_with_its_module_code_and_schema(tmp_path):
   out = tmp_path / 'pipeline.json'
-  proc = compile_cli('--out', str(out), '--no-tune', '--dataset', 'penguins',
-                     '--pipeline-root', ROOT, '--image', IMAGE)
+  proc = compile_in_process('--out', str(out), '--no-tune', '--dataset',
+                            'penguins', '--pipeline-root', ROOT,
+                            '--image', IMAGE)
   assert proc.returncode == 0, proc.stderr[-3000:]
   compiled = json.loads(out.read_text())
   assert str(REPO) not in json.dumps(compiled)
@@ -289,7 +312,7 @@ def test_a_dataset_spec_compiles_with_its_module_code_and_schema(tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   args = [str(tmp_path / a) if a == 'p.json' else a for a in args]
-  proc = compile_cli(*args)
+  proc = compile_in_process(*args)
   assert proc.returncode == 2, proc.stderr[-2000:]
   assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
   assert message in proc.stderr

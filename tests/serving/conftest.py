@@ -12,6 +12,7 @@ from serving import model_server
 from serving import server_config
 
 from serving_helpers import HOST, deploy, free_port
+from tests.conftest import made_once_pickled
 
 
 def pytest_configure(config):
@@ -35,11 +36,15 @@ def models(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def complaint_model(tmp_path_factory):
-  """A contract-shaped complaint model (base path with version 1)."""
-  base = tmp_path_factory.mktemp('complaints') / 'complaints'
-  example_models.write_complaint_model(str(base), 1)
-  return str(base)
+def complaint_model(request, tmp_path_factory):
+  """A contract-shaped complaint model (base path with version 1), made
+  once for both xdist workers (test_client's and test_bulk_client's files);
+  read-only: a test that deploys into a base path copies it."""
+  def make(folder):
+    base = folder / 'complaints'
+    example_models.write_complaint_model(str(base), 1)
+    return str(base)
+  return made_once_pickled(request, tmp_path_factory, 'complaint_model', make)
 
 
 @pytest.fixture
