@@ -699,12 +699,4 @@ def _mlflow_client(args):
   if not hasattr(args, 'mlflow_tracking_uri'):
     return None
   from pipeline.tracking import mlflow_rest  # pylint: disable=g-import-not-at-top
-  uri = mlflow_rest.tracking_uri(args.mlflow_tracking_uri)
-  if not uri:
-    return None
-  try:
-    client = mlflow_rest.Client(uri)
-    client.check()
-  except mlflow_rest.TrackingError as error:
-    raise ValueError(str(error)) from None
-  return client
+  return mlflow_rest.connect(args.mlflow_tracking_uri)

@@ -83,7 +83,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                       '$MLFLOW_TRACKING_URI; with neither, nothing is sent)')
   args = parser.parse_args(argv)
   try:
-    mlflow = _mlflow(args.mlflow_tracking_uri)
+    from pipeline.tracking import mlflow_rest  # pylint: disable=g-import-not-at-top
+    mlflow = mlflow_rest.connect(args.mlflow_tracking_uri)
     moved = promote(args.model_config_file, args.model_name, args.source,
                     args.target)
   except (PromoteError, ValueError) as error:
@@ -95,21 +96,6 @@ def main(argv: Optional[List[str]] = None) -> int:
   if mlflow:
     return _mirror(mlflow, moved)
   return 0
-
-
-def _mlflow(uri: Optional[str]):
-  """The MLflow server to mirror to, proved to answer before anything is
-  moved (None: not asked). Raises ValueError with one line."""
-  from pipeline.tracking import mlflow_rest  # pylint: disable=g-import-not-at-top
-  uri = mlflow_rest.tracking_uri(uri)
-  if not uri:
-    return None
-  try:
-    client = mlflow_rest.Client(uri)
-    client.check()
-  except mlflow_rest.TrackingError as error:
-    raise ValueError(str(error)) from None
-  return client
 
 
 def _mirror(client, moved: dict) -> int:

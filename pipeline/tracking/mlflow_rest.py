@@ -203,6 +203,25 @@ class Client:
       pass
 
 
+def connect(given: Optional[str]) -> Optional['Client']:
+  """The MLflow server of --mlflow-tracking-uri or $MLFLOW_TRACKING_URI,
+  proved to answer before anything is sent or moved (None: not asked).
+
+  Raises:
+    ValueError: one line, for the command to print (a malformed URI, a
+      server not there).
+  """
+  uri = tracking_uri(given)
+  if not uri:
+    return None
+  try:
+    client = Client(uri)
+    client.check()
+  except TrackingError as error:
+    raise ValueError(str(error)) from None
+  return client
+
+
 def tags_of(entity: Dict[str, Any]) -> Dict[str, str]:
   """A run's or model version's tags as a dict (the API sends a list)."""
   found = entity.get('data', entity).get('tags', [])
