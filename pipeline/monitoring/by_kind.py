@@ -12,8 +12,9 @@ name; with a dataset spec every column is judged by its kind:
 - categorical: TFDV's L-infinity distance of the value shares, as today
   (skew.categorical_skew), where the statistics have value shares; a
   categorical that the statistics hold as numbers (an integer column such
-  as the taxi's trip_start_hour, which StatisticsGen counts as INT) gets
-  the same L-infinity computed here from the training values.
+  as the taxi's trip_start_hour, which StatisticsGen counts as INT, and for
+  which TFDV's comparator reports 0 whatever was served) gets the same
+  L-infinity computed here from the training span's values.
 - text: its length in tokens (whitespace-separated, as the narrative's),
   as a numeric column named `<key>_length`; an empty text is the missing
   bin, so a text column going empty shows as that column's shift.
@@ -219,6 +220,18 @@ def class_shift(reference_counts: np.ndarray,
       int(a.sum()), int(served.sum()),
       {'bins': list(class_names), 'training': a.tolist(),
        'served': served.tolist()})
+
+
+def has_value_shares(dataset, name: str) -> bool:
+  """Whether statistics hold a feature's value shares (string statistics).
+
+  An integer categorical (StatisticsGen's INT) has numeric statistics only,
+  and TFDV's L-infinity comparator then reports a distance of 0 for it
+  whatever the served values: such a finding is no measurement.
+  """
+  from pipeline.metadata import statistics  # pylint: disable=g-import-not-at-top
+  return any(statistics.feature_name(f) == name and f.HasField('string_stats')
+             for f in dataset.features)
 
 
 def is_integer_column(values: Sequence[str]) -> bool:

@@ -214,7 +214,8 @@ def _previous_window(monitoring_dir: str, key: str):
 def _drift(previous_stats, current_stats, schema, thresholds: Thresholds,
            spec=None):
   """Categorical drift (TFDV's L-infinity) of the spec's categoricals, or
-  of the CFPB ones without a spec."""
+  of the CFPB ones without a spec. A spec's integer categoricals are left
+  out: TFDV reports 0 for them (by_kind.has_value_shares)."""
   found = []
   names = (by_kind.categorical_keys(spec) if spec is not None
            else skew.categorical_features())
@@ -222,6 +223,9 @@ def _drift(previous_stats, current_stats, schema, thresholds: Thresholds,
                             thresholds.drift):
     if item['feature'] not in names:
       continue
+    if spec is not None and not by_kind.has_value_shares(previous_stats,
+                                                         item['feature']):
+      continue  # an integer categorical: TFDV's 0 is no measurement
     noise = drift.sampling_noise(item['values_a'], item['values_b'],
                                  thresholds.noise_z)
     applied = max(thresholds.drift, noise)
@@ -260,7 +264,8 @@ def numeric_drift(previous: Dict[str, np.ndarray],
 def _unmeasured_categoricals(trained: TrainedOn, rows, measured, spec,
                              thresholds: Thresholds) -> List[Dict[str, Any]]:
   """L-infinity here for the categoricals TFDV measured none of (held as
-  numbers in the statistics), from the span files' values."""
+  numbers in the statistics, by_kind.has_value_shares), from the span
+  files' values."""
   found = []
   for key in by_kind.categorical_keys(spec):
     if key in measured or key not in trained.categorical:
@@ -299,6 +304,8 @@ def judge_by_kind(trained: TrainedOn, rows: List[Dict[str, Any]],
   findings, anomalies = skew.categorical_skew(
       trained.train_stats, served, trained.schema, per_feature,
       thresholds.noise_z, training_only=(spec.label.key, spec.join_key))
+  findings = [f for f in findings if by_kind.has_value_shares(
+      trained.train_stats, f['feature'])]
   findings += _unmeasured_categoricals(
       trained, rows, {f['feature'] for f in findings}, spec, thresholds)
   values = by_kind.row_values(rows, spec)

@@ -276,3 +276,80 @@ def test_per_feature_threshold_applies(tmp_path, taxi):
   judged = monitor.judge_version(trained, _as_served(window, taxi),
                                  lenient, taxi)
   assert _alerts(judged) == []
+
+
+def test_an_integer_categorical_moved_alerts(tmp_path, taxi):
+  """trip_start_hour (INT in the statistics: TFDV measures no L-infinity)
+  all at 17h in 60% of the window: its share of 17 moves from about 1/24
+  to 0.6 + 0.4/24, L-infinity about 0.58."""
+  trained = _trained_on(tmp_path, taxi, _taxi_rows(2000, 1))
+  window = _taxi_rows(1000, 10)
+  window.loc[window.index[:600], 'trip_start_hour'] = 17
+  judged = monitor.judge_version(trained, _as_served(window, taxi),
+                                 THRESHOLDS, taxi)
+  assert _alerts(judged) == ['trip_start_hour']
+  hour = [f for f in judged['skew'] if f['feature'] == 'trip_start_hour'][0]
+  train_share = float((_taxi_rows(2000, 1)['trip_start_hour'] == 17).mean())
+  served_share = float((window['trip_start_hour'] == 17).mean())
+  assert hour['distance'] == pytest.approx(served_share - train_share)
+
+
+def _predict_log(inputs, outputs, version=3):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
+  log = prediction_log_pb2.PredictionLog()
+  log.log_metadata.model_spec.name = 'penguins'
+  log.log_metadata.model_spec.version.value = version
+  for key, value in inputs.items():
+    log.predict_log.request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+  for key, value in outputs.items():
+    log.predict_log.response.outputs[key].CopyFrom(
+        tf.make_tensor_proto(value))
+  return log
+
+
+def test_spec_rows_from_predict_raw_keep_numbers():
+  """predict_raw's typed inputs (floats, bytes) as rows: numbers stay
+  numbers, NaN stays missing, strings decode, and a multi-class output is
+  each row's list of probabilities."""
+  spec = dataset_spec.load('penguins')
+  inputs = {'island': np.array([b'Dream', b'']),
+            'sex': np.array([b'male', b'female']),
+            'bill_length_mm': np.array([39.5, np.nan], dtype=np.float32),
+            'bill_depth_mm': np.array([17.0, 18.0], dtype=np.float32),
+            'flipper_length_mm': np.array([181.0, 190.0], dtype=np.float32),
+            'body_mass_g': np.array([3750.0, 3800.0], dtype=np.float32),
+            'year': np.array([b'2007', b'2008'])}
+  outputs = {spec.output_key: np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]],
+                                       dtype=np.float32)}
+  rows = served_data.to_rows([_predict_log(inputs, outputs)], 'penguins',
+                             spec).rows
+  assert len(rows) == 2
+  assert rows[0]['bill_length_mm'] == pytest.approx(39.5)
+  assert math.isnan(rows[1]['bill_length_mm'])
+  assert rows[0]['island'] == 'Dream' and rows[1]['island'] == ''
+  assert rows[1]['year'] == '2008'
+  assert rows[0][served_data.PREDICTION] == pytest.approx([0.7, 0.2, 0.1])
+  assert rows[0][served_data.VERSION] == 3
+  # The join key was not sent: '' (a string column), not a number.
+  assert rows[0][spec.join_key] == ''
+
+
+def test_spec_rows_from_examples_keep_numbers():
+  """serving_default's tf.Examples: a float list is a number, an int64
+  categorical its string, an absent numeric NaN."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  spec = dataset_spec.load('penguins')
+  example = tf.train.Example()
+  example.features.feature['island'].bytes_list.value.append(b'Biscoe')
+  example.features.feature['body_mass_g'].float_list.value.append(4100.0)
+  example.features.feature['year'].int64_list.value.append(2009)
+  example.features.feature['row_key'].int64_list.value.append(12345)
+  inputs = {'examples': np.array([example.SerializeToString()])}
+  outputs = {spec.output_key: np.array([[0.2, 0.5, 0.3]], dtype=np.float32)}
+  row = served_data.to_rows([_predict_log(inputs, outputs)], None,
+                            spec).rows[0]
+  assert row['body_mass_g'] == pytest.approx(4100.0)
+  assert math.isnan(row['bill_length_mm'])
+  assert row['year'] == '2009' and row['row_key'] == '12345'
+  assert row['island'] == 'Biscoe' and row['sex'] == ''
