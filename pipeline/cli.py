@@ -213,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='a JSON object of settings; options given here '
                        'win')
   monitor.add_argument('--json', action='store_true')
+  _add_dataset(monitor)
   _add_settings(monitor.add_argument_group('thresholds'), 'monitor')
   feedback = sub.add_parser(
       'feedback', help='join outcome labels with the logged requests: live '
@@ -516,12 +517,17 @@ def _monitor(args, config: pipeline_config.PipelineConfig) -> int:
   from pipeline.metadata import store  # pylint: disable=g-import-not-at-top
   from pipeline.monitoring import monitor, prediction_logs  # pylint: disable=g-import-not-at-top
   from pipeline.reports import monitor_report, monitor_text  # pylint: disable=g-import-not-at-top
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
   paths = project_paths.run_paths(args.output, args.metadata)
   try:
-    result = monitor.monitor(paths, args.logs, config.model_name,
-                             monitor.Thresholds.from_config(config))
+    spec = dataset_spec.load(args.dataset)
+    config = config.for_spec(spec)
+    result = monitor.monitor(
+        paths, args.logs, config.model_name,
+        monitor.Thresholds.from_config(config),
+        spec=None if dataset_spec.is_default(spec) else spec)
   except (prediction_logs.NoLogsError, monitor.MonitorInputError,
-          store.NoMetadataError) as error:
+          store.NoMetadataError, dataset_spec.SpecError) as error:
     return _fail(str(error))
   result['report'] = monitor_report.write(paths, result)
   print(json.dumps(result, indent=2, default=float) if args.json

@@ -33,6 +33,24 @@ def _bin_labels(edges: List[float]) -> List[str]:
   return labels
 
 
+def _histogram_labels(bins: List[Any], counts: int) -> List[str]:
+  """A label per bin, for the three shapes findings carry: the CFPB
+  histograms' edges (one more than the bins); a spec's numeric column's
+  interior edges then its missing values' bin (two fewer: below the first
+  edge, ..., from the last on, missing); a class per bin."""
+  if len(bins) == counts + 1:
+    return _bin_labels(bins)
+  if len(bins) == counts:
+    return [str(b) for b in bins]
+  edges = [b for b in bins if isinstance(b, (int, float))]
+  if not edges:
+    return ['all'] + [str(b) for b in bins]
+  labels = [f'<{edges[0]:.3g}']
+  labels += [f'{low:.3g}-{high:.3g}' for low, high in zip(edges, edges[1:])]
+  labels.append(f'>={edges[-1]:.3g}')
+  return labels + [str(b) for b in bins if not isinstance(b, (int, float))]
+
+
 def distribution_chart(finding: Dict[str, Any]) -> str:
   """Training against served, for one flagged feature ('' without data)."""
   detail = finding.get('distribution')
@@ -41,9 +59,8 @@ def distribution_chart(finding: Dict[str, Any]) -> str:
   if 'values' in detail:   # a categorical: the largest values' shares
     labels, a, b = detail['values'], detail['training'], detail['served']
   else:                    # a histogram: shares per bin
-    edges = detail['bins']
     a, b = _shares(detail['training']), _shares(detail['served'])
-    labels = _bin_labels(edges)
+    labels = _histogram_labels(detail['bins'], len(a))
   return charts.bar_chart(
       f"{finding['feature']}: {finding['measure']} "
       f"{finding['distance']:.3f}", labels,
