@@ -137,9 +137,15 @@ def _predict_rows(predict_log, spec=None) -> List[Dict[str, Any]]:
              [features.ID_KEY]} for i in range(count)]
   else:
     return []
-  outputs = predict_log.response.outputs
-  if features.OUTPUT_KEY in outputs:
-    predictions = _floats(outputs[features.OUTPUT_KEY])
+  return _with_predictions(rows, predict_log.response.outputs,
+                           features.OUTPUT_KEY, _floats)
+
+
+def _with_predictions(rows, outputs, key: str, parse):
+  """The rows, each with its prediction when the response holds one per
+  row under `key` (a response of another length is not the rows')."""
+  if key in outputs:
+    predictions = parse(outputs[key])
     if len(predictions) == len(rows):
       for row, p in zip(rows, predictions):
         row[PREDICTION] = p
@@ -157,13 +163,8 @@ def _spec_predict_rows(predict_log, spec) -> List[Dict[str, Any]]:
     rows = _spec_columns(inputs, spec)
   else:
     return []
-  outputs = predict_log.response.outputs
-  if spec.output_key in outputs:
-    predictions = _spec_predictions(outputs[spec.output_key])
-    if len(predictions) == len(rows):
-      for row, p in zip(rows, predictions):
-        row[PREDICTION] = p
-  return rows
+  return _with_predictions(rows, predict_log.response.outputs,
+                           spec.output_key, _spec_predictions)
 
 
 def to_rows(logs, model_name: Optional[str] = None,
