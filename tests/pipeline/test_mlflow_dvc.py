@@ -315,6 +315,43 @@ def test_promote_mirrors_the_servers_labels_as_aliases(world, synced):
   assert f"stable -> version {versions[str(new)]}" in proc.stdout
 
 
+
+def test_aliases_follow_the_labels_exactly_on_the_real_registry(world,
+                                                                 synced):
+  """Both labels (an A/B test), then only stable (the canary's test is
+  over: its alias goes), then a serving version MLflow does not hold (no
+  alias moves, one line says to sync): read back from the server."""
+  import urllib.error  # pylint: disable=g-import-not-at-top
+  from pipeline.tracking import mlflow_registry, mlflow_rest  # pylint: disable=g-import-not-at-top
+  server, (first, second) = world['server'], world['runs']
+  _, versions = synced
+  old, new = int(first['push']['version']), int(second['push']['version'])
+  client = mlflow_rest.Client(server.uri)
+
+  def alias(name):
+    try:
+      return server.get('registered-models/alias', name='complaints',
+                        alias=name)['model_version']['version']
+    except urllib.error.HTTPError as error:  # MLflow 3: 400, "... not found"
+      body = json.loads(error.read())
+      assert error.code in (400, 404) and 'not found' in body['message'], body
+      return None
+  assert mlflow_registry.mirror_labels(
+      client, 'complaints', {'stable': old, 'canary': new}) == {
+          'stable': versions[str(old)], 'canary': versions[str(new)]}
+  assert (alias('stable'), alias('canary')) == (versions[str(old)],
+                                                versions[str(new)])
+  assert mlflow_registry.mirror_labels(
+      client, 'complaints', {'stable': new}) == {'stable': versions[str(new)]}
+  assert (alias('stable'), alias('canary')) == (versions[str(new)], None)
+  unknown = max(old, new) + 1
+  moved = mlflow_registry.mirror_labels(client, 'complaints',
+                                        {'stable': unknown})
+  assert moved == {'stable': None}
+  assert alias('stable') == versions[str(new)]   # not moved
+  assert 'run `python -m pipeline mlflow-sync` first' in (
+      mlflow_registry.missing_line('complaints', moved, {'stable': unknown}))
+
 def test_the_run_page_renders_in_chromium(world):
   if not os.path.exists(CHROMIUM):
     pytest.skip('needs Debian chromium (apt-get install chromium)')
