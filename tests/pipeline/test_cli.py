@@ -1,6 +1,9 @@
 """Bad arguments to `python -m pipeline`: one line, exit 2, nothing written.
 
-Run as a user runs them (a subprocess); none gets as far as TFX.
+Run as a user runs them (a subprocess), but for the eight settings of
+test_bad_settings, which run in this process (conftest.cli_in_process): the
+same parser and checks without eight TensorFlow start-ups. None gets as
+far as TFX.
 """
 
 import subprocess
@@ -9,6 +12,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO
+from tests.conftest import cli_in_process
 
 
 def _pipeline(*args):
@@ -35,7 +39,7 @@ def _assert_one_line_error(proc, expected):
     (['--config', '/nonexistent/settings.json'], 'cannot read the config'),
 ])
 def test_bad_settings(args, expected, tmp_path):
-  proc = _pipeline('run', '--output', str(tmp_path / 'out'), *args)
+  proc = cli_in_process('run', '--output', str(tmp_path / 'out'), *args)
   _assert_one_line_error(proc, expected)
   assert not (tmp_path / 'out').exists()  # refused before anything is made
 
