@@ -5,7 +5,9 @@ Each result file written through `write` carries a `made_by` block: the
 command line as it was typed (`python -m benchmarks.<name> ...`), the git
 commit of the checkout (with `dirty: true` when tracked files differed from
 it, so a figure from uncommitted code is never mistaken for one from the
-commit), the UTC time and the machine. Files are written to a temporary
+commit; the result file itself does not count, since a benchmark that
+writes after every size has changed it by its second write), the UTC time
+and the machine. Files are written to a temporary
 name and renamed: never half-written.
 """
 
@@ -41,9 +43,14 @@ def command_line() -> str:
   return ' '.join(['python', *argv])
 
 
-def made_by() -> Dict[str, Any]:
-  """The command, commit and machine behind a result file."""
-  status = _git('status', '--porcelain', '--untracked-files=no')
+def made_by(result_path: Optional[str] = None) -> Dict[str, Any]:
+  """The command, commit and machine behind a result file (result_path:
+  the file being written, left out of the dirty check)."""
+  pathspec = ['--', '.']
+  if result_path:
+    pathspec.append(':(exclude)' + os.path.relpath(
+        os.path.abspath(result_path), REPO))
+  status = _git('status', '--porcelain', '--untracked-files=no', *pathspec)
   return {
       'command': command_line(),
       'commit': _git('rev-parse', 'HEAD'),
@@ -58,7 +65,7 @@ def made_by() -> Dict[str, Any]:
 def write(path: str, results: Dict[str, Any], indent: int = 2) -> None:
   """Writes results with their `made_by` block (a temporary file renamed)."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  stamped = dict(results, made_by=made_by())
+  stamped = dict(results, made_by=made_by(path))
   with open(path + '.tmp', 'w', encoding='utf-8') as f:
     json.dump(stamped, f, indent=indent, default=str)
     f.write('\n')
