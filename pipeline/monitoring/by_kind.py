@@ -136,23 +136,24 @@ def value_shift(name: str, reference: np.ndarray, served: np.ndarray,
        'training': a.tolist(), 'served': b.tolist()})
 
 
+def _values(column, spec) -> Dict[str, np.ndarray]:
+  """Numeric values and text lengths by compared name; column(key) is a
+  column's values (empty when the data lacks it)."""
+  values = {key: as_numbers(column(key)) for key in numeric_keys(spec)}
+  for key in text_keys(spec):
+    values[length_name(key)] = token_lengths(column(key))
+  return values
+
+
 def row_values(rows: List[Dict[str, Any]], spec) -> Dict[str, np.ndarray]:
   """The served rows' numeric values and text lengths, by compared name."""
-  values = {key: as_numbers([row.get(key) for row in rows])
-            for key in numeric_keys(spec)}
-  for key in text_keys(spec):
-    values[length_name(key)] = token_lengths([row.get(key) for row in rows])
-  return values
+  return _values(lambda key: [row.get(key) for row in rows], spec)
 
 
 def frame_values(frame, spec) -> Dict[str, np.ndarray]:
   """A span frame's (rows.csv, spec keys) numeric values and text lengths."""
-  values = {key: as_numbers(frame[key].tolist()) if key in frame else
-            np.array([], dtype=float) for key in numeric_keys(spec)}
-  for key in text_keys(spec):
-    texts = frame[key].tolist() if key in frame else []
-    values[length_name(key)] = token_lengths(texts)
-  return values
+  return _values(lambda key: frame[key].tolist() if key in frame else [],
+                 spec)
 
 
 def value_shifts(reference: Dict[str, np.ndarray],
