@@ -36,21 +36,6 @@ class PipelineRun:
   # e2e_run only: the same command again into the same output (cached).
   rerun: Optional['PipelineRun'] = None
 
-  def to_json(self) -> str:
-    import json  # pylint: disable=g-import-not-at-top
-    return json.dumps(dataclasses.asdict(self), default=str)
-
-  @classmethod
-  def from_json(cls, text: str) -> 'PipelineRun':
-    import json  # pylint: disable=g-import-not-at-top
-    values = json.loads(text)
-    rerun = values.pop('rerun')
-    values['output'] = pathlib.Path(values['output'])
-    if rerun:
-      rerun['output'] = pathlib.Path(rerun['output'])
-      values['rerun'] = cls(**rerun)
-    return cls(**values)
-
   @property
   def serving_dir(self) -> pathlib.Path:
     return self.output / 'serving'
@@ -96,8 +81,8 @@ def copy_output(output: pathlib.Path, folder: pathlib.Path) -> pathlib.Path:
 
 
 # The session's shared pipeline runs. `make test` runs two pytest-xdist
-# workers; each run is made once for both (made_once), and a test that uses
-# one is e2e.
+# workers; each run is made once for both (made_once_pickled), and a test
+# that uses one is e2e.
 SHARED_RUNS = ('e2e_run', 'gate_stopped')
 
 
@@ -138,38 +123,16 @@ def pytest_collection_modifyitems(items):
   items[:] = [item for f in order for item in files[f]]
 
 
-def _made_once(request, tmp_path_factory, name: str,
-               make: Callable[[pathlib.Path], PipelineRun]) -> PipelineRun:
-  """make(folder) once per test session, for every xdist worker.
-
-  The first worker to ask makes it under an exclusive lock in the
-  session's shared temporary folder and records it as JSON; the other
-  waits on the lock and reads the record. Without xdist: made here.
-  """
-  if not hasattr(request.config, 'workerinput'):
-    return make(tmp_path_factory.mktemp(name))
-  import fcntl  # pylint: disable=g-import-not-at-top
-  root = tmp_path_factory.getbasetemp().parent  # pytest-N, all workers'
-  record = root / f'{name}.json'
-  with open(root / f'{name}.lock', 'w', encoding='utf-8') as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if record.exists():
-      return PipelineRun.from_json(record.read_text(encoding='utf-8'))
-    folder = root / name
-    folder.mkdir()
-    run = make(folder)
-    record.write_text(run.to_json(), encoding='utf-8')
-    return run
-
-
 def made_once_pickled(request, tmp_path_factory, name: str,
                       make: Callable[[pathlib.Path], object]):
-  """make(folder) once per test session for every xdist worker, as
-  _made_once does, for a session fixture that is no pipeline run: its
-  value (picklable; files it names stay in folder, read-only for the
-  tests) is recorded as a pickle that the other worker reads. For a
-  fixture both workers' files need (a Transform output, a served model):
-  whichever worker asks first makes it, in any order."""
+  """make(folder) once per test session, for every xdist worker: a shared
+  pipeline run, a Transform output, a served model.
+
+  The first worker to ask makes it under an exclusive lock in the
+  session's shared temporary folder and records its value (picklable;
+  files it names stay in folder, read-only for the tests) as a pickle;
+  the other waits on the lock and reads the record, so either may ask
+  first. Without xdist: made here."""
   if not hasattr(request.config, 'workerinput'):
     return make(tmp_path_factory.mktemp(name))
   import fcntl  # pylint: disable=g-import-not-at-top
@@ -201,7 +164,7 @@ def e2e_run(request, tmp_path_factory) -> PipelineRun:
     if run.returncode == 0:
       run.rerun = run_pipeline(run.output)
     return run
-  run = _made_once(request, tmp_path_factory, 'e2e', make)
+  run = made_once_pickled(request, tmp_path_factory, 'e2e', make)
   assert run.returncode == 0, run.stderr[-3000:]
   return run
 
@@ -248,7 +211,7 @@ def gate_stopped(request, e2e_run, tmp_path_factory) -> PipelineRun:
     output = copy_output(e2e_run.output, work)
     return run_pipeline(output, '--data',
                         str(write_bad_export(1000, 11, work)))
-  return _made_once(request, tmp_path_factory, 'gate', make)
+  return made_once_pickled(request, tmp_path_factory, 'gate', make)
 
 
 def pytest_terminal_summary(terminalreporter, config):
