@@ -213,10 +213,13 @@ ensure_venv() {
 }
 
 # Airflow's own venv (make airflow-env: trixie's python3.13, under
-# orchestration/airflow/constraints-py313.txt), made here, where pip reaches
-# PyPI (PIP_CERT), so the DAG's test finds it made; wheels only, no build.
+# orchestration/airflow/constraints-py313.txt) and MLflow/DVC's (make
+# mlflow-env: python3.13, stacks/mlflow-dvc/constraints.txt), made here, where
+# pip reaches PyPI (PIP_CERT), so the DAG's and the MLflow/DVC tests find them
+# made; wheels only, no build.
 ensure_airflow() {
   in_root make -s -C "$INNER_SRC" airflow-env >/dev/null
+  in_root make -s -C "$INNER_SRC" mlflow-env >/dev/null
 }
 
 prepare() {
