@@ -38,6 +38,10 @@ setup(
         # installs it, TF 2.21 no longer does).
         'tensorboard',
         'grpcio',
+        # The model server's event loop: REST on uvloop with httptools'
+        # C HTTP parser (serving/rest_async.py).
+        'uvloop==0.21.0',
+        'httptools==0.6.4',
         'numpy',
         'pandas',
         'psutil',
