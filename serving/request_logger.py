@@ -28,10 +28,16 @@ queue (a full queue drops the record and counts it); building, serializing
 and writing the log happen on one background thread per collector, which
 flushes whenever its queue is empty (and every FLUSH_EVERY_RECORDS records
 under load) and starts a new file once the current one reaches
---request_log_max_file_bytes.
+--request_log_max_file_bytes. A full or failing disk costs no file and at
+most one line a minute: the collector drops (and counts) records through a
+back-off, then tries again (--request_log_write_retry_ms); a retention
+bound per collector (--request_log_max_total_bytes,
+--request_log_max_age_seconds) deletes the oldest files
+(request_log_disk.py).
 """
 
 import datetime
+import errno
 import itertools
 import logging
 import os
@@ -44,6 +50,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from tensorflow_serving.apis import logging_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
+from serving import request_log_disk
 from serving import status
 
 TFRECORD = 'tfrecord'
@@ -52,6 +59,15 @@ FILE_SUFFIX = '.tfrecord'
 FLUSH_EVERY_RECORDS = 16
 DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024
 DEFAULT_QUEUE_SIZE = 1024
+# The server's retention bound per collector (--request_log_max_total_bytes).
+DEFAULT_MAX_TOTAL_BYTES = 10 * 1024 * 1024 * 1024
+# Back-off after a failed write: the first delay, doubling up to the cap.
+DEFAULT_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 60.0
+# At most one line about a collector's disk trouble per this many seconds.
+ERROR_LOG_INTERVAL_SECONDS = 60.0
+# How often an idle writer applies an age bound.
+RETENTION_CHECK_SECONDS = 60.0
 # TFRecord framing per record: length (8), its CRC (4), data CRC (4).
 _RECORD_OVERHEAD = 16
 
@@ -123,6 +139,18 @@ def log_file_name(prefix: str, collector_id: int, sequence: int,
 class TFRecordCollector(LogCollector):
   """Writes records to rotated TFRecord files on a background thread.
 
+  A record counts as written once a flush (or the file's close) has
+  succeeded. A failed write, flush or close (a full or failing disk) drops
+  the records not yet flushed, cuts the file back to its last flushed byte
+  (an empty one is deleted), so every file stays a readable TFRecord, and
+  starts a back-off: until it runs out, records are dropped without
+  touching the disk; then the next record tries again, creating a new file
+  only if the filesystem has room for it. Drops count as `write_error`, and
+  the trouble is reported in at most one line per `error_log_interval`.
+  After each closed file, at start, and every RETENTION_CHECK_SECONDS when
+  an age bound is set, the oldest files of the prefix are deleted to keep
+  within `max_total_bytes` and `max_age_seconds`.
+
   Args:
     prefix: every file name begins with it (directories are created).
     collector_id: distinguishes collectors of one process in file names.
@@ -132,27 +160,50 @@ class TFRecordCollector(LogCollector):
     metrics: prometheus.Metrics (written / dropped counters), or None.
     block: wait for room in a full queue instead of dropping (a batch
       client that must log everything it sends; never in the server).
+    max_total_bytes: 0 = no bound; else the prefix's files (the open one
+      included) are kept within it, oldest deleted first.
+    max_age_seconds: 0 = no bound; else files last written longer ago are
+      deleted.
+    retry_seconds: the first back-off after a failed write; it doubles with
+      each failure in a row, up to MAX_RETRY_SECONDS.
+    error_log_interval: at most one line per this many seconds about disk
+      trouble goes to the server's log.
+    clock: monotonic seconds, for the back-off and the line interval.
   """
 
   def __init__(self, prefix: str, collector_id: int = 0,
                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
                queue_size: int = DEFAULT_QUEUE_SIZE, metrics=None,
-               block: bool = False):
+               block: bool = False, max_total_bytes: int = 0,
+               max_age_seconds: float = 0,
+               retry_seconds: float = DEFAULT_RETRY_SECONDS,
+               error_log_interval: float = ERROR_LOG_INTERVAL_SECONDS,
+               clock: Callable[[], float] = time.monotonic):
     self.prefix = prefix
     self.block = block
     self.collector_id = collector_id
     self.max_file_bytes = max(1, max_file_bytes)
+    self.max_total_bytes = max_total_bytes
+    self.max_age_seconds = max_age_seconds
     self.metrics = metrics
     self.files: List[str] = []
     self.written = 0
     self.dropped = 0
+    self.deleted_files = 0
     self._queue: 'queue.Queue[Optional[Entry]]' = queue.Queue(
         maxsize=max(1, queue_size))
     self._lock = threading.Lock()
     self._writer = None
+    self._path: Optional[str] = None
     self._file_bytes = 0
+    self._flushed_bytes = 0
     self._sequence = 0
-    self._unflushed = 0
+    # Model names of the records written since the last successful flush.
+    self._unconfirmed: List[str] = []
+    self._backoff = request_log_disk.Backoff(
+        retry_seconds, MAX_RETRY_SECONDS, clock)
+    self._trouble_lines = request_log_disk.OncePer(error_log_interval, clock)
+    self._dropped_unreported = 0
     self._closed = False
     # Test hook: cleared, the writer holds the record it took (a slow disk).
     self.resume = threading.Event()
@@ -181,6 +232,8 @@ class TFRecordCollector(LogCollector):
   def _drop(self, model_name: str, reason: str) -> bool:
     with self._lock:
       self.dropped += 1
+      if reason == 'write_error':
+        self._dropped_unreported += 1
     if self.metrics is not None:
       self.metrics.request_log_dropped.increment(model_name, reason)
     return False
@@ -194,64 +247,155 @@ class TFRecordCollector(LogCollector):
   # ---- writer thread -------------------------------------------------------
 
   def _run(self) -> None:
+    self._apply_retention()
+    wake = RETENTION_CHECK_SECONDS if self.max_age_seconds > 0 else None
     while True:
-      entry = self._queue.get()
+      try:
+        entry = self._queue.get(timeout=wake)
+      except queue.Empty:
+        self._apply_retention()
+        continue
       if entry is None:
         break
       self.resume.wait()
-      model_name, build = entry
-      try:
-        self._write(build())
-        with self._lock:
-          self.written += 1
-        if self.metrics is not None:
-          self.metrics.request_log_written.increment(model_name)
-      except Exception as e:  # pylint: disable=broad-except
-        logging.error('Request log record for %s dropped: %s', model_name, e)
-        self._drop(model_name, 'write_error')
-        self._close_file()
-      if self._queue.empty() or self._unflushed >= FLUSH_EVERY_RECORDS:
-        self._flush_file()
+      self._take(*entry)
+      if self._queue.empty() or len(self._unconfirmed) >= FLUSH_EVERY_RECORDS:
+        self._guarded(self._flush_file)
       self._done()
-    self._close_file()
+    self._guarded(self._close_file)
 
-  def _open(self):
+  def _take(self, model_name: str, build: Callable[[], bytes]) -> None:
+    if self._backoff.waiting:  # The disk failed lately: leave it alone.
+      self._drop(model_name, 'write_error')
+      return
+    try:
+      record = build()
+    except Exception as e:  # pylint: disable=broad-except
+      self._drop(model_name, 'write_error')
+      self._report(logging.ERROR, 'a record could not be built (%s)', e)
+      return
+    self._unconfirmed.append(model_name)
+    self._guarded(lambda: self._write(record))
+
+  def _guarded(self, disk_operation: Callable[[], None]) -> None:
+    try:
+      disk_operation()
+    except Exception as e:  # pylint: disable=broad-except
+      self._disk_failed(e)
+
+  def _open(self, first_record_bytes: int):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     directory = os.path.dirname(self.prefix)
+    if not request_log_disk.has_room(directory or '.', first_record_bytes):
+      raise OSError(errno.ENOSPC, 'No space left on device for a new log '
+                    'file (free space checked before creating one)')
     if directory:
       os.makedirs(directory, exist_ok=True)
     path = log_file_name(self.prefix, self.collector_id, self._sequence)
     self._sequence += 1
     self._writer = tf.io.TFRecordWriter(path)
-    self._file_bytes = 0
+    self._path = path
+    self._file_bytes = self._flushed_bytes = 0
     with self._lock:
       self.files.append(path)
     return self._writer
 
   def _write(self, record: bytes) -> None:
-    writer = self._writer or self._open()
+    size = len(record) + _RECORD_OVERHEAD
+    writer = self._writer or self._open(size)
     writer.write(record)
-    self._file_bytes += len(record) + _RECORD_OVERHEAD
-    self._unflushed += 1
+    self._file_bytes += size
     if self._file_bytes >= self.max_file_bytes:
       self._close_file()
 
   def _flush_file(self) -> None:
-    if self._writer is not None and self._unflushed:
-      try:
-        self._writer.flush()
-      except Exception as e:  # pylint: disable=broad-except
-        logging.error('Flushing the request log failed: %s', e)
-    self._unflushed = 0
+    if self._writer is not None and self._unconfirmed:
+      self._writer.flush()
+      self._flushed_bytes = self._file_bytes
+      self._confirm()
 
   def _close_file(self) -> None:
     if self._writer is not None:
-      try:
-        self._writer.close()
-      except Exception as e:  # pylint: disable=broad-except
-        logging.error('Closing the request log failed: %s', e)
+      self._writer.close()
       self._writer = None
-      self._unflushed = 0
+      self._flushed_bytes = self._file_bytes
+      self._path = None
+      self._confirm()
+      self._apply_retention()
+
+  def _confirm(self) -> None:
+    """The records since the last flush are on disk: count them written."""
+    confirmed, self._unconfirmed = self._unconfirmed, []
+    with self._lock:
+      self.written += len(confirmed)
+    if self.metrics is not None:
+      for model_name in confirmed:
+        self.metrics.request_log_written.increment(model_name)
+    if confirmed and self._backoff.failing:
+      self._backoff.succeeded()
+      self._report(logging.WARNING, 'writing again')
+
+  def _disk_failed(self, error: Exception) -> None:
+    """Drops what is not flushed, cuts the file back, backs off."""
+    writer, self._writer = self._writer, None
+    if writer is not None:
+      try:
+        writer.close()
+      except Exception:  # pylint: disable=broad-except
+        pass  # The file is cut back to its flushed bytes below anyway.
+    if self._path is not None:
+      self._cut_back(self._path, self._flushed_bytes)
+      self._path = None
+    lost, self._unconfirmed = self._unconfirmed, []
+    for model_name in lost:
+      self._drop(model_name, 'write_error')
+    delay = self._backoff.failed()
+    self._report(logging.ERROR, 'writing failed (%s); no new file until the '
+                 'disk is tried again in %.3g s', error, delay)
+
+  def _cut_back(self, path: str, good_bytes: int) -> None:
+    """Leaves `path` a readable TFRecord: its flushed records, or nothing."""
+    try:
+      if good_bytes:
+        os.truncate(path, good_bytes)
+      else:
+        os.remove(path)
+        with self._lock:
+          self.files.remove(path)
+    except OSError:
+      pass  # A record cut off at the end is what a crash leaves, too.
+
+  def _report(self, level: int, message: str, *args) -> None:
+    """One line about disk trouble, unless one went out lately."""
+    silenced = self._trouble_lines.allow()
+    if silenced is None:
+      return
+    with self._lock:
+      dropped, self._dropped_unreported = self._dropped_unreported, 0
+    logging.log(level, 'Request log %s: ' + message + '; %d record(s) '
+                'dropped since the last such line (request_log_dropped_count'
+                ' reason="write_error"; at most one such line per %g s)',
+                self.prefix, *args, dropped, self._trouble_lines.interval)
+
+  def _apply_retention(self) -> None:
+    """Deletes the prefix's oldest files beyond the bytes and age bounds."""
+    if not (self.max_total_bytes > 0 or self.max_age_seconds > 0):
+      return
+    closed = [f for f in request_log_disk.collector_files(
+        self.prefix, FILE_SUFFIX) if f.path != self._path]
+    for f in request_log_disk.enforce_retention(
+        closed, self.max_total_bytes, self.max_age_seconds, time.time(),
+        reserved_bytes=self.max_file_bytes):
+      try:
+        os.remove(f.path)
+      except FileNotFoundError:
+        continue
+      except OSError as e:
+        self._report(logging.ERROR, 'deleting %s (retention) failed (%s)',
+                     f.path, e)
+        continue
+      with self._lock:
+        self.deleted_files += 1
 
   # ---- lifecycle -----------------------------------------------------------
 
@@ -289,7 +433,12 @@ def _tfrecord_factory(config, collector_id, options, metrics):
       config.filename_prefix, collector_id,
       getattr(options, 'request_log_max_file_bytes', DEFAULT_MAX_FILE_BYTES),
       getattr(options, 'request_log_queue_size', DEFAULT_QUEUE_SIZE),
-      metrics)
+      metrics,
+      max_total_bytes=getattr(options, 'request_log_max_total_bytes',
+                              DEFAULT_MAX_TOTAL_BYTES),
+      max_age_seconds=getattr(options, 'request_log_max_age_seconds', 0),
+      retry_seconds=getattr(options, 'request_log_write_retry_ms',
+                            DEFAULT_RETRY_SECONDS * 1000) / 1000)
 
 
 register_collector(TFRECORD, _tfrecord_factory)

@@ -73,6 +73,9 @@ class ServerOptions:
   warmup_all_signatures: bool = True
   request_log_max_file_bytes: int = 64 * 1024 * 1024
   request_log_queue_size: int = 1024
+  request_log_max_total_bytes: int = 10 * 1024 * 1024 * 1024
+  request_log_max_age_seconds: int = 0
+  request_log_write_retry_ms: int = 1000
 
 
 DEFAULT_REST_CONNECTIONS = 256
@@ -178,6 +181,20 @@ _HELP = {
     'request_log_queue_size': '[extension] Request log records waiting for '
                               'the background writer; more are dropped '
                               '(and counted), never waited for.',
+    'request_log_max_total_bytes': '[extension] Retention per request log '
+                                   'collector: its files (all with its '
+                                   'filename_prefix) are kept within this '
+                                   'many bytes, the oldest deleted first; '
+                                   '0 = no bound. At least '
+                                   '--request_log_max_file_bytes.',
+    'request_log_max_age_seconds': '[extension] Retention per request log '
+                                   'collector: its files last written '
+                                   'longer ago are deleted; 0 = no bound.',
+    'request_log_write_retry_ms': '[extension] After a failed request log '
+                                  'write (a full or failing disk), records '
+                                  'are dropped (and counted) this long '
+                                  'before the disk is tried again; doubles '
+                                  'with each failure in a row, up to 60 s.',
 }
 
 
@@ -195,11 +212,20 @@ def validate_options(options: ServerOptions) -> None:
       ('rest_api_idle_timeout_in_ms', 1, 'milliseconds'),
       ('max_tensor_elements', 1, 'elements'),
       ('request_log_max_file_bytes', 1, 'bytes'),
-      ('request_log_queue_size', 1, 'records')):
+      ('request_log_queue_size', 1, 'records'),
+      ('request_log_max_total_bytes', 0, 'bytes, 0 = no bound'),
+      ('request_log_max_age_seconds', 0, 'seconds, 0 = no bound'),
+      ('request_log_write_retry_ms', 1, 'milliseconds')):
     value = getattr(options, name)
     if value < minimum:
       raise status.invalid_argument(
           f'--{name} must be >= {minimum} ({meaning}), got {value}')
+  if 0 < options.request_log_max_total_bytes < (
+      options.request_log_max_file_bytes):
+    raise status.invalid_argument(
+        '--request_log_max_total_bytes must be 0 (no bound) or at least '
+        f'--request_log_max_file_bytes ({options.request_log_max_file_bytes})'
+        f', got {options.request_log_max_total_bytes}')
 
 
 def parse_text_proto(path: str, message):

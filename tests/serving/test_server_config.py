@@ -142,3 +142,26 @@ def test_write_config_can_add_the_logging_block(tmp_path, capsys):
 def test_request_log_bounds_must_be_positive(flag):
   with pytest.raises(status.ServingError, match=f'--{flag} must be >= 1'):
     server_config.validate_options(server_config.ServerOptions(**{flag: 0}))
+
+
+@pytest.mark.parametrize('flag', ['request_log_max_total_bytes',
+                                  'request_log_max_age_seconds'])
+def test_request_log_retention_bounds_cannot_be_negative(flag):
+  with pytest.raises(status.ServingError, match=f'--{flag} must be >= 0'):
+    server_config.validate_options(server_config.ServerOptions(**{flag: -1}))
+
+
+def test_request_log_total_bound_holds_at_least_one_file():
+  server_config.validate_options(server_config.ServerOptions(
+      request_log_max_total_bytes=0, request_log_max_file_bytes=4096))
+  server_config.validate_options(server_config.ServerOptions(
+      request_log_max_total_bytes=4096, request_log_max_file_bytes=4096))
+  with pytest.raises(status.ServingError,
+                     match='--request_log_max_total_bytes must be 0 .* or at '
+                           'least --request_log_max_file_bytes'):
+    server_config.validate_options(server_config.ServerOptions(
+        request_log_max_total_bytes=4095, request_log_max_file_bytes=4096))
+  with pytest.raises(status.ServingError,
+                     match='--request_log_write_retry_ms must be >= 1'):
+    server_config.validate_options(server_config.ServerOptions(
+        request_log_write_retry_ms=0))
