@@ -184,6 +184,21 @@ def macro_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
   return float(np.mean(aucs)) if aucs else float('nan')
 
 
+def bootstrap_rows(count: int, resamples: int = BOOTSTRAP_RESAMPLES,
+                   seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+  """[resamples, count] row indices drawn with replacement, seeded: the
+  same draws for every model scored on the same rows (a paired bootstrap)."""
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, count, size=(resamples, count))
+
+
+def resampled_macro_aucs(labels: np.ndarray, probabilities: np.ndarray,
+                         rows: np.ndarray) -> np.ndarray:
+  """The macro AUC on each resample of `rows` (NaN where no class has rows
+  in and out)."""
+  return np.array([macro_auc(labels[r], probabilities[r]) for r in rows])
+
+
 def decide_multiclass(labels: Sequence[int], candidate: np.ndarray,
                       baseline: Optional[np.ndarray], min_auc: float,
                       significance: float, max_regression: float,
@@ -217,9 +232,8 @@ def decide_multiclass(labels: Sequence[int], candidate: np.ndarray,
   out['per_class_auc'] = {
       names[k]: float(metrics.roc_auc(candidate[:, k], labels == k))
       for k in range(candidate.shape[1])}
-  rng = np.random.default_rng(seed)
-  rows = rng.integers(0, len(labels), size=(resamples, len(labels)))
-  resampled = np.array([macro_auc(labels[r], candidate[r]) for r in rows])
+  rows = bootstrap_rows(len(labels), resamples, seed)
+  resampled = resampled_macro_aucs(labels, candidate, rows)
   low, high = (float(q) for q in np.nanquantile(resampled, [0.025, 0.975]))
   out.update(candidate_auc=auc, candidate_auc_ci95=[low, high],
              gate_passed=bool(low >= min_auc))

@@ -220,10 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
       'AUC of the served model, and a new labelled span of the features as '
       'served',
       epilog='examples:\n  python -m pipeline feedback labels.csv --logs '
-      'runs/default/request_logs',
+      'runs/default/request_logs\n  python -m pipeline feedback '
+      'trips.csv --dataset taxi --logs runs/taxi/request_logs --output '
+      'runs/taxi',
       formatter_class=argparse.RawDescriptionHelpFormatter)
-  feedback.add_argument('labels', help='a CSV with the export\'s "Complaint '
-                        'ID" and "Consumer disputed?" (Yes/No) columns')
+  feedback.add_argument('labels', help="a CSV with the dataset spec's ID "
+                        'column (CFPB: "Complaint ID") and label column '
+                        '("Consumer disputed?", Yes/No); for a spec without '
+                        'an ID, the row_key the bulk client sent, or the '
+                        'labelled rows themselves')
   feedback.add_argument('--logs', required=True, metavar='DIR_OR_GLOB',
                         help="the server's PredictionLog files")
   feedback.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
@@ -235,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help='a JSON object of settings; options given here '
                         'win')
   feedback.add_argument('--json', action='store_true')
+  _add_dataset(feedback)
   _add_settings(feedback.add_argument_group('the A/B test'), 'feedback')
   sync = sub.add_parser(
       'mlflow-sync', help='copy the runs of an --output, and its pushed '
@@ -545,14 +551,17 @@ def _feedback(args) -> int:
   from pipeline.monitoring import feedback, prediction_logs  # pylint: disable=g-import-not-at-top
   from pipeline.reports import feedback_text  # pylint: disable=g-import-not-at-top
   from pipeline.monitoring import ab_test  # pylint: disable=g-import-not-at-top
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
   try:
-    config = _config(args, 'feedback')
+    spec = dataset_spec.load(args.dataset)
+    config = _config(args, 'feedback').for_spec(spec)
     result = feedback.join(
         project_paths.run_paths(args.output), args.labels, args.logs,
         config.model_name, write_span=not args.no_span,
-        rule=ab_test.Rule.from_config(config))
+        rule=ab_test.Rule.from_config(config), spec=spec)
   except (pipeline_config.ConfigError, feedback.FeedbackInputError,
-          prediction_logs.NoLogsError, store.NoMetadataError) as error:
+          prediction_logs.NoLogsError, store.NoMetadataError,
+          dataset_spec.SpecError) as error:
     return _fail(str(error))
   print(json.dumps(result, indent=2) if args.json
         else feedback_text.render(result))

@@ -193,6 +193,16 @@ def _commit_span(labelled, unlabelled, input_root: str,
                        labelled.rows, unlabelled.rows, new_span)
 
 
+def add_span(frame: pd.DataFrame, input_root: str,
+             name: str = SPEC_INPUT_FILE) -> dict:
+  """`frame` (pipeline columns) as a new span after the latest, e.g. the
+  feedback's rows as served; {'span', 'path', 'rows'}."""
+  span = (latest_span(input_root) or 0) + 1
+  path = _span_file(input_root, span, name)
+  cfpb_export.write_pipeline_csv(frame, path)
+  return {'span': span, 'path': path, 'rows': len(frame)}
+
+
 def span_csv(input_root: str, span: int) -> Optional[str]:
   """The CSV of span N, whatever data set wrote it (None if it has none)."""
   for name in (INPUT_FILE, SPEC_INPUT_FILE):

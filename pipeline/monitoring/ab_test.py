@@ -1,14 +1,19 @@
 """The verdict of an A/B test: two served versions, each on its own traffic.
 
-Feedback labels give each version a live AUC on the requests it answered.
-The two AUCs are on different rows, so their difference's standard error is
-the root of the sum of each one's squared DeLong error (independent
-samples; the judge's paired test needs the same rows). The challenger is
-the canary (by label, else the newer version), the incumbent stable.
+Feedback labels give each version a live AUC on the requests it answered
+(pipeline/monitoring/live_metrics.py: the metric the judge blesses on). The
+two AUCs are on different rows (independent samples; the judge's paired
+test needs the same rows): for a binary label their difference's standard
+error is the root of the sum of each one's squared DeLong error, and the
+interval is normal; for a multi-class label (the macro one-vs-rest AUC,
+which has no closed-form error) each arm is resampled on its own by a
+seeded bootstrap and the interval is the 2.5% and 97.5% quantiles of the
+resampled differences. The challenger is the canary (by label, else the
+newer version), the incumbent stable.
 
 The rule, in this order:
 * not enough data yet: a version has fewer than `min_class_rows` labelled
-  requests of either class, where no interval can be trusted;
+  requests of some class, where no interval can be trusted;
 * keep: the canary is significantly worse (the interval's upper bound is
   below 0);
 * promote: the canary is not worse by more than `margin` (the interval's
@@ -20,11 +25,13 @@ The rule, in this order:
 
 import dataclasses
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from components import judge
-from data import metrics as data_metrics
 from pipeline.config import PipelineConfig
+from pipeline.monitoring import live_metrics
 
 PROMOTE, KEEP, NOT_ENOUGH = 'promote', 'keep', 'not enough data yet'
 
@@ -44,53 +51,57 @@ class Rule:
 
 @dataclasses.dataclass(frozen=True)
 class Arm:
-  """One version's labelled traffic."""
+  """One version's labelled traffic: class indices, and per row the
+  positive class's probability (binary) or every class's (multi-class)."""
   version: str
   labels: Sequence[int]
-  predictions: Sequence[float]
+  predictions: Sequence[Any]
   label: str = ''   # the version label the requests asked for, if any
 
 
-def _summary(arm: Arm) -> Dict[str, Any]:
-  labels = list(arm.labels)
-  out = {'model_version': arm.version, 'label': arm.label or None,
-         'examples': len(labels), 'disputed': int(sum(labels)),
-         'mean_prediction': (sum(arm.predictions) / len(labels)
-                             if labels else None)}
-  if labels and sum(labels):
-    out['calibration'] = out['mean_prediction'] / (sum(labels) / len(labels))
-  try:
-    found = judge.auc_with_standard_error(labels, arm.predictions)
-  except ValueError:
-    return out
-  out.update(auc=found['auc'], auc_se=found['se'])
-  out['auc_ci95'] = list(data_metrics.auc_confidence_interval(
-      found['auc'], found['positives'], found['negatives']))
-  return out
+def _summary(arm: Arm, seed: int) -> Dict[str, Any]:
+  """The arm's live figures; for a multi-class arm also its resampled macro
+  AUCs (popped by verdict once the difference is taken)."""
+  if live_metrics.is_multiclass(arm.predictions):
+    out = live_metrics.multiclass(arm.labels, arm.predictions, seed=seed)
+  else:
+    out = live_metrics.binary(arm.labels, arm.predictions)
+  return {'model_version': arm.version, 'label': arm.label or None, **out}
 
 
-def _smallest_class(arm: Arm) -> int:
-  disputed = int(sum(arm.labels))
-  return min(disputed, len(arm.labels) - disputed)
+def _difference(stable: Dict[str, Any], canary: Dict[str, Any],
+                z: float) -> Tuple[float, float, float, float]:
+  """(diff, its standard error, interval low, high), canary - stable."""
+  diff = canary['auc'] - stable['auc']
+  if 'resampled' in canary:   # multi-class: independent bootstraps
+    diffs = canary.pop('resampled') - stable.pop('resampled')
+    low, high = (float(q) for q in np.nanquantile(diffs, [0.025, 0.975]))
+    return diff, float(np.nanstd(diffs, ddof=1)), low, high
+  se = math.hypot(canary['auc_se'], stable['auc_se'])
+  return diff, se, diff - z * se, diff + z * se
 
 
 def verdict(stable: Arm, canary: Arm, rule: Rule = Rule()) -> Dict[str, Any]:
   """The verdict, both arms' live AUC and calibration, and the reason."""
-  out = {'stable': _summary(stable), 'canary': _summary(canary),
+  out = {'stable': _summary(stable, judge.BOOTSTRAP_SEED),
+         'canary': _summary(canary, judge.BOOTSTRAP_SEED + 1),
          'margin': rule.margin, 'min_class_rows': rule.min_class_rows}
   short = [arm.version for arm in (stable, canary)
-           if _smallest_class(arm) < rule.min_class_rows]
-  if short:
+           if live_metrics.smallest_class(arm.labels, arm.predictions)
+           < rule.min_class_rows]
+  if short or 'auc' not in out['stable'] or 'auc' not in out['canary']:
+    for arm in ('stable', 'canary'):
+      out[arm].pop('resampled', None)
     out.update(verdict=NOT_ENOUGH, reason=(
         f'version {", ".join(short)} has fewer than {rule.min_class_rows} '
-        'labelled requests of a class'))
+        'labelled requests of a class' if short else
+        'a version has no AUC on its traffic (a class without rows)'))
     return out
-  diff = out['canary']['auc'] - out['stable']['auc']
-  se = math.hypot(out['canary']['auc_se'], out['stable']['auc_se'])
-  low, high = diff - rule.z * se, diff + rule.z * se
-  out.update(diff=diff, diff_se=se, diff_ci95=[low, high])
-  interval = f'canary - stable AUC {diff:+.4f}, 95% interval {low:+.4f} to ' \
-             f'{high:+.4f}'
+  diff, se, low, high = _difference(out['stable'], out['canary'], rule.z)
+  metric = out['canary']['metric']
+  out.update(metric=metric, diff=diff, diff_se=se, diff_ci95=[low, high])
+  interval = f'canary - stable {metric} {diff:+.4f}, 95% interval ' \
+             f'{low:+.4f} to {high:+.4f}'
   if high < 0:
     out.update(verdict=KEEP, reason=f'{interval}: the canary is '
                'significantly worse')

@@ -72,7 +72,7 @@ def test_join_counts_every_label_and_writes_the_served_features(
   assert served['model_version'] == version
   live = served['live']
   assert live['examples'] == 300
-  assert live['disputed'] == int((export[features.LABEL_EXPORT_COLUMN]
+  assert live['positives'] == int((export[features.LABEL_EXPORT_COLUMN]
                                   .iloc[:300] == 'Yes').sum())
   low, high = live['auc_ci95']
   assert low < live['auc'] < high and 0.5 < live['auc'] < 1.0
@@ -91,8 +91,8 @@ def test_join_counts_every_label_and_writes_the_served_features(
 
 @pytest.mark.parametrize('content, message', [
     ('Complaint ID,Consumer disputed?\n1,Maybe\n', 'must be Yes or No'),
-    ('id,label\n1,Yes\n', 'is not in the export layout'),
-    ('Complaint ID,Consumer disputed?\n42,Yes\n', 'matches a logged request'),
+    ('id,label\n1,Yes\n', 'lacks the label column'),
+    ('Complaint ID,Consumer disputed?\n42,Yes\n', 'matches a request logged'),
 ])
 def test_unusable_labels_are_exit_2_and_write_nothing(setup, tmp_path,
                                                       content, message):
