@@ -5,6 +5,7 @@ tf.data.TFRecordDataset and parsed as tensorflow.serving.PredictionLog.
 """
 
 import glob
+import logging
 import math
 import os
 import time
@@ -25,6 +26,7 @@ from serving import request_logger
 from serving import server_config
 from serving import status
 
+import small_filesystem
 from serving_helpers import HOST, call, deploy
 
 MODEL = 'half_plus_two'
@@ -294,3 +296,66 @@ def test_log_file_names_sort_in_start_order(tmp_path):
                       '00000.tfrecord')
   assert request_logger.log_file_name(str(tmp_path) + '/', 0, 0, now=0.0) == (
       f'{tmp_path}/19700101T000000.000000Z-{os.getpid()}-0-00000.tfrecord')
+
+
+def _dropped_write_errors(server):
+  return server.metrics.request_log_dropped.value(MODEL, 'write_error')
+
+
+def test_full_log_disk_costs_no_request_no_file_and_one_line_a_minute(
+    logged_server, tmp_path, caplog):
+  """The log folder on a 256 KiB tmpfs the test fills, then frees."""
+  caplog.set_level(logging.WARNING)
+  with small_filesystem.mounted(tmp_path / 'logs', 256 * 1024) as disk:
+    server, prefix = logged_server(request_log_write_retry_ms=100)
+    stub = _stub(server)
+    for i in range(5):
+      stub.Predict(_predict_request([float(i)]))
+    _flush(server)
+    assert len(read_logs(prefix)) == 5
+    filler = small_filesystem.fill(disk)
+    files_when_full = sorted(glob.glob(prefix + '*'))
+    started = time.monotonic()
+    n = 300
+    for i in range(5, 5 + n):
+      response = stub.Predict(_predict_request([float(i)]), timeout=60)
+      assert list(response.outputs['y'].float_val) == [0.5 * i + 2]
+    port = server.rest_port
+    for i in range(5 + n, 5 + 2 * n):  # REST too.
+      assert call(port, 'POST', f'/v1/models/{MODEL}:predict',
+                  {'instances': [float(i)]}) == (
+                      200, {'predictions': [0.5 * i + 2]})
+    _flush(server)
+    elapsed = time.monotonic() - started
+    # No file created, and the open one cut back to what was flushed.
+    assert sorted(glob.glob(prefix + '*')) == files_when_full
+    logged = read_logs(prefix)
+    assert len(logged) < 5 + 2 * n
+    assert _dropped_write_errors(server) == 5 + 2 * n - len(logged)
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING and
+             r.getMessage().startswith(f'Request log {prefix}:')]
+    assert 1 <= len(lines) <= 1 + elapsed // 60, [
+        r.getMessage() for r in lines]
+
+    # Room again: within the back-off (100 ms, doubled per failed retry)
+    # logging resumes, in a new file.
+    os.remove(filler)
+    sent = 5 + 2 * n
+    deadline = time.monotonic() + 300
+    while len(read_logs(prefix)) == len(logged):
+      assert time.monotonic() < deadline, 'logging never resumed'
+      stub.Predict(_predict_request([float(sent)]))
+      sent += 1
+      _flush(server)
+      time.sleep(0.05)
+    resumed = read_logs(prefix)[len(logged):]
+    assert len(resumed) == 1
+    assert tf.make_ndarray(
+        resumed[0].predict_log.request.inputs['x']).tolist() == [sent - 1]
+    assert len(glob.glob(prefix + '*')) == len(files_when_full) + 1
+    assert _dropped_write_errors(server) == sent - len(logged) - 1
+    metrics = call(port, 'GET', '/monitoring/prometheus/metrics', raw=True)[1]
+    assert (':tensorflow:serving:request_log_dropped_count{model_name='
+            f'"{MODEL}",reason="write_error"}} {sent - len(logged) - 1}'
+            ) in metrics
+    server.stop()  # Before the unmount, which is lazy but still.
