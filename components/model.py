@@ -13,9 +13,11 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx_bsl.public import tfxio
 
+from components import attributions
 from components import early_stopping
 from components import features
 from components import keras_autograph
+from components import layer_names
 from components import signatures
 from components import stack
 
@@ -42,7 +44,7 @@ CATEGORY_PRIOR_SD = 0.65
 DEEP_DROPOUT = 0.5
 DEEP_L2 = 1e-3
 # The layer whose bias starts at the log-odds of the base rate.
-BIAS_LAYER = 'wide_categorical'
+BIAS_LAYER = layer_names.WIDE_CATEGORICAL
 
 
 def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
@@ -95,7 +97,8 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
                               if train_rows else None),
           bias_initializer=tf.keras.initializers.Constant(bias))(categorical),
       tf.keras.layers.Dense(
-          1, name='wide_text', use_bias=False,
+          1, name=layer_names.wide_text(features.TEXT_FEATURE),
+          use_bias=False,
           kernel_regularizer=tf.keras.regularizers.L1(l1))(ngrams)]
   hidden_units = int(hparams.get('hidden_units', 0))
   if hidden_units > 0:
@@ -107,7 +110,8 @@ def get_model(hparams: Dict[str, Any], label_rate: float = 0.2,
     deep = tf.keras.layers.Dropout(DEEP_DROPOUT)(tf.keras.layers.Dense(
         hidden_units, activation='relu',
         kernel_regularizer=tf.keras.regularizers.L2(DEEP_L2))(deep))
-    logits.append(tf.keras.layers.Dense(1, use_bias=False, name='deep')(deep))
+    logits.append(tf.keras.layers.Dense(1, use_bias=False,
+                                        name=layer_names.DEEP)(deep))
   output = tf.keras.layers.Activation('sigmoid', name=features.OUTPUT_KEY)(
       tf.keras.layers.Add()(logits))
   model = tf.keras.Model(inputs=inputs, outputs=output)
@@ -207,11 +211,28 @@ def write_history(model_run_dir: str, history: Dict[str, List[float]],
   return path
 
 
+REFERENCE_BATCH = 1024  # rows per batch of the attributions' reference pass
+
+
+def eval_reference(model: tf.keras.Model, fn_args, tf_transform_output,
+                   output_key: str = features.OUTPUT_KEY,
+                   label_key: str = features.LABEL_KEY, spec=None):
+  """The attributions' reference (components/attributions.py): each
+  feature's mean contribution over the eval split, every row once."""
+  return attributions.reference_means(
+      model, make_dataset(fn_args.eval_files, fn_args.data_accessor,
+                          tf_transform_output, batch_size=REFERENCE_BATCH,
+                          once=True, label_key=label_key, shuffle=False),
+      output_key, spec)
+
+
 def run_fn(fn_args) -> None:
-  """TFX Trainer entry point: train, then export with both signatures."""
+  """TFX Trainer entry point: train, then export with its signatures."""
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   hparams = dict(DEFAULT_HPARAMS)
   if fn_args.hyperparameters:
     hparams.update(fn_args.hyperparameters.get('values', {}))
   model = train(fn_args, tf_transform_output, hparams)
-  signatures.export(model, tf_transform_output, fn_args.serving_model_dir)
+  signatures.export(model, tf_transform_output, fn_args.serving_model_dir,
+                    reference=eval_reference(model, fn_args,
+                                             tf_transform_output))

@@ -24,6 +24,7 @@ import tensorflow as tf
 from components import dataset_spec
 from components import features
 from components import keras_autograph
+from components import layer_names
 from components import model as cfpb_model
 from components import transform_by_kind
 
@@ -97,10 +98,8 @@ def build(spec: dataset_spec.DatasetSpec, hparams: Dict[str, Any],
                           if train_rows else None),
       bias_initializer=tf.keras.initializers.Constant(bias))(categorical)]
   for key, bag in bags:
-    name = ('wide_text' if key == features.TEXT_FEATURE
-            else f'wide_text_{key}')
     logits.append(tf.keras.layers.Dense(
-        units, name=name, use_bias=False,
+        units, name=layer_names.wide_text(key), use_bias=False,
         kernel_regularizer=tf.keras.regularizers.L1(l1))(bag))
   deep_inputs = [categorical]
   if numeric:
@@ -114,7 +113,7 @@ def build(spec: dataset_spec.DatasetSpec, hparams: Dict[str, Any],
     # Without a deep part the numbers still enter linearly, beside the
     # step function their buckets give the wide part.
     logits.append(tf.keras.layers.Dense(units, use_bias=False,
-                                        name='wide_numeric')(numbers))
+                                        name=layer_names.WIDE_NUMERIC)(numbers))
     deep_inputs.append(numbers)
   hidden_units = int(hparams.get('hidden_units', 0))
   if hidden_units > 0:
@@ -132,7 +131,7 @@ def build(spec: dataset_spec.DatasetSpec, hparams: Dict[str, Any],
             kernel_regularizer=tf.keras.regularizers.L2(
                 cfpb_model.DEEP_L2))(deep))
     logits.append(tf.keras.layers.Dense(units, use_bias=False,
-                                        name='deep')(deep))
+                                        name=layer_names.DEEP)(deep))
   summed = (tf.keras.layers.Add()(logits) if len(logits) > 1
             else logits[0])
   output = tf.keras.layers.Activation(

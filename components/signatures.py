@@ -19,6 +19,7 @@ from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
+from components import attributions
 from components import features
 
 OUTPUT_KEY = features.OUTPUT_KEY
@@ -92,34 +93,55 @@ def _as_raw_format(spec, value):
   return tf.reshape(typed, [-1] + list(spec.shape))
 
 
-def export(model, tf_transform_output, export_dir: str, spec=None) -> None:
-  """Saves the model with both signatures and TF Serving warm-up requests
-  (spec: the dataset spec; None: the CFPB model's string inputs)."""
+def export(model, tf_transform_output, export_dir: str, spec=None,
+           reference=None) -> None:
+  """Saves the model with its signatures and TF Serving warm-up requests
+  (spec: the dataset spec; None: the CFPB model's string inputs).
+
+  Besides `serving_default` and `predict_raw`, `explain` takes
+  predict_raw's inputs and answers the probabilities with each raw
+  feature's attribution (components/attributions.py), measured from
+  `reference` (attributions.reference_means over the eval split; None:
+  from the bias); assets.extra/explain.json names its feature axis.
+  """
   model.tft_layer = tf_transform_output.transform_features_layer()
   raw_spec = _raw_spec(tf_transform_output, spec)
   keys = raw_keys(spec)
   output_key = spec.output_key if spec else OUTPUT_KEY
+  explain = attributions.export_function(model, output_key, spec, reference)
 
   def predict(raw):
     return {output_key: model(model.tft_layer(raw))}
+
+  def raw_inputs(values):
+    return {key: _as_raw_format(raw_spec[key], value)
+            for key, value in zip(keys, values)}
+
+  by_column = [tf.TensorSpec([None], wire_dtype(spec, key), name=key)
+               for key in keys]
 
   @tf.function(input_signature=[
       tf.TensorSpec([None], tf.string, name=features.EXAMPLES_INPUT)])
   def serve_examples(examples):
     return predict(tf.io.parse_example(examples, raw_spec))
 
-  @tf.function(input_signature=[
-      tf.TensorSpec([None], wire_dtype(spec, key), name=key)
-      for key in keys])
+  @tf.function(input_signature=by_column)
   def serve_raw(*values):
-    return predict({key: _as_raw_format(raw_spec[key], value)
-                    for key, value in zip(keys, values)})
+    return predict(raw_inputs(values))
+
+  @tf.function(input_signature=by_column)
+  def serve_explain(*values):
+    transformed = model.tft_layer(raw_inputs(values))
+    return dict(explain(transformed), **{output_key: model(transformed)})
 
   model.save(export_dir, save_format='tf', signatures={
       features.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
       features.RAW_SIGNATURE: serve_raw.get_concrete_function(),
+      attributions.SIGNATURE: serve_explain.get_concrete_function(),
   })
   write_warmup_requests(export_dir, spec)
+  attributions.write_description(
+      export_dir, attributions.description(model, spec, reference))
 
 
 def example_from_fields(fields) -> tf.train.Example:

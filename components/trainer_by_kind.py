@@ -71,7 +71,7 @@ def train(fn_args, tf_transform_output, hparams: Dict[str, Any],
 
 
 def run_fn(fn_args) -> None:
-  """TFX Trainer entry point: train, then export with both signatures."""
+  """TFX Trainer entry point: train, then export with its signatures."""
   spec = dataset_spec.from_custom_config(fn_args.custom_config)
   tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
   hparams = dict(cfpb_model.DEFAULT_HPARAMS)
@@ -79,4 +79,6 @@ def run_fn(fn_args) -> None:
     hparams.update(fn_args.hyperparameters.get('values', {}))
   model = train(fn_args, tf_transform_output, hparams, spec)
   signatures.export(model, tf_transform_output, fn_args.serving_model_dir,
-                    spec=spec)
+                    spec=spec, reference=cfpb_model.eval_reference(
+                        model, fn_args, tf_transform_output,
+                        spec.output_key, spec.label.key, spec))
