@@ -87,6 +87,12 @@ class PipelineConfig:
   min_auc: float = 0.65
   max_auc_regression: float = 0.0
   baseline_significance: float = 0.05
+  # The decision threshold of the fairness rates per group (false positive
+  # and negative rates, positive rate: components/fairness.py), a binary
+  # model's; 0: the score above which the eval split's share of positives
+  # is flagged (at 0.5 with a 20% base rate almost nothing is). Reported,
+  # not gated. A multi-class model decides by the argmax.
+  decision_threshold: float = 0.0
   # Monitoring (`pipeline monitor`): distances above which served traffic
   # has shifted. L-infinity of a categorical's value shares (skew against
   # training, drift against the previous window), Jensen-Shannon of the
@@ -142,7 +148,9 @@ class PipelineConfig:
         ('baseline_significance', 0.0 < self.baseline_significance < 0.5,
          'between 0 and 0.5'),
         ('max_auc_regression', 0.0 <= self.max_auc_regression <= 1.0,
-         'between 0 and 1')]
+         'between 0 and 1'),
+        ('decision_threshold', 0.0 <= self.decision_threshold < 1.0,
+         '0 (by the base rate) or a probability below 1')]
     checks += [(name, 0.0 < getattr(self, name) <= 1.0,
                 'above 0 and at most 1')
                for name in ('skew_threshold', 'drift_threshold',
