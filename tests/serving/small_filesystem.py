@@ -20,8 +20,12 @@ def mounted(path, size: int):
   if os.geteuid() != 0:
     pytest.skip('mounting a tmpfs needs root (CI runs as root)')
   os.makedirs(path, exist_ok=True)
-  subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs',
-                  str(path)], check=True, capture_output=True)
+  done = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}',
+                         'tmpfs', str(path)], capture_output=True, text=True,
+                        check=False)
+  if done.returncode:
+    raise RuntimeError(f'mounting a tmpfs on {path} failed (root without '
+                       f'CAP_SYS_ADMIN?): {done.stderr.strip()}')
   try:
     yield str(path)
   finally:
