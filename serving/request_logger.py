@@ -147,8 +147,8 @@ class TFRecordCollector(LogCollector):
   touching the disk; then the next record tries again, creating a new file
   only if the filesystem has room for it. Drops count as `write_error`, and
   the trouble is reported in at most one line per `error_log_interval`.
-  After each closed file, at start, and every RETENTION_CHECK_SECONDS when
-  an age bound is set, the oldest files of the prefix are deleted to keep
+  After each closed file, at start, and every `retention_check_seconds`
+  when an age bound is set, the oldest files of the prefix are deleted to keep
   within `max_total_bytes` and `max_age_seconds`.
 
   Args:
@@ -169,6 +169,8 @@ class TFRecordCollector(LogCollector):
     error_log_interval: at most one line per this many seconds about disk
       trouble goes to the server's log.
     clock: monotonic seconds, for the back-off and the line interval.
+    retention_check_seconds: with an age bound, how often the writer
+      applies it while records keep coming or none do.
   """
 
   def __init__(self, prefix: str, collector_id: int = 0,
@@ -178,13 +180,15 @@ class TFRecordCollector(LogCollector):
                max_age_seconds: float = 0,
                retry_seconds: float = DEFAULT_RETRY_SECONDS,
                error_log_interval: float = ERROR_LOG_INTERVAL_SECONDS,
-               clock: Callable[[], float] = time.monotonic):
+               clock: Callable[[], float] = time.monotonic,
+               retention_check_seconds: float = RETENTION_CHECK_SECONDS):
     self.prefix = prefix
     self.block = block
     self.collector_id = collector_id
     self.max_file_bytes = max(1, max_file_bytes)
     self.max_total_bytes = max_total_bytes
     self.max_age_seconds = max_age_seconds
+    self._retention_check_seconds = retention_check_seconds
     self.metrics = metrics
     self.files: List[str] = []
     self.written = 0
@@ -248,12 +252,16 @@ class TFRecordCollector(LogCollector):
 
   def _run(self) -> None:
     self._apply_retention()
-    wake = RETENTION_CHECK_SECONDS if self.max_age_seconds > 0 else None
+    every = (self._retention_check_seconds if self.max_age_seconds > 0
+             else None)
+    retained_at = time.monotonic()
     while True:
-      try:
-        entry = self._queue.get(timeout=wake)
-      except queue.Empty:
+      if every is not None and time.monotonic() - retained_at >= every:
         self._apply_retention()
+        retained_at = time.monotonic()
+      try:
+        entry = self._queue.get(timeout=every)
+      except queue.Empty:
         continue
       if entry is None:
         break

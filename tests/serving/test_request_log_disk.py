@@ -242,3 +242,23 @@ def test_collector_files_knows_its_names_only(tmp_path, prefix_end):
     (tmp_path / name).write_bytes(b'x')
   found = request_log_disk.collector_files(prefix, '.tfrecord')
   assert [os.path.basename(f.path) for f in found] == sorted(names)
+
+
+def test_age_bound_applies_while_the_collector_runs(tmp_path):
+  directory = tmp_path / 'logs'
+  directory.mkdir()
+  collector = request_logger.TFRecordCollector(
+      str(directory / 'm'), max_age_seconds=60, retention_check_seconds=0.05)
+  try:
+    _send(collector, [0])  # The check at start has run: this file is new.
+    old = directory / 'm-20200101T000000.000000Z-11-0-00000.tfrecord'
+    old.write_bytes(b'x')
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    deadline = time.monotonic() + 120
+    while old.exists():  # Only a check while running can find it.
+      assert time.monotonic() < deadline, 'the age bound was never applied'
+      time.sleep(0.05)
+    assert collector.deleted_files == 1
+    assert len(_log_files(directory)) == 1  # The open file stays.
+  finally:
+    collector.close()
