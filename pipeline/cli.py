@@ -31,6 +31,8 @@ EXAMPLES = """examples:
   python -m pipeline run --dataset taxi           # the Chicago taxi trips
   python -m pipeline run --dataset penguins       # three species
   python -m pipeline run --dataset my/birds.yaml --data birds.csv
+  python -m pipeline run --dataset taxi --span-by quarter --window 4
+  python -m pipeline run --dataset taxi --span-by quarter --until 2014Q2
 """
 
 # Help for the settings whose field name alone does not say enough.
@@ -62,6 +64,8 @@ SETTING_HELP = {
                    "Trainer's steps",
     'window': 'train on the latest N spans ingested into this store (the '
               'new one included); judged on the new span',
+    'min_span_rows': 'with --span-by: a period with fewer rows is merged '
+                     'with the next',
     'skew_threshold': 'L-infinity distance of a categorical feature, served '
                       'against training, above which it alerts',
     'drift_threshold': 'L-infinity distance against the previous window '
@@ -146,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
   run.add_argument('--from-input', action='store_true',
                    help='no export: train on the spans already in '
                    '<output>/input/ (e.g. the one `feedback` wrote)')
+  run.add_argument('--span-by', choices=('quarter', 'month'),
+                   help="one span per period of the dataset spec's "
+                   'timestamp column, ingested one run each, oldest first: '
+                   'the new periods that fit the --window (merged with the '
+                   'next when under --min-span-rows)')
+  run.add_argument('--until', metavar='PERIOD',
+                   help='with --span-by: leave out the periods after this '
+                   'one (e.g. 2014Q2, 2014-05): replay the data in time')
   run.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                    help='pipeline root, metadata and pushed models '
                    '(default: %(default)s)')
@@ -412,6 +424,11 @@ def run_command(args) -> int:
   if args.from_input and args.data:
     return _fail('--from-input trains on the spans already in '
                  '<output>/input/: give it or --data, not both')
+  if args.span_by and (args.from_input or args.data_repo):
+    return _fail('--span-by cuts --data (or the spec\'s data) into spans: '
+                 'not with --from-input or --data-repo')
+  if args.until and not args.span_by:
+    return _fail('--until needs --span-by')
   from pipeline import data_versions  # pylint: disable=g-import-not-at-top
   try:
     args.data_version = data_versions.check_request(
@@ -427,12 +444,25 @@ def _run_pipeline(args, config: pipeline_config.PipelineConfig) -> int:
   from pipeline import local_runner  # pylint: disable=g-import-not-at-top
   from pipeline.reports import summary_text  # pylint: disable=g-import-not-at-top
   # Progress on stderr, the summary on stdout: `--json > summary.json` works.
-  result = local_runner.run(
-      config, project_paths.run_paths(args.output, args.metadata),
-      args.data,
-      progress=lambda line: print(line, file=sys.stderr, flush=True),
-      verbose=args.verbose, beam_pipeline_args=args.beam_args,
-      from_input=args.from_input, data_version=args.data_version)
+  paths = project_paths.run_paths(args.output, args.metadata)
+  def progress(line):
+    print(line, file=sys.stderr, flush=True)
+  if args.span_by:
+    from pipeline import period_runs  # pylint: disable=g-import-not-at-top
+    result = period_runs.run(config, paths, args.data, args.span_by,
+                             args.until, progress, verbose=args.verbose,
+                             beam_pipeline_args=args.beam_args)
+    if not result.summary.get('components'):   # nothing new, or bad input
+      if args.json and result.exit_code == 0:
+        print(json.dumps(result.summary, indent=2))
+      if result.error:
+        print(f'error: {result.error}', file=sys.stderr, flush=True)
+      return result.exit_code
+  else:
+    result = local_runner.run(
+        config, paths, args.data, progress=progress,
+        verbose=args.verbose, beam_pipeline_args=args.beam_args,
+        from_input=args.from_input, data_version=args.data_version)
   if args.mlflow and result.summary.get('run_id'):
     _log_to_mlflow(args, [result.summary['run_id']])
   if result.summary.get('components') or result.exit_code == 0:

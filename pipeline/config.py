@@ -78,6 +78,11 @@ class PipelineConfig:
   # new span alone is validated, and the candidate is judged on its eval
   # split: the data the model will meet next.
   window: int = 1
+  # With `run --span-by quarter|month` (pipeline/time_spans.py): a period
+  # with fewer rows is merged with the next, since its eval split (a fifth)
+  # would be too small to judge a model on: at 800 rows about 160 eval
+  # rows, an AUC interval of about +-0.08.
+  min_span_rows: int = 800
   hash_buckets_eval: int = 1
   # The judge's gates (components/judge.py): the lower bound of the AUC's 95%
   # interval must reach min_auc (a majority-class predictor, AUC 0.5, cannot),
@@ -131,7 +136,7 @@ class PipelineConfig:
   def __post_init__(self):
     for name in ('rows', 'eval_steps', 'tuner_trials', 'tuner_halving',
                  'min_train_steps', 'hash_buckets_train', 'hash_buckets_eval',
-                 'window'):
+                 'window', 'min_span_rows'):
       if getattr(self, name) < 1:
         raise ConfigError(f'{option(name)} must be at least 1, not '
                           f'{getattr(self, name)}')

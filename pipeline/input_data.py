@@ -157,7 +157,14 @@ def prepare_with_spec(csvs: Sequence[str], spec, input_root: str,
     spec_frame.DataKindError: a numeric column holds something else.
     data.files.OutputError: the output cannot be written.
   """
-  from data import spec_frame  # pylint: disable=g-import-not-at-top
+  return prepare_frame(read_spec_csvs(csvs, spec), spec, input_root,
+                       unlabelled_dir,
+                       ', '.join(os.path.basename(p) for p in csvs))
+
+
+def read_spec_csvs(csvs: Sequence[str], spec) -> pd.DataFrame:
+  """The rows of one or more CSVs, every value a string; a row whose spec
+  ID was met before is dropped."""
   frames = []
   for path in csvs:
     frames.append(pd.read_csv(path, dtype=str, keep_default_na=False))
@@ -165,8 +172,14 @@ def prepare_with_spec(csvs: Sequence[str], spec, input_root: str,
   if spec.id_column and spec.id_column in df.columns:
     df = df.drop_duplicates(subset=[spec.id_column], keep='first',
                             ignore_index=True)
-  labelled_rows, rest = spec_frame.to_pipeline_frame(
-      df, spec, ', '.join(os.path.basename(p) for p in csvs))
+  return df
+
+
+def prepare_frame(df: pd.DataFrame, spec, input_root: str,
+                  unlabelled_dir: str, source: str) -> PreparedInput:
+  """prepare_with_spec for rows already read (a period's, say)."""
+  from data import spec_frame  # pylint: disable=g-import-not-at-top
+  labelled_rows, rest = spec_frame.to_pipeline_frame(df, spec, source)
   with cfpb_export.PipelineCsvWriter(input_root) as labelled, \
       cfpb_export.PipelineCsvWriter(unlabelled_dir) as unlabelled:
     labelled.write(labelled_rows)

@@ -34,6 +34,14 @@ def render(s: Dict[str, Any]) -> str:
   """The summary of one run (what `pipeline run` prints without --json)."""
   lines = ['', '=== run summary ===',
            f"run {s.get('run_id')}  span {s['span']}  ({s['input_csv']})"]
+  periods = s.get('periods')
+  if periods:
+    lines.append(f"periods ({periods['span_by']}): ingested "
+                 + (', '.join(f"{p['label']} (span {p['span']})"
+                              for p in periods['ingested']) or 'none')
+                 + (f"; older than the window, not ingested: "
+                    f"{', '.join(periods['not_ingested_older_than_window'])}"
+                    if periods['not_ingested_older_than_window'] else ''))
   if len(s.get('window_spans') or []) > 1:
     lines.append('trained on spans ' + ', '.join(
         str(span) for span in s['window_spans']) + ' (the rolling window); '
