@@ -27,7 +27,7 @@ CFPB_GROUPS: Tuple[Tuple[str, ...], ...] = (
     (features.PRODUCT, features.SUB_PRODUCT),
     (features.ISSUE, features.SUB_ISSUE),
     (features.STATE, features.ZIP_CODE))
-REPEATS = 5           # shuffles per group
+REPEATS = 3           # shuffles per group
 RESAMPLES = 200       # bootstrap resamples of the eval rows
 MAX_ROWS = 5000       # eval rows the permutations score, at most (sampled)
 SEED = 42
@@ -152,6 +152,40 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
   return float(metrics.roc_auc(scores, labels))
 
 
+def weighted_aucs(labels: np.ndarray, scores: np.ndarray,
+                  weights: np.ndarray) -> np.ndarray:
+  """[B] AUCs of one score vector under B row weightings ([B, N], e.g. a
+  bootstrap's counts): the Mann-Whitney statistic with weights, ties half,
+  so one sort serves every resample. Multi-class ([N, C] scores): the
+  macro one-vs-rest AUC. NaN where a weighting leaves a class without
+  rows."""
+  scores = np.asarray(scores, dtype=np.float64)
+  labels = np.asarray(labels, dtype=int)
+  weights = np.asarray(weights, dtype=np.float64)
+  if scores.ndim == 2:
+    per_class = [weighted_aucs((labels == k).astype(int), scores[:, k],
+                               weights) for k in range(scores.shape[1])]
+    return np.mean(per_class, axis=0)
+  order = np.argsort(scores, kind='stable')
+  ordered = scores[order]
+  starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+  positive = labels[order] == 1
+  sorted_weights = weights[:, order]
+  pos = np.add.reduceat(sorted_weights * positive, starts, axis=1)
+  neg = np.add.reduceat(sorted_weights * ~positive, starts, axis=1)
+  below = np.cumsum(neg, axis=1) - neg
+  with np.errstate(invalid='ignore', divide='ignore'):
+    return ((pos * (below + 0.5 * neg)).sum(axis=1)
+            / (pos.sum(axis=1) * neg.sum(axis=1)))
+
+
+def bootstrap_weights(rows: int, resamples: int,
+                      rng: np.random.Generator) -> np.ndarray:
+  """[resamples, rows]: how often each row is drawn in each resample."""
+  draws = rng.integers(0, rows, size=(resamples, rows))
+  return np.stack([np.bincount(d, minlength=rows) for d in draws])
+
+
 def permutation_importance(
     score: Callable[[Dict[str, np.ndarray]], np.ndarray],
     columns: Dict[str, np.ndarray], labels: np.ndarray,
@@ -178,8 +212,8 @@ def permutation_importance(
   rng = np.random.default_rng(seed)
   base = score(columns)
   base_loss = log_loss_per_row(labels, base)
-  draws = rng.integers(0, rows, size=(resamples, rows))
-  base_aucs = np.array([auc(labels[d], base[d]) for d in draws])
+  weights = bootstrap_weights(rows, resamples, rng)
+  base_aucs = weighted_aucs(labels, base, weights)
   found = []
   for group in groups:
     shuffled_scores = []
@@ -193,10 +227,9 @@ def permutation_importance(
                               for s in shuffled_scores]))
     loss_rise_rows = np.mean([log_loss_per_row(labels, s) - base_loss
                               for s in shuffled_scores], axis=0)
-    boot_auc = base_aucs - np.array([
-        np.mean([auc(labels[d], s[d]) for s in shuffled_scores])
-        for d in draws])
-    boot_loss = np.array([loss_rise_rows[d].mean() for d in draws])
+    boot_auc = base_aucs - np.mean([weighted_aucs(labels, s, weights)
+                                    for s in shuffled_scores], axis=0)
+    boot_loss = weights @ loss_rise_rows / rows
     found.append({
         'feature': group_name(group), 'members': list(group),
         'auc_drop': auc_drop,

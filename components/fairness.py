@@ -142,7 +142,8 @@ def fairness(scores: np.ndarray, labels: np.ndarray,
   source = 'setting'
   if threshold is None:
     threshold, source = default_threshold(scores, labels), (
-        "the eval split's positive share flagged")
+        "the default, where the eval split's share of positives is "
+        'flagged')
   out = _one_vs_rest(scores >= threshold, labels == 1, slices, min_rows)
   out.update(decision='score >= threshold', threshold=float(threshold),
              threshold_source=source, min_rows=min_rows)

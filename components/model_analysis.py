@@ -208,6 +208,26 @@ def run(examples_uri: str, model_uri: str, output_dir: str, spec=None,
   return found
 
 
+def compact(found: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+  """The analysis without its per-slice tables (the run's --json summary
+  and lineage): dependency per feature and group, permutation importance,
+  the fairness threshold, overall rates, the largest gaps and the flagged
+  ones."""
+  if not found or 'attributions' not in found:
+    return found
+  attributions = {k: v for k, v in found['attributions'].items()
+                  if k != 'slices'}
+  fair = found['fairness']
+  if 'per_class' in fair:
+    rates = {name: {'overall': part['overall'], 'gaps': part['gaps']}
+             for name, part in fair['per_class'].items()}
+    fairness_ = dict({k: v for k, v in fair.items() if k != 'per_class'},
+                     per_class=rates)
+  else:
+    fairness_ = {k: v for k, v in fair.items() if k != 'slices'}
+  return dict(found, attributions=attributions, fairness=fairness_)
+
+
 def read(output_dir: str) -> Optional[Dict[str, Any]]:
   """The analysis.json in an artifact's folder, None if there is none."""
   path = os.path.join(output_dir, ANALYSIS_FILE)

@@ -13,12 +13,14 @@ from ml_metadata.proto import metadata_store_pb2
 # no longer exports them at the top level (tfma_config.Options is gone there).
 from tensorflow_model_analysis.proto import config_pb2 as tfma_config
 
+from components import analysis_component
 from components import baseline
 from components import data_gate
 from components import dataset_spec
 from components import features
 from components import judge as judge_lib
 from components import judge_component
+from components import model_analysis
 from components import tfx_api
 from components import window as window_lib
 from pipeline.config import PipelineConfig
@@ -231,13 +233,22 @@ def create_pipeline(config: PipelineConfig, data_root: str,
                       if spec.multiclass else '')}
          if spec else {})).with_id(judge_lib.NODE_ID)
   judge.add_upstream_node(evaluator)  # the report shows both, judge last
+  # Beside the Evaluator: attributions, permutation importance, fairness
+  # per group (components/model_analysis.py); reported, not gated.
+  analysis = analysis_component.ModelAnalysis(
+      examples=example_gen.outputs['examples'],
+      model=trainer.outputs['model'],
+      dataset=json.dumps(spec.module_config()) if spec else '',
+      decision_threshold=config.decision_threshold, seed=config.seed,
+      code_fingerprint=config.code_fingerprint,
+  ).with_id(model_analysis.NODE_ID)
   pusher = tfx_api.Pusher(
       model=trainer.outputs['model'],
       model_blessing=judge.outputs['blessing'],
       push_destination=tfx_api.PushDestination(
           filesystem=tfx_api.PushDestination.Filesystem(
               base_directory=f'{serving_dir}/{config.model_name}')))
-  components += [trainer, model_resolver, evaluator, judge, pusher]
+  components += [trainer, model_resolver, evaluator, judge, analysis, pusher]
   return tfx_api.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=pipeline_root,

@@ -20,6 +20,7 @@ import subprocess
 from typing import Any, Dict, List, Optional
 
 from components import judge as judge_module
+from components import model_analysis as analysis_module
 from pipeline import data_versions
 from pipeline import paths as project_paths
 from pipeline.metadata import evaluation
@@ -267,6 +268,31 @@ def judgement(graph: metadata_graph.Graph, judge) -> Optional[Dict[str, Any]]:
   return found
 
 
+ANALYSIS_NODE = analysis_module.NODE_ID
+
+
+def model_analysis(graph: metadata_graph.Graph,
+                   execution) -> Optional[Dict[str, Any]]:
+  """What a ModelAnalysis execution found (its analysis.json, with where
+  it is), None without one or when it is not on disk any more."""
+  found = graph.output(execution, 'analysis') if execution else None
+  analysis = (analysis_module.read(found.uri)
+              if found and os.path.isdir(found.uri) else None)
+  if analysis is not None:
+    analysis['uri'] = found.uri
+  return analysis
+
+
+def analysis_of_model(graph: metadata_graph.Graph,
+                      model) -> Optional[Dict[str, Any]]:
+  """The latest analysis of a Model artifact (None: none recorded)."""
+  for execution in reversed(graph.consumers(model, ANALYSIS_NODE)):
+    found = model_analysis(graph, execution)
+    if found is not None:
+      return found
+  return None
+
+
 def evaluator_of(graph: metadata_graph.Graph, judge):
   """The Evaluator execution of the judge's run that evaluated its model."""
   model = graph.input(judge, 'model')
@@ -420,6 +446,7 @@ def trace(graph: metadata_graph.Graph, pushed,
       'pusher_execution': pusher.id,
       'run_id': _run_id(graph, pusher)}}
   out.update(model_lineage(graph, model))
+  out['analysis'] = analysis_of_model(graph, model)
   if blessing:
     out['blessing'] = {'id': blessing.id, 'uri': blessing.uri,
                        'blessed': bool(metadata_graph.prop(blessing,

@@ -61,6 +61,8 @@ def describe(graph: metadata_graph.Graph, run, index: int) -> Dict[str, Any]:
     blessing = graph.output(judge or evaluator, 'blessing')
     out['blessed'] = bool(blessing and metadata_graph.prop(blessing,
                                                            'blessed'))
+  out['analysis'] = lineage.model_analysis(
+      graph, nodes.get(lineage.ANALYSIS_NODE))
   pusher = nodes.get('Pusher')
   pushed = graph.output(pusher, 'pushed_model') if pusher else None
   was_pushed = bool(pushed and metadata_graph.prop(pushed, 'pushed'))

@@ -9,6 +9,7 @@ rerun reports the same data, metrics and push as the run that computed them.
 import os
 from typing import Any, Dict, List, Optional
 
+from components import model_analysis
 from pipeline.metadata import evaluation
 from pipeline.metadata import lineage
 from pipeline.metadata import statistics
@@ -79,6 +80,10 @@ def latest_run(graph: metadata_graph.Graph) -> Dict[str, Any]:
   if decided:
     out['blessed'] = bool(decided['blessed'])
     out['judgement'] = decided
+  analysis = lineage.model_analysis(graph,
+                                    nodes.get(lineage.ANALYSIS_NODE))
+  if analysis:  # the whole of it in <uri>/analysis.json
+    out['analysis'] = model_analysis.compact(analysis)
   pushed = _output(graph, nodes, 'Pusher', 'pushed_model')
   if pushed:
     out['push'] = push_record(pushed)

@@ -186,7 +186,9 @@ def evaluation_charts(curves: Dict[str, Any]) -> List[str]:
 
 def bar_chart(title: str, labels: Sequence[str],
               series: Sequence[Tuple[str, Sequence[float], str]],
-              value_label: str = 'share') -> str:
+              value_label: str = 'share',
+              intervals: Sequence[Sequence[Tuple[float, float]]] = ()
+              ) -> str:
   """Horizontal bars, one group per label, one bar per series.
 
   Args:
@@ -194,6 +196,8 @@ def bar_chart(title: str, labels: Sequence[str],
     labels: the categories (e.g. a feature's values), top to bottom.
     series: (name, one value per label, colour), e.g. training and served.
     value_label: below the value axis.
+    intervals: per series, one (low, high) per label drawn as a whisker
+      over its bar (a 95% interval); fewer series: none for the rest.
   """
   esc = html.escape
   bar, gap, label_width = 9, 8, 150
@@ -201,7 +205,9 @@ def bar_chart(title: str, labels: Sequence[str],
   group = bar * len(series) + gap
   top, left, right = MARGIN_TOP + 16 * len(series), label_width, width - 16
   height = top + group * len(labels) + 34
-  highest = max([v for _, values, _ in series for v in values] + [1e-9])
+  highest = max([v for _, values, _ in series for v in values] +
+                [high for found in intervals for _, high in found
+                 if high == high] + [1e-9])
   x_range = nice_range(0.0, highest)
   x = lambda v: _scale(v, x_range[0], x_range[1], left, right)
   parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} '
@@ -230,6 +236,16 @@ def bar_chart(title: str, labels: Sequence[str],
                    f'width="{max(x(values[row]) - left, 0):.1f}" '
                    f'height="{bar - 1}" fill="{color}"><title>{esc(name)} '
                    f'{values[row]:.3f}</title></rect>')
+      if i < len(intervals) and intervals[i][row][0] == intervals[i][row][0]:
+        low, high = intervals[i][row]
+        middle = y0 + i * bar + (bar - 1) / 2
+        parts.append(
+            f'<path d="M{x(max(low, x_range[0])):.1f},{middle:.1f} '
+            f'H{x(high):.1f} M{x(max(low, x_range[0])):.1f},'
+            f'{middle - 3:.1f} V{middle + 3:.1f} M{x(high):.1f},'
+            f'{middle - 3:.1f} V{middle + 3:.1f}" stroke="#222" '
+            f'fill="none"><title>{esc(name)} 95% interval {low:.3f}-'
+            f'{high:.3f}</title></path>')
   parts.append(f'<text x="{(left + right) / 2:.1f}" y="{height - 4}" '
                f'font-size="12" text-anchor="middle">{esc(value_label)}</text>')
   parts.append('</svg>')

@@ -4,6 +4,7 @@ import json
 from typing import Any, Dict
 
 from components import stack
+from pipeline.reports import analysis_text
 from pipeline.reports import formatting
 
 
@@ -88,6 +89,7 @@ def render(t: Dict[str, Any]) -> str:
     lines.append(f"  validation: {'ok' if validation.get('ok') else 'failed'}"
                  + ''.join(f'\n    {f}' for f in validation.get(
                      'failures', [])))
+  lines += analysis_text.text_lines(t.get('analysis'))
   blessing = t.get('blessing')
   verdict = blessing and ('blessed' if blessing['blessed'] else 'not blessed')
   lines.append('blessing: ' + (f"{verdict} ({blessing['uri']})" if blessing

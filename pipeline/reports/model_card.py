@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from components import features
 from components import stack
+from pipeline.reports import analysis_text
 from pipeline.reports import formatting
 
 CARD_DIR = 'assets.extra'
@@ -205,6 +206,9 @@ def render(trail: Dict[str, Any], model_name: str, output: str,
   found = ev.get('judgement')
   if found:
     lines.append(f'- Why: {found["reason"]}.')
+  lines += [''] + analysis_text.card_lines(trail.get('analysis'))
+  if lines[-1] == '':
+    lines.pop()
   if spec:
     lines += [
         '', '## Limitations', '', f'- {spec.card["limitations"]}',

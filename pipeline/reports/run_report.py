@@ -15,6 +15,7 @@ from pipeline.metadata import lineage
 from pipeline.metadata import runs
 from pipeline.metadata import statistics
 from pipeline.metadata import store
+from pipeline.reports import analysis_text
 from pipeline.reports import charts
 from pipeline.reports import formatting
 from pipeline.reports import html_table
@@ -311,7 +312,8 @@ def render(report: Dict[str, Any]) -> str:
   body = [f'<h1>Run {_e(run["run_id"])}</h1>', head, _data_section(run),
           _training_section(run)]
   if ev:
-    body += [_metrics_section(ev), _baseline_section(ev)]
+    body += [_metrics_section(ev), analysis_text.html_section(
+        run.get('analysis')), _baseline_section(ev)]
   else:
     body.append('<h2>Evaluation</h2><p>No model was evaluated in this run '
                 f'({_e(run["status"])}).</p>')

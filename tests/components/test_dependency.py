@@ -96,3 +96,25 @@ def test_permutation_importance_of_a_score_that_reads_one_column():
   assert by_name['signal+copy']['members'] == ['signal', 'copy']
   assert by_name['signal+copy']['auc_drop'] > by_name['copy']['auc_drop']
   assert by_name['signal+copy']['auc_drop'] > 0.3
+
+
+@pytest.mark.parametrize('classes', [2, 3])
+def test_weighted_aucs_are_the_aucs_of_the_resampled_rows(classes):
+  """One sort for every resample: the same as resampling the rows and
+  computing each AUC from scratch (scikit-learn's roc_auc_score), ties
+  included (scores rounded to a few levels)."""
+  from sklearn.metrics import roc_auc_score  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(4)
+  rows = 120
+  labels = rng.integers(0, classes, size=rows)
+  if classes == 2:
+    scores = np.round(rng.random(rows) * 0.5 + 0.3 * labels, 1)
+  else:
+    scores = rng.dirichlet(np.ones(classes), size=rows)
+  draws = rng.integers(0, rows, size=(20, rows))
+  weights = np.stack([np.bincount(d, minlength=rows) for d in draws])
+  found = dependency.weighted_aucs(labels, scores, weights)
+  expected = [roc_auc_score(labels[d], scores[d], multi_class='ovr',
+                            average='macro') if classes > 2
+              else roc_auc_score(labels[d], scores[d]) for d in draws]
+  np.testing.assert_allclose(found, expected, atol=1e-12)
