@@ -43,7 +43,7 @@ ifeq ($(filter clean,$(MAKECMDGOALS)),)
   $(info stack $(STACK): $(STACK_WHY))
 endif
 
-.PHONY: env run test test-fast serve loop bench-serving bench-pipeline bench-monitoring bench-datasets bench-small-data clean
+.PHONY: env run test test-fast serve loop bench-serving bench-pipeline bench-monitoring bench-datasets bench-small-data bench-analysis clean
 
 $(VENV)/.installed: setup.py $(CONSTRAINTS)
 	@test -n "$(STACK_PYTHON)" || { echo "$(STACK_NEEDS)"; exit 1; }
@@ -104,6 +104,11 @@ bench-small-data: env
 
 bench-pipeline: env
 	$(PY) -m benchmarks.bench_pipeline
+
+# Attributions per 1,000 rows, permutation importance, fairness and the
+# ModelAnalysis component's time -> results/analysis.json.
+bench-analysis: env
+	$(PY) -m benchmarks.bench_analysis
 
 clean:
 	rm -rf .venv .venv-tfx121 build *.egg-info
