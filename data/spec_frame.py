@@ -85,6 +85,32 @@ def to_pipeline_frame(df: pd.DataFrame, spec: dataset_spec.DatasetSpec,
                              list(df[spec.label.column].astype(str))
                              if spec.label.column in df.columns else [],
                              source)
+  frame = features_frame(df, spec, source)
+  labels = df[spec.label.column].astype(str).map(spec.label.index_of)
+  labelled = labels.notna()
+  frame_labelled = frame[labelled].copy()
+  frame_labelled[spec.label.key] = labels[labelled].astype('int64')
+  return (frame_labelled.reset_index(drop=True),
+          frame[~labelled].reset_index(drop=True))
+
+
+def features_frame(df: pd.DataFrame, spec: dataset_spec.DatasetSpec,
+                   source: str = 'the data') -> pd.DataFrame:
+  """The join key and each feature's key, converted, without the label:
+  rows to score, whose outcome is not known yet.
+
+  Raises:
+    dataset_spec.SpecError: a column the spec reads is missing (the label
+      may be).
+    DataKindError: a numeric column holds something else.
+  """
+  missing = [c for c in spec.columns
+             if c != spec.label.column and c not in df.columns]
+  if missing:
+    raise dataset_spec.SpecError(
+        f'{source} lacks the column(s) '
+        f'{", ".join(repr(c) for c in missing)} that the dataset spec '
+        f'{spec.name} reads')
   frame = pd.DataFrame(index=df.index)
   key = spec.join_key
   frame[key] = (_text(df[spec.id_column]) if spec.id_column
@@ -94,9 +120,4 @@ def to_pipeline_frame(df: pd.DataFrame, spec: dataset_spec.DatasetSpec,
     frame[feature.key] = (
         _numbers(values, feature.column, source, spec.missing)
         if feature.kind == 'numeric' else _text(values, spec.missing))
-  labels = df[spec.label.column].astype(str).map(spec.label.index_of)
-  labelled = labels.notna()
-  frame_labelled = frame[labelled].copy()
-  frame_labelled[spec.label.key] = labels[labelled].astype('int64')
-  return (frame_labelled.reset_index(drop=True),
-          frame[~labelled].reset_index(drop=True))
+  return frame

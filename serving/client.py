@@ -21,6 +21,7 @@ The work is done by modules with one job each, none importing this one:
   client_request_log.py  PredictionLogs written by the client
   client_bulk.py         read_complaints, score_complaints
   client_ab.py           the A/B split by Complaint ID
+  client_rows.py         any data set's CSV in bulk, with its join key
 
 `to_features` and `make_client` stay importable from here, as
 `notebooks/serving.ipynb` uses them.
@@ -139,6 +140,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "keyed by its column names, or @file.json")
   what.add_argument('--complaints', metavar='FILE.csv',
                     help='score every row of a CFPB export CSV (needs --out)')
+  what.add_argument('--rows', metavar='FILE.csv',
+                    help="score every row of the dataset spec's CSV over "
+                    'gRPC, each with its join key (needs --out; the options '
+                    'of --complaints apply)')
   parser.add_argument('--out', metavar='FILE.csv',
                       help='with --complaints: Complaint ID,'
                       f'{OUTPUT_KEY},model_version rows')
@@ -161,12 +166,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help='seconds per request (default: 10)')
   args = parser.parse_args(argv)
   port = args.port or (8501 if args.protocol == 'rest' else 8500)
-  if args.complaints is None and (args.out or args.request_log_prefix or
-                                   args.canary_share is not None):
+  if args.complaints is None and args.rows is None and (
+      args.out or args.request_log_prefix or args.canary_share is not None):
     return _usage_error('--out, --request_log_prefix and --canary-share '
-                        'need --complaints')
+                        'need --complaints or --rows')
   if args.row is not None:
     return _main_row(args, port)
+  if args.rows is not None:
+    return _main_rows(args, port)
   args.model_name = args.model_name or 'complaints'
   if args.complaints is not None:
     return _main_bulk(args, port)
@@ -218,6 +225,57 @@ def _main_row(args, port: int) -> int:
   print(client_row.render(spec, result))
   print(json.dumps(result))
   return 0
+
+
+def _main_rows(args, port: int) -> int:
+  """--rows: exit 0 if every row was scored, 1 if some failed, 2 for bad
+  input; the last stdout line is the JSON summary."""
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  from serving import client_rows  # pylint: disable=g-import-not-at-top
+  if args.protocol != 'grpc':
+    return _usage_error('--rows sends tf.Examples over gRPC: add --protocol '
+                        'grpc (--row scores one row over REST)')
+  if not args.out:
+    return _usage_error('--rows needs --out FILE.csv')
+  if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+    return _usage_error(f'--out: the directory of {args.out} does not exist')
+  ok, why = client_rows.check_ab(args.canary_share, args.version, args.label)
+  if not ok:
+    return _usage_error(why)
+  try:
+    spec = dataset_spec.load(args.dataset)
+    rows = client_rows.read_rows(args.rows, spec)
+  except dataset_spec.SpecError as e:
+    return _usage_error(str(e))
+  except UsageError as e:
+    return _usage_error(str(e))
+  args.model_name = args.model_name or spec.model_name
+  request_log = (ClientRequestLog(args.request_log_prefix)
+                 if args.request_log_prefix else None)
+
+  def client_for(label):
+    return make_client('grpc', host=args.host, port=port,
+                       model_name=args.model_name,
+                       version=None if label else args.version,
+                       label=label or args.label, timeout=args.timeout)
+  try:
+    summary = client_rows.score_rows(
+        client_for, spec, rows, args.out, args.batch_size,
+        args.canary_share, request_log, Progress(len(rows)))
+  except (ClientError, OSError) as e:
+    return _usage_error(str(e))
+  finally:
+    if request_log is not None:
+      files = request_log.close()
+  if request_log is not None:
+    summary['request_log_files'] = files
+  summary['model_name'] = args.model_name
+  if summary['failed']:
+    print(f'error: {summary["failed"]} of {summary["rows"]} rows failed '
+          f'({summary["failed_batches"]} batches); first: '
+          f'{summary["errors"][0]}', file=sys.stderr)
+  print(json.dumps(summary))
+  return 1 if summary['failed'] else 0
 
 
 def _client_from_args(args, port: int):

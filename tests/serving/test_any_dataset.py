@@ -228,6 +228,52 @@ def test_penguins_served_per_class_over_both_protocols(penguins,
   assert rest['predicted_class'] == 'Gentoo'
 
 
+def test_penguins_bulk_scored_then_fed_back_by_row_key(penguins,
+                                                      start_server, tmp_path):
+  """Every penguin through the real server with the bulk client (each row's
+  key in its tf.Example, the requests logged), then the CSV itself as the
+  labels: feedback joins all of them by the row key and reports the live
+  macro AUC, which must equal scikit-learn's on the client's own scores."""
+  spec, output, _ = penguins
+  server = _serve(start_server, output, spec)
+  scores = tmp_path / 'scores.csv'
+  proc = _client('--dataset', 'penguins', '--protocol', 'grpc', '--host',
+                 '127.0.0.1', '--port', str(server.grpc_port), '--rows',
+                 spec.data_path, '--out', str(scores), '--batch-size', '50',
+                 '--request_log_prefix', str(tmp_path / 'logs' / 'requests'))
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  summary = json.loads(proc.stdout.strip().splitlines()[-1])
+  frame = pd.read_csv(spec.data_path, dtype=str, keep_default_na=False)
+  labelled = frame[frame['species'].isin(spec.label.classes)]
+  assert summary['sent'] == len(frame) and summary['failed'] == 0
+  scored = pd.read_csv(scores, dtype={spec.join_key: str})
+  probabilities = np.array([json.loads(p) for p in scored[spec.output_key]])
+  assert probabilities.shape == (len(frame), 3)
+  assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+  copy = tmp_path / 'output'
+  import shutil  # pylint: disable=g-import-not-at-top
+  shutil.copytree(output, copy)   # the new span must not touch the shared run
+  fed = subprocess.run(
+      [sys.executable, '-m', 'pipeline', 'feedback', spec.data_path,
+       '--dataset', 'penguins', '--logs', str(tmp_path / 'logs'),
+       '--output', str(copy), '--json'], cwd=REPO, capture_output=True,
+      text=True, timeout=600)
+  assert fed.returncode == 0, fed.stderr[-2000:]
+  result = json.loads(fed.stdout)
+  assert result['matched_ids'] == len(labelled)
+  [version] = result['versions']
+  from data import spec_frame  # pylint: disable=g-import-not-at-top
+  keys = spec_frame.row_keys(labelled, spec).astype(str)
+  by_key = dict(zip(scored[spec.join_key], probabilities))
+  truth = labelled['species'].map(spec.label.classes.index)
+  expected = sk_metrics.roc_auc_score(
+      truth, np.array([by_key[k] for k in keys]), multi_class='ovr',
+      average='macro')
+  assert version['live']['auc'] == pytest.approx(expected, abs=1e-6)
+  assert version['eval']['metric'] == 'macro AUC'
+  assert result['span']['rows'] == len(labelled)
+
+
 @pytest.fixture(scope='module')
 def complaints_by_kind(tmp_path_factory):
   """The CFPB data through the by-kind code: a copy of the CFPB spec at
