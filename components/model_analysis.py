@@ -102,6 +102,30 @@ def slice_values(columns: Dict[str, np.ndarray], spec=None
                          for v in columns[key]]) for key in keys}
 
 
+LABEL_MODEL_NOTE = ('the generator\'s label model (data/label_model.py): '
+                    'the truth when the data was generated, not otherwise')
+
+
+def label_model_dependency(columns: Dict[str, np.ndarray],
+                           groups) -> List[Dict[str, Any]]:
+  """Per group, the mean |term - its mean| of the generator's label model
+  over the rows: the dependency a model of generated CFPB data should
+  find (a group's terms summed: the label model reads product, not
+  sub-product)."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  from data import label_model  # pylint: disable=g-import-not-at-top
+  rows = pd.DataFrame({features.FEATURE_TO_EXPORT[key]: [
+      _text(v) or None for v in values] for key, values in columns.items()})
+  terms = label_model.terms(rows)
+  found = []
+  for group in groups:
+    term = sum((terms[key] for key in group if key in terms),
+               np.zeros(len(rows)))
+    found.append({'feature': dependency.group_name(group),
+                  'mean_abs': float(np.mean(np.abs(term - term.mean())))})
+  return found
+
+
 def sample_rows(rows: int, most: int, seed: int) -> np.ndarray:
   """Row indices: all of them, or a seeded sample of `most`, in order."""
   if rows <= most:
@@ -160,6 +184,10 @@ def analyze(records: List[bytes], labels: List[int], model_dir: str,
                            else 0.0,
                            'max': float(np.max(error)) if len(error)
                            else 0.0})
+  if spec is None:  # the CFPB model: the generator's truth beside it
+    out['attributions']['label_model'] = {
+        'note': LABEL_MODEL_NOTE,
+        'groups': label_model_dependency(columns, groups)}
   started = time.time()
   predict = loaded.signatures[features.RAW_SIGNATURE]
   chosen = sample_rows(len(labels), max_rows, seed)

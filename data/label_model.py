@@ -166,9 +166,11 @@ def hashed_effect(value: str, salt: str, scale: float) -> float:
   return scale * (2.0 * unit - 1.0)
 
 
-def logit(rows: pd.DataFrame,
-          model: Optional[LabelModel] = None) -> np.ndarray:
-  """Log-odds of a dispute for rows in the CFPB export layout.
+def terms(rows: pd.DataFrame,
+          model: Optional[LabelModel] = None) -> Dict[str, np.ndarray]:
+  """Each term of the log-odds for rows in the CFPB export layout, by the
+  feature key it reads (the narrative's phrases under `narrative`): the
+  true contribution of each field to each row's logit, which `logit` sums.
 
   Args:
     rows: Rows with the export's columns.
@@ -191,16 +193,36 @@ def logit(rows: pd.DataFrame,
     effects = {v: hashed_effect(v, name, scale) for v in values.unique()}
     return values.map(effects).to_numpy(dtype=np.float64)
 
-  return (model.base_logit
-          + table(features.COMPANY_RESPONSE, model.response_logit)
-          + table(features.PRODUCT, model.product_logit)
-          + table(features.TIMELY_RESPONSE, model.timely_logit)
-          + table(features.SUBMITTED_VIA, model.channel_logit)
-          + table(features.TAGS, model.tags_logit)
-          + hashed(features.ISSUE, model.issue_scale)
-          + hashed(features.COMPANY, model.company_scale)
-          + hashed(features.STATE, model.state_scale)
-          + word_logit(rows[column(features.NARRATIVE)], model.phrases))
+  return {
+      features.COMPANY_RESPONSE: table(features.COMPANY_RESPONSE,
+                                       model.response_logit),
+      features.PRODUCT: table(features.PRODUCT, model.product_logit),
+      features.TIMELY_RESPONSE: table(features.TIMELY_RESPONSE,
+                                      model.timely_logit),
+      features.SUBMITTED_VIA: table(features.SUBMITTED_VIA,
+                                    model.channel_logit),
+      features.TAGS: table(features.TAGS, model.tags_logit),
+      features.ISSUE: hashed(features.ISSUE, model.issue_scale),
+      features.COMPANY: hashed(features.COMPANY, model.company_scale),
+      features.STATE: hashed(features.STATE, model.state_scale),
+      features.NARRATIVE: word_logit(rows[column(features.NARRATIVE)],
+                                     model.phrases)}
+
+
+def logit(rows: pd.DataFrame,
+          model: Optional[LabelModel] = None) -> np.ndarray:
+  """Log-odds of a dispute for rows in the CFPB export layout: the base
+  plus every term of `terms`.
+
+  Args:
+    rows: Rows with the export's columns.
+    model: The terms to use; default: this module's tables.
+  """
+  model = default_model() if model is None else model
+  total = model.base_logit  # summed in the order the terms are listed,
+  for term in terms(rows, model).values():  # as ever: the same floats
+    total = total + term
+  return total
 
 
 def true_probability(rows: pd.DataFrame,

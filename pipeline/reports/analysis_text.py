@@ -100,15 +100,31 @@ def html_section(analysis: Optional[Dict[str, Any]]) -> str:
         charts.SECOND_COLOR)], 'AUC drop when shuffled',
       intervals=[[(max(r['auc_drop_ci95'][0] or 0.0, 0.0),
                    r['auc_drop_ci95'][1] or 0.0) for r in found]]))
+  truth = {g['feature']: g['mean_abs'] for g in (
+      attributions.get('label_model') or {}).get('groups', [])}
+  if truth and attributions.get('groups'):
+    groups = attributions['groups']
+    plots.append(charts.bar_chart(
+        'By group, next to the label model', [g['feature'] for g in groups],
+        [('model: mean |attribution|', [g['mean_abs'] for g in groups],
+          charts.MODEL_COLOR),
+         ('label model (truth if generated)',
+          [truth.get(g['feature'], 0.0) for g in groups],
+          charts.REFERENCE_COLOR)], 'log-odds',
+        intervals=[[tuple(g['ci95']) for g in groups]]))
   parts.append(charts.side_by_side(*plots))
   parts.append('<h3>Mean |attribution| per feature</h3>' + html_table.table(
       ['feature', 'mean |attribution|', '95% interval'],
       [[r['feature'], r['mean_abs'], _ci(r['ci95'])] for r in rows]))
   if attributions.get('groups'):
-    parts.append('<h3>Stand-in features together</h3>' + html_table.table(
-        ['group', 'mean |attribution|', '95% interval'],
-        [[g['feature'], g['mean_abs'], _ci(g['ci95'])]
-         for g in attributions['groups']]))
+    parts.append('<h3>Stand-in features together</h3>' + (
+        f'<p class="note">label model: {_e(attributions["label_model"]["note"])}'
+        '</p>' if truth else '') + html_table.table(
+            ['group', 'mean |attribution|', '95% interval'] + (
+                ['label model'] if truth else []),
+            [[g['feature'], g['mean_abs'], _ci(g['ci95'])] + (
+                [truth.get(g['feature'])] if truth else [])
+             for g in attributions['groups']]))
   parts.append('<h3>Permutation importance</h3>' + html_table.table(
       ['feature (group)', 'AUC drop', '95% interval', 'log-loss rise',
        '95% interval'],
@@ -166,6 +182,18 @@ def card_lines(analysis: Optional[Dict[str, Any]]) -> List[str]:
            '|---|---|---|']
   lines += [f"| {r['feature']} | {r['mean_abs']:.4f} | {_ci(r['ci95'])} |"
             for r in attributions['features']]
+  truth = {g['feature']: g['mean_abs'] for g in (
+      attributions.get('label_model') or {}).get('groups', [])}
+  if attributions.get('groups'):
+    lines += ['', 'Stand-in features together'
+              + (f" (label model: {attributions['label_model']['note']})"
+                 if truth else '') + ':', '',
+              '| group | mean abs attribution | 95% interval |'
+              + (' label model |' if truth else ''),
+              '|---|---|---|' + ('---|' if truth else '')]
+    lines += [f"| {g['feature']} | {g['mean_abs']:.4f} | {_ci(g['ci95'])} |"
+              + (f" {truth.get(g['feature'], 0.0):.4f} |" if truth else '')
+              for g in attributions['groups']]
   lines += ['', '| feature (group) | AUC drop | 95% interval | log-loss rise '
             '| 95% interval |', '|---|---|---|---|---|']
   lines += [f"| {r['feature']} | {r['auc_drop']:+.4f} | "

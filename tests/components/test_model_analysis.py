@@ -14,6 +14,7 @@ from components import layer_names
 from components import model as cfpb_model
 from components import model_analysis
 from components import signatures
+from data import label_model
 from tests.components.test_attributions import _set
 
 
@@ -73,6 +74,17 @@ def test_only_the_weighted_feature_shows(exported):
   assert by_product['Credit card']['false_negative_rate']['value'] == 1.0
   assert by_product['Credit card']['positive_rate']['value'] == 0.0
   json.dumps(model_analysis.finite(found), allow_nan=False)
+  # Beside it, the generator's label model on the same rows, from its
+  # tables: product Mortgage +0.3, Credit card -0.1 (mean 0.1, each 0.2
+  # away); states CA and TX alternate; no dispute phrase in a narrative.
+  truth = {g['feature']: g['mean_abs'] for g in
+           found['attributions']['label_model']['groups']}
+  assert truth['product+sub_product'] == pytest.approx(0.2)
+  half_gap = abs(label_model.hashed_effect(
+      'CA', 'State', label_model.STATE_SCALE) - label_model.hashed_effect(
+          'TX', 'State', label_model.STATE_SCALE)) / 2
+  assert truth['state+zip_code'] == pytest.approx(half_gap)
+  assert truth['narrative'] == 0.0 and truth['company'] == 0.0
 
 
 def test_wire_columns_type_each_column_as_predict_raw_takes_it():
