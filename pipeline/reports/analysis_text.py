@@ -15,6 +15,7 @@ from pipeline.reports import html_table
 
 _e = html_table.escape
 _num = formatting.number
+_signed = formatting.signed
 TOP_FEATURES = 5       # per slice: the overall top features' columns
 RATE_NAMES = {'false_positive_rate': 'FPR', 'false_negative_rate': 'FNR',
               'positive_rate': 'positive rate'}
@@ -96,7 +97,7 @@ def html_section(analysis: Optional[Dict[str, Any]]) -> str:
   found = importance['features']
   plots.append(charts.bar_chart(
       'Permutation importance', [r['feature'] for r in found],
-      [('AUC drop', [max(r['auc_drop'], 0.0) for r in found],
+      [('AUC drop', [max(r['auc_drop'] or 0.0, 0.0) for r in found],
         charts.SECOND_COLOR)], 'AUC drop when shuffled',
       intervals=[[(max(r['auc_drop_ci95'][0] or 0.0, 0.0),
                    r['auc_drop_ci95'][1] or 0.0) for r in found]]))
@@ -196,8 +197,8 @@ def card_lines(analysis: Optional[Dict[str, Any]]) -> List[str]:
               for g in attributions['groups']]
   lines += ['', '| feature (group) | AUC drop | 95% interval | log-loss rise '
             '| 95% interval |', '|---|---|---|---|---|']
-  lines += [f"| {r['feature']} | {r['auc_drop']:+.4f} | "
-            f"{_ci(r['auc_drop_ci95'])} | {r['log_loss_rise']:+.4f} | "
+  lines += [f"| {r['feature']} | {_signed(r['auc_drop'])} | "
+            f"{_ci(r['auc_drop_ci95'])} | {_signed(r['log_loss_rise'])} | "
             f"{_ci(r['log_loss_rise_ci95'])} |"
             for r in importance['features']]
   fairness = analysis['fairness']
@@ -233,7 +234,7 @@ def text_lines(analysis: Optional[Dict[str, Any]]) -> List[str]:
                f"{r['feature']} {r['mean_abs']:.3f} ({_ci(r['ci95'])})"
                for r in attributions['features'][:TOP_FEATURES]),
            '  permutation importance (AUC drop): ' + ', '.join(
-               f"{r['feature']} {r['auc_drop']:+.3f} "
+               f"{r['feature']} {_signed(r['auc_drop'])} "
                f"({_ci(r['auc_drop_ci95'])})"
                for r in analysis['permutation_importance']['features'][
                    :TOP_FEATURES])]
