@@ -34,7 +34,7 @@ the one computation the model carries.
 
 import json
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -249,15 +249,6 @@ def write_description(export_dir: str, found: Dict[str, Any]) -> str:
   with open(path, 'w', encoding='utf-8') as f:
     json.dump(found, f, indent=1)
   return path
-
-
-def read_description(export_dir: str) -> Optional[Dict[str, Any]]:
-  """The explain.json of an exported model, None for a model without."""
-  path = os.path.join(export_dir, DESCRIPTION_FILE)
-  if not os.path.isfile(path):
-    return None
-  with open(path, encoding='utf-8') as f:
-    return json.load(f)
 
 
 def feature_keys(spec=None) -> Sequence[str]:

@@ -155,7 +155,8 @@ def analyze(records: List[bytes], labels: List[int], model_dir: str,
   from components import attributions  # pylint: disable=g-import-not-at-top
   started = time.time()
   loaded = tf.saved_model.load(model_dir)
-  described = attributions.read_description(model_dir) or {}
+  described = read_json(os.path.join(model_dir,
+                                     attributions.DESCRIPTION_FILE)) or {}
   output_key = spec.output_key if spec is not None else features.OUTPUT_KEY
   classes = (list(spec.label.classes)
              if spec is not None and spec.multiclass else [])
@@ -258,7 +259,12 @@ def compact(found: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
 
 def read(output_dir: str) -> Optional[Dict[str, Any]]:
   """The analysis.json in an artifact's folder, None if there is none."""
-  path = os.path.join(output_dir, ANALYSIS_FILE)
+  return read_json(os.path.join(output_dir, ANALYSIS_FILE))
+
+
+def read_json(path: str) -> Optional[Dict[str, Any]]:
+  """A JSON file's object, None if there is no such file (an artifact or
+  a model written before it was)."""
   if not os.path.isfile(path):
     return None
   with open(path, encoding='utf-8') as f:
