@@ -1,15 +1,22 @@
-"""Serving measured on the pipeline's own model, with real complaints.
+"""Serving measured on the pipeline's own model, old transport next to new.
 
 `python -m benchmarks.bench_serving` (`make bench-serving`) serves the model
 the pipeline pushed (benchmarks/serving_model.py: --serving_dir, else
 runs/default/serving, else a small fresh pipeline run) with
-`python -m serving.model_server` twice at once, batching off and on, and
-loads each with real CFPB complaints (benchmarks/serving_requests.py):
+`python -m serving.model_server` four times at once: both transports
+(`--server_transport=threads`, a thread per REST connection and grpcio's
+thread-pool server; `event_loop`, uvloop + httptools and grpc.aio on one
+loop), each with batching off and on. It loads each with real CFPB
+complaints (benchmarks/serving_requests.py):
 
 * REST `predict_raw` (row format) with Debian's `wrk`, gRPC `Predict` on
-  `serving_default` (serialized tf.Examples) with a grpc.aio client that
-  keeps N calls in flight (benchmarks/serving_load.py);
-* concurrency 1, 8 and 32 with 1 complaint per request, and 32 with 32;
+  `serving_default` (serialized tf.Examples) with Debian's `h2load`
+  (benchmarks/serving_load.py), 1 complaint per request, at concurrency 1,
+  8, 32 and 128;
+* at concurrency 32 with batching, REST once more with IDLE_CONNECTIONS
+  idle connections held open (connected, sending nothing): the server's
+  threads and RSS before and while they are open, and the p99 next to the
+  run without them;
 * `--rounds` rounds (default 3), every configuration `--seconds` long
   (default 5) in each, interleaved so that drift in the shared machine's
   speed spreads over all of them; medians and min-max spreads reported;
@@ -27,31 +34,37 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
 
-from benchmarks import grpc_load
 from benchmarks import result_file
+from components import features
 from benchmarks import serving_load
 from benchmarks import serving_model
 from benchmarks import serving_requests
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results',
                        'serving.json')
-# (concurrency, complaints per request).
-CONFIGS = ((1, 1), (8, 1), (32, 1), (32, 32))
+TRANSPORTS = ('threads', 'event_loop')
+CONCURRENCIES = (1, 8, 32, 128)
 PROTOCOLS = ('rest', 'grpc')
-OVERHEAD_TARGET_MS = 1.0
-SPEEDUP_TARGET = 5.0
+IDLE_CONNECTIONS = 1000
+# Issue 27's targets (the new transport against the old, same run).
+THROUGHPUT_TARGET = 2.5  # x the old transport, concurrency 32, batching on.
+REST_OVERHEAD_TARGET_MS = 0.3
+GRPC_OVERHEAD_TARGET = 0.6  # x the old transport's overhead.
+IDLE_RSS_TARGET_MB = 50
+IDLE_P99_TARGET = 1.2  # x the p99 without idle connections.
 
 
-def config_key(batching: bool, protocol: str, concurrency: int,
-               batch: int) -> str:
-  return (f'batching_{"on" if batching else "off"}/{protocol}/'
-          f'batch_{batch}/concurrency_{concurrency}')
+def config_key(transport: str, batching: bool, protocol: str,
+               concurrency: int) -> str:
+  return (f'{transport}/batching_{"on" if batching else "off"}/{protocol}/'
+          f'concurrency_{concurrency}')
 
 
 # ---- in-process lower bound -------------------------------------------------
@@ -60,7 +73,8 @@ def config_key(batching: bool, protocol: str, concurrency: int,
 class InProcess:
   """The signatures called in this process on the benchmark's inputs."""
 
-  def __init__(self, version_dir: str, requests: List[List[Dict[str, str]]]):
+  def __init__(self, version_dir: str, requests: List[List[Dict[str, str]]],
+               grpc_request: List[Dict[str, str]]):
     import numpy as np  # pylint: disable=g-import-not-at-top
     from components import features  # pylint: disable=g-import-not-at-top
     from serving import client_inputs  # pylint: disable=g-import-not-at-top
@@ -73,7 +87,7 @@ class InProcess:
     self._examples = [
         {features.EXAMPLES_INPUT: np.array(
             client_inputs.serialized_examples(rows), dtype=object)}
-        for rows in requests]
+        for rows in [grpc_request]]
     self._signatures = {'rest': features.RAW_SIGNATURE,
                         'grpc': features.EXAMPLES_SIGNATURE}
 
@@ -122,41 +136,76 @@ def aggregate(rounds: List[dict]) -> Dict[str, dict]:
 
 def overheads(rounds: List[dict]) -> Dict[str, dict]:
   result = {}
-  for protocol in PROTOCOLS:
-    key = config_key(False, protocol, 1, 1)
-    diffs = [r['server'][key]['p50_ms'] - r['in_process_p50_ms'][protocol]
-             for r in rounds]
-    result[protocol] = {
-        'overhead_p50_ms': _spread(diffs),
-        'server_p50_ms': _spread([r['server'][key]['p50_ms'] for r in rounds]),
-        'in_process_p50_ms': _spread(
-            [r['in_process_p50_ms'][protocol] for r in rounds]),
-        'rounds_overhead_ms': [round(d, 3) for d in diffs],
-    }
+  for transport in TRANSPORTS:
+    for protocol in PROTOCOLS:
+      key = config_key(transport, False, protocol, 1)
+      diffs = [r['server'][key]['p50_ms'] - r['in_process_p50_ms'][protocol]
+               for r in rounds]
+      result[f'{transport}/{protocol}'] = {
+          'overhead_p50_ms': _spread(diffs),
+          'server_p50_ms': _spread([r['server'][key]['p50_ms']
+                                    for r in rounds]),
+          'in_process_p50_ms': _spread(
+              [r['in_process_p50_ms'][protocol] for r in rounds]),
+          'rounds_overhead_ms': [round(d, 3) for d in diffs],
+      }
   return result
 
 
+def idle_figures(rounds: List[dict]) -> Dict[str, dict]:
+  out = {}
+  for transport in TRANSPORTS:
+    runs = [r['idle'][transport] for r in rounds]
+    out[transport] = {
+        key: _spread([run[key] for run in runs], 3)
+        for key in ('threads_delta', 'rss_delta_mb', 'p99_ms',
+                    'p99_ms_without', 'p99_ratio', 'throughput_rps')}
+    out[transport]['errors'] = sum(run['errors'] for run in runs)
+    out[transport]['rounds'] = runs
+  return out
+
+
 def summarize(results: dict) -> dict:
-  """The figures the targets are about, and whether each is met."""
+  """The figures issue 27's targets are about, and whether each is met."""
   configs, over = results['configs'], results['overhead_concurrency_1']
   summary = {}
   for protocol in PROTOCOLS:
-    overhead = over[protocol]['overhead_p50_ms']['median']
-    summary[f'{protocol}_overhead_p50_ms_concurrency_1'] = overhead
-    summary[f'{protocol}_overhead_target_met'] = overhead < OVERHEAD_TARGET_MS
-    for batch in (1, 32):
-      off = configs[config_key(False, protocol, 32, batch)]
-      on = configs[config_key(True, protocol, 32, batch)]
-      speedup = round(on['throughput_rps']['median'] /
-                      max(off['throughput_rps']['median'], 1e-9), 2)
-      summary[f'{protocol}_batch_{batch}_c32_batching_speedup'] = speedup
-      summary[f'{protocol}_batch_{batch}_c32_rps_off_on'] = [
-          off['throughput_rps']['median'], on['throughput_rps']['median']]
-      summary[f'{protocol}_batch_{batch}_c32_p99_ms_off_on'] = [
-          off['p99_ms']['median'], on['p99_ms']['median']]
-    summary[f'{protocol}_speedup_target_met'] = (
-        summary[f'{protocol}_batch_1_c32_batching_speedup'] >= SPEEDUP_TARGET)
-  summary['errors'] = sum(c['errors'] for c in configs.values())
+    rps = {t: configs[config_key(t, True, protocol, 32)]['throughput_rps'][
+        'median'] for t in TRANSPORTS}
+    ratio = round(rps['event_loop'] / max(rps['threads'], 1e-9), 2)
+    summary[f'{protocol}_c32_batching_rps_old_new'] = [rps['threads'],
+                                                       rps['event_loop']]
+    summary[f'{protocol}_c32_batching_new_over_old'] = ratio
+    summary[f'{protocol}_throughput_target_met'] = ratio >= THROUGHPUT_TARGET
+    for transport in TRANSPORTS:
+      off = configs[config_key(transport, False, protocol, 32)]
+      on = configs[config_key(transport, True, protocol, 32)]
+      summary[f'{protocol}_{transport}_c32_batching_speedup'] = round(
+          on['throughput_rps']['median'] /
+          max(off['throughput_rps']['median'], 1e-9), 2)
+    old = over[f'threads/{protocol}']['overhead_p50_ms']['median']
+    new = over[f'event_loop/{protocol}']['overhead_p50_ms']['median']
+    summary[f'{protocol}_overhead_p50_ms_old_new'] = [old, new]
+  summary['rest_overhead_target_met'] = (
+      summary['rest_overhead_p50_ms_old_new'][1] < REST_OVERHEAD_TARGET_MS)
+  old, new = summary['grpc_overhead_p50_ms_old_new']
+  summary['grpc_overhead_target_met'] = new <= GRPC_OVERHEAD_TARGET * old
+  idle = results['idle_connections']
+  for transport in TRANSPORTS:
+    figures = idle[transport]
+    summary[f'idle_{transport}'] = {
+        'threads_delta': figures['threads_delta']['median'],
+        'rss_delta_mb': figures['rss_delta_mb']['median'],
+        'p99_ratio': figures['p99_ratio']['median'],
+        'errors': figures['errors']}
+  new_idle = summary['idle_event_loop']
+  summary['idle_target_met'] = (
+      idle['event_loop']['threads_delta']['max'] <= 0 and
+      new_idle['rss_delta_mb'] < IDLE_RSS_TARGET_MB and
+      new_idle['p99_ratio'] <= IDLE_P99_TARGET and new_idle['errors'] == 0)
+  summary['errors_by_transport'] = {
+      t: sum(c['errors'] for k, c in configs.items() if k.startswith(t + '/'))
+      for t in TRANSPORTS}
   return summary
 
 
@@ -164,83 +213,135 @@ def summarize(results: dict) -> dict:
 
 
 def _write_inputs(workdir: str, rows, model_name: str):
-  """Request files per batch size; returns them and the requests used."""
-  files, requests = {}, {}
-  for batch in sorted({b for _, b in CONFIGS}):
-    requests[batch] = serving_requests.batches(rows, batch)
-    rest = os.path.join(workdir, f'rest_batch_{batch}.jsonl')
-    with open(rest, 'wb') as f:
-      for request in requests[batch]:
-        f.write(serving_requests.rest_body(request) + b'\n')
-    grpc = os.path.join(workdir, f'grpc_batch_{batch}.bin')
-    grpc_load.write_payloads(grpc, [
-        serving_requests.grpc_request(r, model_name) for r in requests[batch]])
-    files[batch] = {'rest': rest, 'grpc': grpc}
+  """Request files: REST bodies (wrk cycles them), one gRPC body (h2load
+  sends one), the status call's; returns them and the requests used."""
+  requests = serving_requests.batches(rows, 1)
+  rest = os.path.join(workdir, 'rest_batch_1.jsonl')
+  with open(rest, 'wb') as f:
+    for request in requests:
+      f.write(serving_requests.rest_body(request) + b'\n')
+  # The request whose narrative has the median length of those sent.
+  by_length = sorted(requests, key=lambda r: len(r[0][features.NARRATIVE]))
+  median = by_length[len(by_length) // 2]
+  grpc = os.path.join(workdir, 'grpc_predict.bin')
+  serving_load.write_grpc_message(grpc, serving_requests.grpc_request(
+      median, model_name))
   from tensorflow_serving.apis import get_model_status_pb2  # pylint: disable=g-import-not-at-top
   status_request = get_model_status_pb2.GetModelStatusRequest()
   status_request.model_spec.name = model_name
-  files['status'] = os.path.join(workdir, 'grpc_status.bin')
-  grpc_load.write_payloads(files['status'],
-                           [status_request.SerializeToString()])
-  return files, requests
+  status = os.path.join(workdir, 'grpc_status.bin')
+  serving_load.write_grpc_message(status, status_request.SerializeToString())
+  return {'rest': rest, 'grpc': grpc, 'status': status}, requests, median
 
 
 def transport_floor(server, files, seconds: float) -> Dict[str, dict]:
   """A model-status call at concurrency 1: the transport, no model."""
   return {
       'rest_get_status': serving_load.run_wrk(server, None, 1, seconds),
-      'grpc_get_model_status': serving_load.run_grpc(
-          server, files['status'], 1, seconds, serving_load.STATUS_METHOD)}
+      'grpc_get_model_status': serving_load.run_h2load(
+          server, files['status'], 1, seconds, serving_load.STATUS_METHOD,
+          check_status=False)}
 
 
-def _load(protocol: str, server, path: str, concurrency: int,
+def _load(protocol: str, server, files, concurrency: int,
           seconds: float) -> dict:
   if protocol == 'rest':
-    return serving_load.run_wrk(server, path, concurrency, seconds)
-  return serving_load.run_grpc(server, path, concurrency, seconds)
+    return serving_load.run_wrk(server, files['rest'], concurrency, seconds)
+  return serving_load.run_h2load(server, files['grpc'], concurrency, seconds)
+
+
+def _idle_run(server, files, seconds: float, without: dict) -> dict:
+  """REST at concurrency 32 with IDLE_CONNECTIONS idle connections open."""
+  threads, rss = server.threads(), server.rss_mb()
+  sockets = []
+  try:
+    for _ in range(IDLE_CONNECTIONS):
+      sockets.append(socket.create_connection(('127.0.0.1', server.rest_port),
+                                              timeout=10))
+    time.sleep(1.0)  # Accepted (or refused) by now.
+    threads_open, rss_open = server.threads(), server.rss_mb()
+    stats = serving_load.run_wrk(server, files['rest'], 32, seconds)
+    threads_open = max(threads_open, server.threads())
+    rss_open = max(rss_open, server.rss_mb())
+    still_open = sum(1 for s in sockets if _open(s))
+  finally:
+    for sock in sockets:
+      sock.close()
+  return {'threads_before': threads, 'threads_open': threads_open,
+          'threads_delta': threads_open - threads,
+          'rss_before_mb': round(rss, 1), 'rss_open_mb': round(rss_open, 1),
+          'rss_delta_mb': round(rss_open - rss, 1),
+          'idle_still_open_after_run': still_open,
+          'p99_ms': stats['p99_ms'], 'p99_ms_without': without['p99_ms'],
+          'p99_ratio': round(stats['p99_ms'] / max(without['p99_ms'], 1e-9),
+                             3),
+          'throughput_rps': stats['throughput_rps'],
+          'errors': stats['errors']}
+
+
+def _open(sock: socket.socket) -> bool:
+  """False once the server closed the connection."""
+  sock.setblocking(False)
+  try:
+    return sock.recv(1) != b''
+  except BlockingIOError:
+    return True
+  except OSError:
+    return False
 
 
 def run(args) -> dict:
-  serving_load.check_wrk()
+  serving_load.check_tools()
   workdir = tempfile.mkdtemp(prefix='bench_serving_')
   servers = {}
   try:
     model = serving_model.resolve(args.serving_dir, args.model_name, workdir)
     print(f'model: {model["version_dir"]} ({model["source"]})', flush=True)
     rows = serving_requests.real_rows()
-    files, requests = _write_inputs(workdir, rows, args.model_name)
-    in_process = InProcess(model['version_dir'], requests[1])
-    for batching in (False, True):
-      servers[batching] = serving_load.ServerProcess(
-          model['base_path'], args.model_name, batching, workdir)
+    files, requests, grpc_rows = _write_inputs(workdir, rows,
+                                               args.model_name)
+    in_process = InProcess(model['version_dir'], requests, grpc_rows)
+    for transport in TRANSPORTS:
+      for batching in (False, True):
+        servers[transport, batching] = serving_load.ServerProcess(
+            model['base_path'], args.model_name, batching, workdir,
+            [f'--server_transport={transport}'],
+            name=f'{transport}_batching_{batching}')
     for server in servers.values():  # Warm-up, not recorded.
       for protocol in PROTOCOLS:
-        _load(protocol, server, files[1][protocol], 8, 1)
-    rss = {b: [] for b in servers}
+        _load(protocol, server, files, 8, 1)
+    rss = {f'{t}/batching_{"on" if b else "off"}': []
+           for t, b in servers}
     rounds = []
     for number in range(args.rounds):
       current = {'in_process_p50_ms': {
           p: round(in_process.p50_ms(p, args.in_process_calls), 3)
-          for p in PROTOCOLS}, 'server': {}}
-      current['transport_floor'] = transport_floor(servers[False], files,
-                                                   args.seconds)
+          for p in PROTOCOLS}, 'server': {}, 'transport_floor': {},
+                 'idle': {}}
+      for transport in TRANSPORTS:
+        current['transport_floor'][transport] = transport_floor(
+            servers[transport, False], files, args.seconds)
       print(f'round {number + 1}: in-process p50 '
-            f'{current["in_process_p50_ms"]}, status-call p50 '
-            f'{ {k: v["p50_ms"] for k, v in current["transport_floor"].items()} }',
-            flush=True)
-      for batching, server in servers.items():
+            f'{current["in_process_p50_ms"]}', flush=True)
+      for (transport, batching), server in servers.items():
         for protocol in PROTOCOLS:
-          for concurrency, batch in CONFIGS:
-            key = config_key(batching, protocol, concurrency, batch)
-            stats = _load(protocol, server, files[batch][protocol],
-                          concurrency, args.seconds)
+          for concurrency in CONCURRENCIES:
+            key = config_key(transport, batching, protocol, concurrency)
+            stats = _load(protocol, server, files, concurrency, args.seconds)
             current['server'][key] = stats
-            print(f'  {key:42s} {stats["throughput_rps"]:8.1f} req/s  p50 '
+            print(f'  {key:44s} {stats["throughput_rps"]:8.1f} req/s  p50 '
                   f'{stats["p50_ms"]:7.2f}  p99 {stats["p99_ms"]:7.2f} ms  '
                   f'server {stats["server_cpu_percent"]:5.1f}%  load gen '
                   f'{stats["load_generator_cpu_percent"]:5.1f}%  errors '
                   f'{stats["errors"]}', flush=True)
-          rss[batching].append(round(server.rss_mb(), 1))
+        if batching:
+          idle = _idle_run(server, files, args.seconds, current['server'][
+              config_key(transport, True, 'rest', 32)])
+          current['idle'][transport] = idle
+          print(f'  {transport} + {IDLE_CONNECTIONS} idle connections: '
+                f'{idle}', flush=True)
+        rss[f'{transport}/batching_{"on" if batching else "off"}'].append(
+            round(server.rss_mb(), 1))
       rounds.append(current)
   finally:
     for server in servers.values():
@@ -256,25 +357,33 @@ def run(args) -> dict:
           'rows_from': os.path.relpath(serving_requests.REAL_ROWS,
                                        serving_model.REPO),
           'narrative_length_chars': serving_requests.length_summary(rows),
-          'distinct_requests_per_config': serving_requests.DISTINCT_REQUESTS,
+          'distinct_requests_rest': serving_requests.DISTINCT_REQUESTS,
           'rest': 'POST :predict, signature predict_raw, instances (row '
-                  'format); load generator: wrk -t1',
-          'grpc': 'Predict, signature serving_default, serialized '
-                  'tf.Examples in string_val; load generator: '
-                  'benchmarks.grpc_load (grpc.aio, one process)'},
+                  'format), 1 complaint; load generator: wrk -t1 -cN',
+          'grpc': 'Predict, signature serving_default, one serialized '
+                  'tf.Example (the complaint of median narrative length); '
+                  'load generator: h2load -t1 -c1 -mN; errors = calls done '
+                  'minus calls the server counted OK'},
+      'transports': {
+          'threads': '--server_transport=threads: http.server, a thread '
+                     'per REST connection; grpcio thread-pool server',
+          'event_loop': '--server_transport=event_loop: uvloop + httptools '
+                        'REST and grpc.aio on one event loop'},
       'batching_config': serving_load.BATCHING_CONFIG,
       'seconds_per_config': args.seconds, 'rounds': args.rounds,
       'configs': aggregate(rounds),
       'overhead_concurrency_1': overheads(rounds),
       'transport_floor_concurrency_1': {
-          name: {'p50_ms': _spread([r['transport_floor'][name]['p50_ms']
-                                    for r in rounds]),
-                 'server_cpu_ms_per_request': _spread(
-                     [r['transport_floor'][name]['server_cpu_ms_per_request']
-                      for r in rounds])}
-          for name in rounds[0]['transport_floor']},
-      'server_rss_mb_after_each_round': {
-          ('batching_on' if b else 'batching_off'): v for b, v in rss.items()},
+          f'{t}/{name}': {
+              'p50_ms': _spread([r['transport_floor'][t][name]['p50_ms']
+                                 for r in rounds]),
+              'server_cpu_ms_per_request': _spread(
+                  [r['transport_floor'][t][name]['server_cpu_ms_per_request']
+                   for r in rounds])}
+          for t in TRANSPORTS for name in rounds[0]['transport_floor'][t]},
+      'idle_connections': idle_figures(rounds),
+      'idle_connections_count': IDLE_CONNECTIONS,
+      'server_rss_mb_after_each_round': rss,
       'rounds_raw': rounds,
   }
   results['summary'] = summarize(results)
@@ -283,33 +392,48 @@ def run(args) -> dict:
 
 def report(results: dict) -> str:
   """The README tables (markdown) from a results file."""
-  lines = ['| API | complaints / request | concurrency | batching | req/s '
-           '(median, min-max) | p50 ms | p99 ms | server CPU ms / req | '
-           'load generator CPU |', '|---|---|---|---|---|---|---|---|---|']
+  lines = ['| API | concurrency | batching | transport | req/s (median, '
+           'min-max) | p50 ms | p99 ms | server CPU ms / req | load '
+           'generator CPU |', '|---|---|---|---|---|---|---|---|---|']
   for protocol in PROTOCOLS:
-    for concurrency, batch in CONFIGS:
+    for concurrency in CONCURRENCIES:
       for batching in (False, True):
-        c = results['configs'][config_key(batching, protocol, concurrency,
-                                          batch)]
-        t = c['throughput_rps']
-        lines.append(
-            f'| {"REST" if protocol == "rest" else "gRPC"} | {batch} | '
-            f'{concurrency} | {"on" if batching else "off"} | '
-            f'{t["median"]:,.0f} ({t["min"]:,.0f}-{t["max"]:,.0f}) | '
-            f'{c["p50_ms"]["median"]:.2f} | {c["p99_ms"]["median"]:.2f} | '
-            f'{c["server_cpu_ms_per_request"]["median"]:.3f} | '
-            f'{c["load_generator_cpu_percent"]["median"]:.0f}% |')
-  lines += ['', '| | in-process p50 ms | server p50 ms | overhead ms (median, '
-            'min-max) |', '|---|---|---|---|']
+        for transport in TRANSPORTS:
+          c = results['configs'][config_key(transport, batching, protocol,
+                                            concurrency)]
+          t = c['throughput_rps']
+          lines.append(
+              f'| {"REST" if protocol == "rest" else "gRPC"} | '
+              f'{concurrency} | {"on" if batching else "off"} | '
+              f'{"old" if transport == "threads" else "new"} | '
+              f'{t["median"]:,.0f} ({t["min"]:,.0f}-{t["max"]:,.0f}) | '
+              f'{c["p50_ms"]["median"]:.2f} | {c["p99_ms"]["median"]:.2f} | '
+              f'{c["server_cpu_ms_per_request"]["median"]:.3f} | '
+              f'{c["load_generator_cpu_percent"]["median"]:.0f}% |')
+  lines += ['', '| | transport | in-process p50 ms | server p50 ms | '
+            'overhead ms (median, min-max) |', '|---|---|---|---|---|']
   for protocol in PROTOCOLS:
-    o = results['overhead_concurrency_1'][protocol]
+    for transport in TRANSPORTS:
+      o = results['overhead_concurrency_1'][f'{transport}/{protocol}']
+      lines.append(
+          f'| {"REST" if protocol == "rest" else "gRPC"} | '
+          f'{"old" if transport == "threads" else "new"} | '
+          f'{o["in_process_p50_ms"]["median"]:.3f} | '
+          f'{o["server_p50_ms"]["median"]:.3f} | '
+          f'{o["overhead_p50_ms"]["median"]:.3f} '
+          f'({o["overhead_p50_ms"]["min"]:.3f}-'
+          f'{o["overhead_p50_ms"]["max"]:.3f}) |')
+  lines += ['', f'| {results.get("idle_connections_count", 1000)} idle '
+            'connections, REST c32 batching | threads + | RSS + MB | p99 ms '
+            '(without) | req/s | errors |', '|---|---|---|---|---|---|']
+  for transport in TRANSPORTS:
+    i = results['idle_connections'][transport]
     lines.append(
-        f'| {"REST" if protocol == "rest" else "gRPC"} | '
-        f'{o["in_process_p50_ms"]["median"]:.3f} | '
-        f'{o["server_p50_ms"]["median"]:.3f} | '
-        f'{o["overhead_p50_ms"]["median"]:.3f} '
-        f'({o["overhead_p50_ms"]["min"]:.3f}-{o["overhead_p50_ms"]["max"]:.3f})'
-        ' |')
+        f'| {"old" if transport == "threads" else "new"} | '
+        f'{i["threads_delta"]["median"]:.0f} | '
+        f'{i["rss_delta_mb"]["median"]:.1f} | {i["p99_ms"]["median"]:.2f} '
+        f'({i["p99_ms_without"]["median"]:.2f}) | '
+        f'{i["throughput_rps"]["median"]:,.0f} | {i["errors"]} |')
   return '\n'.join(lines)
 
 

@@ -34,14 +34,15 @@ import serving  # noqa: F401  (TF_USE_LEGACY_KERAS before TF import)
 from benchmarks import result_file
 
 # Server bounds used by the run (small, so that they are reached).
-REST_CONNECTIONS = 32
+REST_CONNECTIONS = 32  # --rest_api_max_connections
+REST_THREADS = 8  # --rest_api_num_threads: the REST calls that block.
 GRPC_THREADS = 8
 IDLE_TIMEOUT_MS = 1000
 MAX_BODY = 100_000
 MAX_ELEMENTS = 10_000
-# Threads the server may add besides one per REST connection and gRPC worker:
-# REST acceptor, rejector, timeout watchdog, file-system poller, gRPC's own
-# polling threads.
+# Threads the server may add besides its REST and gRPC worker threads: the
+# event loop, grpc.aio's poller, the file-system poller, batch threads.
+# Connections cost none.
 SERVER_HELPER_THREADS = 12
 
 
@@ -157,7 +158,8 @@ def run(seconds: float = 15.0, swap_seconds: float = 1.5,
   options = server_config.ServerOptions(
       port=_free_port(), rest_api_port=_free_port(),
       bind_address='127.0.0.1', model_config_file=config_path,
-      file_system_poll_wait_seconds=1, rest_api_num_threads=REST_CONNECTIONS,
+      file_system_poll_wait_seconds=1, rest_api_num_threads=REST_THREADS,
+      rest_api_max_connections=REST_CONNECTIONS,
       rest_api_idle_timeout_in_ms=IDLE_TIMEOUT_MS,
       rest_api_max_body_bytes=MAX_BODY, max_tensor_elements=MAX_ELEMENTS,
       grpc_max_threads=GRPC_THREADS)
@@ -323,7 +325,7 @@ def run(seconds: float = 15.0, swap_seconds: float = 1.5,
     shutil.rmtree(workdir, ignore_errors=True)
 
   valid = tally.latencies
-  thread_bound = (threads_before + REST_CONNECTIONS + GRPC_THREADS +
+  thread_bound = (threads_before + REST_THREADS + GRPC_THREADS +
                   SERVER_HELPER_THREADS + client_threads)
   counts = dict(sorted(tally.counts.items()))
   return {
@@ -346,7 +348,8 @@ def run(seconds: float = 15.0, swap_seconds: float = 1.5,
                  'loaded': round(rss_loaded / 2**20, 1),
                  'peak': round(peaks['rss'] / 2**20, 1)},
       'healthy_after': healthy,
-      'server_bounds': {'rest_api_num_threads': REST_CONNECTIONS,
+      'server_bounds': {'rest_api_num_threads': REST_THREADS,
+                        'rest_api_max_connections': REST_CONNECTIONS,
                         'grpc_max_threads': GRPC_THREADS,
                         'rest_api_idle_timeout_in_ms': IDLE_TIMEOUT_MS,
                         'rest_api_max_body_bytes': MAX_BODY,

@@ -10,6 +10,7 @@ which requests fail with UNAVAILABLE instead of piling up. Padding to
 `allowed_batch_sizes` repeats the first row, like TF Serving.
 """
 
+import asyncio
 import collections
 import dataclasses
 import os
@@ -68,17 +69,47 @@ class BatchingOptions:
 
 
 class _Task:
-  __slots__ = ('inputs', 'size', 'done', 'outputs', 'error', 'enqueued',
-               'abandoned')
+  """One request in a batch; finished through an Event (a blocking caller)
+  or an asyncio future (a caller on the event loop)."""
+  __slots__ = ('inputs', 'size', 'done', 'future', 'loop', 'outputs',
+               'error', 'enqueued', 'abandoned')
 
-  def __init__(self, inputs: Dict[str, np.ndarray], size: int):
+  def __init__(self, inputs: Dict[str, np.ndarray], size: int, loop=None):
     self.inputs = inputs
     self.size = size
-    self.done = threading.Event()
+    self.loop = loop
+    self.future = loop.create_future() if loop is not None else None
+    self.done = threading.Event() if loop is None else None
     self.outputs: Optional[Dict[str, np.ndarray]] = None
     self.error: Optional[Exception] = None
     self.enqueued = time.monotonic()
     self.abandoned = False
+
+
+def _resolve(tasks: List[_Task]) -> None:
+  """Sets the futures of a finished batch's tasks (on their loop)."""
+  for task in tasks:
+    if task.future.done():  # Timed out meanwhile.
+      continue
+    if task.error is not None:
+      task.future.set_exception(task.error)
+    else:
+      task.future.set_result(task.outputs)
+
+
+def _finish(tasks: List[_Task]) -> None:
+  """Wakes the tasks' callers: one call per event loop, not per task."""
+  by_loop: Dict[int, List[_Task]] = {}
+  for task in tasks:
+    if task.loop is None:
+      task.done.set()
+    else:
+      by_loop.setdefault(id(task.loop), []).append(task)
+  for group in by_loop.values():
+    try:
+      group[0].loop.call_soon_threadsafe(_resolve, group)
+    except RuntimeError:  # The loop is closed: nobody waits any more.
+      pass
 
 
 class _Batch:
@@ -98,6 +129,23 @@ class _Queue:
 
   def pending(self) -> int:
     return len(self.closed) + (1 if self.open and self.open.tasks else 0)
+
+
+def _shape_key(inputs: Dict[str, np.ndarray]) -> tuple:
+  """Only tensors with equal inner shapes and dtypes can be concatenated."""
+  return tuple(sorted((k, v.dtype.str, v.shape[1:]) for k, v in inputs.items()))
+
+
+def _expire(task: _Task) -> None:
+  if not task.future.done():
+    task.abandoned = True
+    task.future.set_exception(_deadline_error())
+
+
+def _deadline_error() -> status.ServingError:
+  return status.ServingError(status.DEADLINE_EXCEEDED,
+                             'Deadline exceeded while waiting in the '
+                             'batching queue')
 
 
 def _batch_size(inputs: Dict[str, np.ndarray]) -> int:
@@ -140,28 +188,58 @@ class BatchScheduler:
       inputs: this request's tensors (dimension 0 is the batch).
       deadline: time.monotonic() after which to give up.
     """
-    size = _batch_size(inputs)
-    if size > self.options.max_batch_size:
-      if self.options.enable_large_batch_splitting:
-        return run_fn(inputs)  # Already a batch of its own.
-      raise status.invalid_argument(
-          f'Task size {size} is larger than maximum input batch size '
-          f'{self.options.max_batch_size}')
-    # Only tensors with equal inner shapes and dtypes can be concatenated.
-    shape_key = tuple(sorted((k, v.dtype.str, v.shape[1:])
-                             for k, v in inputs.items()))
+    size = self._check_size(inputs)
+    if size is None:
+      return run_fn(inputs)  # Already a batch of its own.
     task = _Task(inputs, size)
-    self._enqueue(key + shape_key, run_fn, task)
+    self._enqueue(key + _shape_key(inputs), run_fn, task)
     timeout = None if deadline is None else max(0.0,
                                                 deadline - time.monotonic())
     if not task.done.wait(timeout):
       task.abandoned = True
-      raise status.ServingError(status.DEADLINE_EXCEEDED,
-                                'Deadline exceeded while waiting in the '
-                                'batching queue')
+      raise _deadline_error()
     if task.error is not None:
       raise task.error
     return task.outputs
+
+  async def run_async(self, key: tuple, run_fn: RunFn,
+                      inputs: Dict[str, np.ndarray],
+                      deadline: Optional[float] = None,
+                      executor=None) -> Dict[str, np.ndarray]:
+    """`run` for a caller on an event loop: awaits an asyncio future.
+
+    The batch threads set the futures of a whole batch with one call into
+    the loop; a request past its deadline is failed by a loop timer and
+    skipped by the batch that would have held it. A request larger than
+    max_batch_size with enable_large_batch_splitting runs alone in
+    `executor`.
+    """
+    size = self._check_size(inputs)
+    loop = asyncio.get_running_loop()
+    if size is None:
+      return await loop.run_in_executor(executor, run_fn, inputs)
+    task = _Task(inputs, size, loop)
+    self._enqueue(key + _shape_key(inputs), run_fn, task)
+    timer = None
+    if deadline is not None:
+      timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()),
+                           _expire, task)
+    try:
+      return await task.future
+    finally:
+      if timer is not None:
+        timer.cancel()
+
+  def _check_size(self, inputs: Dict[str, np.ndarray]) -> Optional[int]:
+    """The task's size; None when it is to run unbatched (too large)."""
+    size = _batch_size(inputs)
+    if size > self.options.max_batch_size:
+      if self.options.enable_large_batch_splitting:
+        return None
+      raise status.invalid_argument(
+          f'Task size {size} is larger than maximum input batch size '
+          f'{self.options.max_batch_size}')
+    return size
 
   def _enqueue(self, key, run_fn, task: _Task) -> None:
     max_size = self.options.max_batch_size
@@ -269,8 +347,7 @@ class BatchScheduler:
           status.from_tf_exception(e))
       for task in tasks:
         task.error = error
-    for task in tasks:
-      task.done.set()
+    _finish(tasks)
 
   def _padded_size(self, size: int) -> int:
     for allowed in self.options.allowed_batch_sizes:
@@ -289,7 +366,7 @@ class BatchScheduler:
     for task in pending:
       task.error = status.ServingError(status.UNAVAILABLE,
                                        'Server is shutting down')
-      task.done.set()
+    _finish(pending)
     for thread in self._threads:
       thread.join(timeout=5)
 

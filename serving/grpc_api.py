@@ -2,7 +2,9 @@
 
 `PredictionService` (Predict, Classify, Regress, MultiInference,
 GetModelMetadata) and `ModelService` (GetModelStatus,
-HandleReloadConfigRequest) on grpcio's thread-pool server. Errors carry the
+HandleReloadConfigRequest) on `grpc.aio` on the server's event loop
+(AsyncGrpcServer), or on grpcio's thread-pool server (GrpcServer, the
+`--server_transport=threads` transport). Errors carry the
 TensorFlow status code as the gRPC code (they share numbering), and the same
 messages as TF Serving, so generated stubs and existing clients see no
 difference.
@@ -26,16 +28,27 @@ _MAX_MESSAGE = 2**31 - 1  # TF Serving: SetMaxMessageSize(kint32max).
 _MAX_ERROR_MESSAGE = 1024 * 4
 
 
+# A call without a deadline reports its time remaining as about 2**63 ns
+# (grpcio); beyond this it is taken as none (threading and event-loop
+# timers cannot wait that long).
+_NO_DEADLINE_SECONDS = 365 * 24 * 3600.0
+
+
 def _deadline(context) -> Optional[float]:
   remaining = context.time_remaining()
-  return None if remaining is None else time.monotonic() + remaining
+  if remaining is None or remaining > _NO_DEADLINE_SECONDS:
+    return None
+  return time.monotonic() + remaining
+
+
+def _truncated(message: str) -> str:
+  if len(message) > _MAX_ERROR_MESSAGE:
+    return message[:_MAX_ERROR_MESSAGE] + '...[truncated]'
+  return message
 
 
 def _abort(context, error: status.ServingError):
-  message = error.message
-  if len(message) > _MAX_ERROR_MESSAGE:
-    message = message[:_MAX_ERROR_MESSAGE] + '...[truncated]'
-  context.abort(error.grpc_code, message)
+  context.abort(error.grpc_code, _truncated(error.message))
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -115,6 +128,46 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                       lambda s: inference.model_metadata(s, request))
 
 
+class AsyncPredictionService(PredictionService):
+  """PredictionService on grpc.aio: Predict runs on the event loop.
+
+  Predict's decoding, checks and response are cheap and run on the loop;
+  the model runs as a batch (the batcher's future) or, without batching,
+  in the `executor` (--grpc_max_threads threads). The other methods stay
+  blocking functions, which grpc.aio runs in the same executor.
+  """
+
+  def __init__(self, core, metrics, executor, check_method_names=False):
+    super().__init__(core, metrics, check_method_names)
+    self._executor = executor
+
+  async def Predict(self, request, context):  # pylint: disable=invalid-overridden-method
+    start = time.monotonic()
+    error = None
+    try:
+      servable = self._core.servable(request.model_spec)
+      signature, runner, inputs = inference.prepare_predict(
+          servable, request, self._core.options.max_tensor_elements)
+      outputs = await servable.run_async(runner, inputs, _deadline(context),
+                                         self._executor)
+      response = inference.predict_response(servable, request, signature,
+                                            outputs)
+      self._core.log_request('predict', servable, signature, request,
+                             response)
+    except status.ServingError as e:
+      error = e
+    except Exception as e:  # pylint: disable=broad-except
+      logging.exception('gRPC Predict failed')
+      error = status.internal(f'{type(e).__name__}: {e}')
+    self._metrics.record_request(
+        request.model_spec.name, 'Predict', 'GRPC',
+        status.OK if error is None else error.code,
+        (time.monotonic() - start) * 1e6)
+    if error is not None:
+      await context.abort(error.grpc_code, _truncated(error.message))
+    return response
+
+
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
   """tensorflow.serving.ModelService."""
 
@@ -169,8 +222,35 @@ def default_threads() -> int:
   return max(32, 4 * (os.cpu_count() or 1))
 
 
+def _server_options(channel_arguments: str) -> List[Tuple[str, object]]:
+  options = {'grpc.max_receive_message_length': _MAX_MESSAGE,
+             'grpc.max_send_message_length': _MAX_MESSAGE,
+             'grpc.so_reuseport': 0}
+  options.update(_channel_arguments(channel_arguments))
+  return list(options.items())
+
+
+def _workers(max_threads: int) -> int:
+  if max_threads < 0:
+    raise status.invalid_argument(
+        f'--grpc_max_threads must be >= 0 (0 = auto), got {max_threads}')
+  return max_threads or default_threads()
+
+
+def _bind(server, host: str, port: int) -> int:
+  try:
+    bound = server.add_insecure_port(f'{host}:{port}')
+  except RuntimeError:
+    bound = 0
+  if not bound:
+    raise status.ServingError(status.UNAVAILABLE,
+                              f'Failed to bind gRPC server to {host}:{port}')
+  return bound
+
+
 class GrpcServer:
-  """A grpcio server with both services on host:port.
+  """A grpcio thread-pool server with both services on host:port (the
+  `--server_transport=threads` transport).
 
   The port is bound here (before any model loads); `start` serves it.
   Bounds: --grpc_max_threads worker threads, RPCS_PER_THREAD times as many
@@ -182,33 +262,67 @@ class GrpcServer:
   def __init__(self, core, metrics, host: str, port: int,
                max_threads: int = 0, channel_arguments: str = '',
                check_method_names: bool = False):
-    if max_threads < 0:
-      raise status.invalid_argument(
-          f'--grpc_max_threads must be >= 0 (0 = auto), got {max_threads}')
-    workers = max_threads or default_threads()
-    options = {'grpc.max_receive_message_length': _MAX_MESSAGE,
-               'grpc.max_send_message_length': _MAX_MESSAGE,
-               'grpc.so_reuseport': 0}
-    options.update(_channel_arguments(channel_arguments))
+    workers = _workers(max_threads)
     self._server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=workers,
                                               thread_name_prefix='grpc'),
-        options=list(options.items()),
+        options=_server_options(channel_arguments),
         maximum_concurrent_rpcs=RPCS_PER_THREAD * workers)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(core, metrics, check_method_names), self._server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(core), self._server)
-    try:
-      self.port = self._server.add_insecure_port(f'{host}:{port}')
-    except RuntimeError:
-      self.port = 0
-    if not self.port:
-      raise status.ServingError(status.UNAVAILABLE,
-                                f'Failed to bind gRPC server to {host}:{port}')
+    self.port = _bind(self._server, host, port)
 
   def start(self) -> None:
     self._server.start()
 
   def stop(self, grace: float = 1.0) -> None:
     self._server.stop(grace).wait(timeout=grace + 5)
+
+
+class AsyncGrpcServer:
+  """Both services on grpc.aio, on the shared event loop.
+
+  Same bounds as GrpcServer: --grpc_max_threads threads for the work that
+  blocks (RPCs other than Predict, and Predict's model run without
+  batching), RPCS_PER_THREAD times as many RPCs in flight (beyond them
+  RESOURCE_EXHAUSTED), and the message sizes. Connections and RPCs waiting
+  on the network cost no thread.
+  """
+
+  def __init__(self, core, metrics, loop, host: str, port: int,
+               max_threads: int = 0, channel_arguments: str = '',
+               check_method_names: bool = False):
+    workers = _workers(max_threads)
+    self._loop = loop
+    self._executor = concurrent.futures.ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix='grpc')
+    options = _server_options(channel_arguments)
+
+    async def create():
+      server = grpc.aio.server(
+          migration_thread_pool=self._executor, options=options,
+          maximum_concurrent_rpcs=RPCS_PER_THREAD * workers)
+      prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+          AsyncPredictionService(core, metrics, self._executor,
+                                 check_method_names), server)
+      model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+          ModelService(core), server)
+      return server, _bind(server, host, port)
+
+    try:
+      self._server, self.port = loop.run(create())
+    except BaseException:
+      self._executor.shutdown(wait=False)
+      raise
+
+  def start(self) -> None:
+    self._loop.run(self._server.start())
+
+  def stop(self, grace: float = 1.0) -> None:
+    try:
+      self._loop.run(self._server.stop(grace), timeout=grace + 5)
+    except Exception:  # pylint: disable=broad-except
+      logging.debug('gRPC server stop', exc_info=True)
+    self._executor.shutdown(wait=False)

@@ -65,24 +65,43 @@ def input_to_examples(input_proto) -> np.ndarray:
   return np.array(serialized, dtype=object)
 
 
-def predict(servable: servable_lib.Servable,
-            request: predict_pb2.PredictRequest,
-            deadline: Optional[float] = None,
-            max_elements: Optional[int] = None) -> predict_pb2.PredictResponse:
-  """Predict on protos; outputs in the typed fields, as TF Serving writes."""
+def prepare_predict(servable: servable_lib.Servable,
+                    request: predict_pb2.PredictRequest,
+                    max_elements: Optional[int] = None):
+  """A Predict's checks and decoded inputs: (signature, runner, inputs)."""
   signature_name = (request.model_spec.signature_name
                     or servable_lib.DEFAULT_SIGNATURE)
   servable.runner(signature_name)  # Fails first on an unknown signature.
   inputs = {alias: tensor_to_ndarray(alias, proto, max_elements)
             for alias, proto in request.inputs.items()}
-  outputs = servable.predict(signature_name, inputs,
-                             list(request.output_filter), deadline)
+  runner = servable.prepare_predict(signature_name, inputs,
+                                    request.output_filter)
+  return signature_name, runner, inputs
+
+
+def predict_response(servable: servable_lib.Servable,
+                     request: predict_pb2.PredictRequest, signature_name: str,
+                     outputs) -> predict_pb2.PredictResponse:
+  """Outputs in the typed fields, as TF Serving writes them."""
+  outputs = servable_lib.filter_outputs(outputs, request.output_filter)
   response = predict_pb2.PredictResponse()
   fill_model_spec(response.model_spec, request.model_spec.name,
                   servable.version, signature_name)
   for alias, value in outputs.items():
     response.outputs[alias].CopyFrom(tensor_proto.to_proto(value))
   return response
+
+
+def predict(servable: servable_lib.Servable,
+            request: predict_pb2.PredictRequest,
+            deadline: Optional[float] = None,
+            max_elements: Optional[int] = None) -> predict_pb2.PredictResponse:
+  """Predict on protos (blocking; the event loop's path is prepare_predict,
+  Servable.run_async, predict_response)."""
+  signature_name, runner, inputs = prepare_predict(servable, request,
+                                                   max_elements)
+  outputs = servable.run(runner, inputs, deadline)
+  return predict_response(servable, request, signature_name, outputs)
 
 
 def _find_signature(servable, model_spec, method: str, check_method: bool):

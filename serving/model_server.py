@@ -18,9 +18,11 @@ import threading
 from typing import List, Optional
 
 from serving import batching
+from serving import event_loop
 from serving import grpc_api
 from serving import prometheus
 from serving import rest_api
+from serving import rest_async
 from serving import rest_server
 from serving import server_config
 from serving import server_core
@@ -52,8 +54,10 @@ class ModelServer:
     self.metrics = prometheus.Metrics()
     self.core: Optional[server_core.ServerCore] = None
     self.batcher: Optional[batching.BatchScheduler] = None
-    self.grpc_server: Optional[grpc_api.GrpcServer] = None
-    self.rest_server: Optional[rest_server.RestServer] = None
+    self.grpc_server = None  # grpc_api.AsyncGrpcServer or GrpcServer.
+    self.rest_server = None  # rest_async.RestServer or rest_server's.
+    self.loop: Optional[event_loop.EventLoop] = None
+    self._rest_executor = None
     self._stopped = threading.Event()
 
   @property
@@ -110,28 +114,52 @@ class ModelServer:
   def _bind(self, prometheus_path: Optional[str]) -> None:
     """Creates both servers, which binds their ports (nothing served yet)."""
     options = self.options
-    self.grpc_server = grpc_api.GrpcServer(
-        self.core, self.metrics, options.bind_address, options.port,
-        options.grpc_max_threads, options.grpc_channel_arguments,
-        options.enable_signature_method_name_check)
+    on_loop = options.server_transport == 'event_loop'
+    if on_loop:
+      self.loop = event_loop.EventLoop()
+      self.grpc_server = grpc_api.AsyncGrpcServer(
+          self.core, self.metrics, self.loop, options.bind_address,
+          options.port, options.grpc_max_threads,
+          options.grpc_channel_arguments,
+          options.enable_signature_method_name_check)
+    else:
+      self.grpc_server = grpc_api.GrpcServer(
+          self.core, self.metrics, options.bind_address, options.port,
+          options.grpc_max_threads, options.grpc_channel_arguments,
+          options.enable_signature_method_name_check)
     if options.rest_api_port and options.rest_api_port == options.port:
       logging.error('server_options.http_port cannot be same as grpc_port. '
                     'Please use a different port for HTTP/REST API. '
                     'Skipped exporting HTTP/REST API.')
-    elif options.rest_api_port:
-      api = rest_api.RestApi(self.core, self.metrics,
-                             options.rest_api_timeout_in_ms,
-                             options.rest_api_enable_cors_support,
-                             prometheus_path,
-                             options.enable_signature_method_name_check)
-      timeout_ms = options.rest_api_timeout_in_ms
+      return
+    if not options.rest_api_port:
+      return
+    api = rest_api.RestApi(self.core, self.metrics,
+                           options.rest_api_timeout_in_ms,
+                           options.rest_api_enable_cors_support,
+                           prometheus_path,
+                           options.enable_signature_method_name_check)
+    timeout_ms = options.rest_api_timeout_in_ms
+    request_timeout = timeout_ms / 1000.0 if timeout_ms > 0 else None
+    idle_timeout = options.rest_api_idle_timeout_in_ms / 1000.0
+    if on_loop:
+      self._rest_executor = event_loop.executor(
+          options.rest_api_num_threads or server_config.default_rest_threads(),
+          'rest_api')
+      self.rest_server = rest_async.RestServer(
+          api, self.loop, options.bind_address, options.rest_api_port,
+          options.rest_api_max_body_bytes,
+          max_connections=(options.rest_api_max_connections or
+                           server_config.default_max_connections()),
+          idle_timeout=idle_timeout, request_timeout=request_timeout,
+          executor=self._rest_executor)
+    else:
       self.rest_server = rest_server.RestServer(
           api, options.bind_address, options.rest_api_port,
           options.rest_api_max_body_bytes,
           max_connections=(options.rest_api_num_threads or
                            server_config.DEFAULT_REST_CONNECTIONS),
-          idle_timeout=options.rest_api_idle_timeout_in_ms / 1000.0,
-          request_timeout=timeout_ms / 1000.0 if timeout_ms > 0 else None)
+          idle_timeout=idle_timeout, request_timeout=request_timeout)
 
   def _prometheus_path(self) -> Optional[str]:
     if not self.options.monitoring_config_file:
@@ -156,6 +184,10 @@ class ModelServer:
       self.core.stop()
     if self.batcher is not None:
       self.batcher.stop()
+    if self._rest_executor is not None:
+      self._rest_executor.shutdown(wait=False)
+    if self.loop is not None:
+      self.loop.stop()
 
   def wait(self) -> None:
     self._stopped.wait()

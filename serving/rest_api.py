@@ -1,4 +1,4 @@
-"""TF Serving's HTTP/REST API on a threaded HTTP/1.1 server.
+"""TF Serving's HTTP/REST API, independent of its HTTP transport.
 
 URLs, methods, JSON bodies, error JSON and HTTP status codes follow
 tensorflow_serving/model_servers/http_rest_api_handler.cc:
@@ -8,9 +8,11 @@ tensorflow_serving/model_servers/http_rest_api_handler.cc:
   POST /v1/models/{name}[/versions/{v} | /labels/{l}]:{predict|classify|regress}
 
 plus Prometheus metrics at the path of --monitoring_config_file.
-`RestApi.handle` is independent of the HTTP transport (rest_server.py).
+`RestApi.handle_async` serves the event-loop transport (rest_async.py),
+`RestApi.handle` the thread-per-connection one (rest_server.py).
 """
 
+import asyncio
 import logging
 import re
 import time
@@ -45,6 +47,29 @@ _CORS = [('Access-Control-Allow-Origin', '*'),
 Response = Tuple[int, List[Tuple[str, str]], str]
 
 
+class _Route:
+  """A request for an API URL: what it asks for, parsed from the URL."""
+  __slots__ = ('method', 'path', 'headers', 'spec', 'api', 'metadata')
+
+  def __init__(self, method: str, path: str, headers):
+    self.method = method
+    self.path = path
+    self.headers = headers
+    self.spec: Dict[str, object] = {}
+    self.api: Optional[str] = None  # Predict, Classify, Regress; None: GET.
+    self.metadata = False
+
+  def run(self, api: 'RestApi', body: bytes) -> str:
+    """The JSON answer (blocking; raises ServingError)."""
+    if self.api == 'Predict':
+      return api._predict(self.spec, body)  # pylint: disable=protected-access
+    if self.api is not None:
+      return api._predict_like(self.api, self.spec, body)  # pylint: disable=protected-access
+    if self.metadata:
+      return api._metadata(self.spec)  # pylint: disable=protected-access
+    return api._status(self.spec)  # pylint: disable=protected-access
+
+
 def _message_to_json(message, preserve_names: bool) -> str:
   kwargs = {'preserving_proto_field_name': preserve_names, 'indent': 1}
   try:
@@ -68,20 +93,57 @@ class RestApi:
     self._cors = cors
     self._prometheus_path = prometheus_path
     self._check_method_names = check_method_names
+    self._json_headers = [('Content-Type', 'application/json')] + (
+        _CORS if cors else [])
 
   def handle(self, method: str, path: str, body: bytes) -> Response:
+    """Answers a request, blocking until the model has run."""
+    route = self._route(method, path)
+    if not isinstance(route, _Route):
+      return route
+    start = time.monotonic()
+    try:
+      output = route.run(self, body)
+    except Exception as e:  # pylint: disable=broad-except
+      return self._failed(route, start, e)
+    return self._answered(route, start, output)
+
+  async def handle_async(self, method: str, path: str, body: bytes,
+                         executor) -> Response:
+    """`handle` on the event loop.
+
+    Predict runs there (decoding, checks, response), with the model run as
+    a batch or in `executor`; classify and regress, which block, run whole
+    in `executor`; status, metadata and metrics run on the loop.
+    """
+    route = self._route(method, path)
+    if not isinstance(route, _Route):
+      return route
+    start = time.monotonic()
+    try:
+      if route.api == 'Predict':
+        output = await self._predict_async(route.spec, body, executor)
+      elif route.api is not None:
+        loop = asyncio.get_running_loop()
+        output = await loop.run_in_executor(executor, route.run, self, body)
+      else:
+        output = route.run(self, body)
+    except Exception as e:  # pylint: disable=broad-except
+      return self._failed(route, start, e)
+    return self._answered(route, start, output)
+
+  def _route(self, method: str, path: str):
+    """A _Route for an API URL; else the whole Response (404, metrics,
+    CORS preflight, a malformed API URL)."""
     path = urllib.parse.urlsplit(path).path
     if self._prometheus_path and path == self._prometheus_path:
       return 200, [('Content-Type', 'text/plain')], self._metrics.render()
     if not _V1.fullmatch(path):
       return 404, [('Content-Type', 'text/plain')], 'Not Found\n'
-    headers = [('Content-Type', 'application/json')]
-    if self._cors:
-      headers += _CORS
+    headers = self._json_headers
     if method == 'OPTIONS' and self._cors:
       return 200, headers, ''
-    start = time.monotonic()
-    api, model_name = None, ''
+    route = _Route(method, path, headers)
     try:
       match = None
       if method == 'POST':
@@ -90,28 +152,36 @@ class RestApi:
         match = _STATUS.fullmatch(path)
       if match is None:
         raise status.invalid_argument(f'Malformed request: {method} {path}')
-      spec = self._model_spec(match)
-      model_name = spec['name']
+      route.spec = self._model_spec(match)
       if method == 'POST':
-        api = _API[match.group(4).lower()]
-        output = self._predict_like(api, spec, body)
-      elif match.group(4):
-        output = self._metadata(spec)
-      else:
-        output = self._status(spec)
-      code = status.OK
-      http_status = 200
+        route.api = _API[match.group(4).lower()]
+      route.metadata = method == 'GET' and bool(match.group(4))
     except status.ServingError as e:
-      code, http_status, output = e.code, e.http_status, json_output.error(
-          e.message)
-    except Exception as e:  # pylint: disable=broad-except
-      logging.exception('REST request %s %s failed', method, path)
+      return e.http_status, headers, json_output.error(e.message)
+    return route
+
+  def _failed(self, route: '_Route', start: float, error: Exception
+              ) -> Response:
+    if isinstance(error, status.ServingError):
+      code, http_status, output = error.code, error.http_status, (
+          json_output.error(error.message))
+    else:
+      logging.error('REST request %s %s failed', route.method, route.path,
+                    exc_info=error)
       code, http_status = status.INTERNAL, 500
-      output = json_output.error(f'{type(e).__name__}: {e}')
-    if api is not None:
-      self._metrics.record_request(model_name, api, 'REST', code,
-                                   (time.monotonic() - start) * 1e6)
-    return http_status, headers, output
+      output = json_output.error(f'{type(error).__name__}: {error}')
+    self._record(route, start, code)
+    return http_status, route.headers, output
+
+  def _answered(self, route: '_Route', start: float, output: str
+                ) -> Response:
+    self._record(route, start, status.OK)
+    return 200, route.headers, output
+
+  def _record(self, route: '_Route', start: float, code: str) -> None:
+    if route.api is not None:
+      self._metrics.record_request(route.spec['name'], route.api, 'REST',
+                                   code, (time.monotonic() - start) * 1e6)
 
   @staticmethod
   def _model_spec(match) -> Dict[str, object]:
@@ -161,19 +231,32 @@ class RestApi:
     return json_output.regression_results(response.result)
 
   def _predict(self, spec, body: bytes) -> str:
+    servable, key, runner, inputs, fmt = self._prepare_predict(spec, body)
+    outputs = servable.run(runner, inputs, self._deadline())
+    return self._predict_output(spec, servable, key, inputs, outputs, fmt)
+
+  async def _predict_async(self, spec, body: bytes, executor) -> str:
+    servable, key, runner, inputs, fmt = self._prepare_predict(spec, body)
+    outputs = await servable.run_async(runner, inputs, self._deadline(),
+                                       executor)
+    return self._predict_output(spec, servable, key, inputs, outputs, fmt)
+
+  def _prepare_predict(self, spec, body: bytes):
     doc = json_tensor.parse_json(body)
     signature = json_tensor.signature_name(doc)
-    model_spec = get_model_status_pb2.GetModelStatusRequest().model_spec
-    self._fill_spec(model_spec, spec)
-    servable = self._core.servable(model_spec)
+    servable = self._core.resolve(spec['name'], spec.get('version'),
+                                  spec.get('label'))
     key = signature or 'serving_default'
     if key not in servable.signature_defs:
       raise status.invalid_argument(
           f'Serving signature name: "{key}" not found in signature def')
-    infos = {k: v.dtype for k, v in servable.signature_defs[key].inputs.items()}
+    plan = servable.predict_plan(key)
     inputs, fmt = json_tensor.predict_inputs(
-        doc, infos, self._core.options.max_tensor_elements)
-    outputs = servable.predict(key, inputs, (), self._deadline())
+        doc, plan.input_dtypes, self._core.options.max_tensor_elements)
+    runner = servable.prepare_predict(key, inputs)
+    return servable, key, runner, inputs, fmt
+
+  def _predict_output(self, spec, servable, key, inputs, outputs, fmt) -> str:
     self._core.log_request(
         'predict', servable, key,
         lambda: _predict_request(spec, key, inputs),

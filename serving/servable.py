@@ -7,6 +7,7 @@ Keras SavedModels load through `tf.saved_model.load`; the MetaGraphDef is read
 from saved_model.pb because TF2's loaded object does not keep method names.
 """
 
+import asyncio
 import logging
 import os
 import time
@@ -209,6 +210,7 @@ class Servable:
     self.runners: Dict[str, SignatureRunner] = {}
     self._loaded = None
     self._batcher = None
+    self._plans: Dict[str, 'PredictPlan'] = {}
     self.unloaded = False
 
   @property
@@ -236,6 +238,7 @@ class Servable:
   def release(self) -> None:
     """Drops the model after a failed load (nothing can be using it)."""
     self.runners = {}
+    self._plans = {}
     self._loaded = None
 
   def set_batcher(self, batcher) -> None:
@@ -267,21 +270,97 @@ class Servable:
                                deadline)
     return runner.run(inputs)
 
+  async def run_async(self, runner: SignatureRunner,
+                      inputs: Dict[str, np.ndarray],
+                      deadline: Optional[float], executor
+                      ) -> Dict[str, np.ndarray]:
+    """`run` for a caller on the event loop: the batcher's future, or the
+    graph run in `executor` (TensorFlow releases the GIL while it runs)."""
+    if self._batcher is not None:
+      return await self._batcher.run_async((id(self), runner.name),
+                                           runner.run, inputs, deadline,
+                                           executor)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, runner.run, inputs)
+
+  def predict_plan(self, signature_name: str) -> 'PredictPlan':
+    """What Predict checks against one signature, worked out once.
+
+    Cached per signature of this version, i.e. per (model, version,
+    signature): reading the SignatureDef proto (its method name, input and
+    output maps, input dtypes) costs more per request than the checks.
+    """
+    signature_name = signature_name or DEFAULT_SIGNATURE
+    plan = self._plans.get(signature_name)
+    if plan is None:
+      plan = PredictPlan(self.runner(signature_name))
+      self._plans[signature_name] = plan
+    return plan
+
+  def prepare_predict(self, signature_name: str,
+                      inputs: Dict[str, np.ndarray],
+                      output_filter: Sequence[str] = ()) -> SignatureRunner:
+    """TF Serving's RunPredict checks; the runner to run `inputs` with."""
+    plan = self.predict_plan(signature_name)
+    plan.check(inputs, output_filter)
+    return plan.runner
+
   def predict(self, signature_name: str, inputs: Dict[str, np.ndarray],
               output_filter: Sequence[str] = (),
               deadline: Optional[float] = None) -> Dict[str, np.ndarray]:
     """TF Serving's RunPredict checks, then runs the signature."""
-    signature_name = signature_name or DEFAULT_SIGNATURE
-    runner = self.runner(signature_name)
+    runner = self.prepare_predict(signature_name, inputs, output_filter)
+    outputs = self.run(runner, inputs, deadline)
+    return filter_outputs(outputs, output_filter)
+
+
+def filter_outputs(outputs: Dict[str, np.ndarray],
+                   output_filter: Sequence[str]) -> Dict[str, np.ndarray]:
+  if output_filter:
+    return {k: outputs[k] for k in output_filter}
+  return outputs
+
+
+class PredictPlan:
+  """A signature's Predict checks, with the proto lookups done once."""
+
+  def __init__(self, runner: SignatureRunner):
+    self.runner = runner
     signature = runner.signature_def
+    self.method_error: Optional[status.ServingError] = None
     if signature.method_name not in (PREDICT_METHOD, CLASSIFY_METHOD,
                                      REGRESS_METHOD):
-      raise status.internal(
+      self.method_error = status.internal(
           'Expected prediction signature method_name to be one of '
           f'{{{PREDICT_METHOD}, {CLASSIFY_METHOD}, {REGRESS_METHOD}}}. '
           f'Was: {signature.method_name}')
-    expected = set(signature.inputs)
-    sent = set(inputs)
+    self.expected = frozenset(signature.inputs)
+    self.outputs = frozenset(signature.outputs)
+    # Input alias -> DataType enum (what the REST JSON parser needs).
+    self.input_dtypes = {k: v.dtype for k, v in signature.inputs.items()}
+
+  def check(self, inputs: Dict[str, np.ndarray],
+            output_filter: Sequence[str] = ()) -> None:
+    if self.method_error is not None:
+      raise self.method_error
+    expected = self.expected
+    if len(inputs) != len(expected) or not expected.issuperset(inputs):
+      self._input_error(set(inputs))
+    seen = set()
+    for alias in output_filter:
+      if alias not in self.outputs:
+        raise status.invalid_argument(
+            f'output tensor alias not found in signature: {alias} Outputs '
+            f'expected to be in the set '
+            f'{{{",".join(sorted(self.outputs))}}}.')
+      if alias in seen:
+        raise status.invalid_argument(
+            f'duplicate output tensor alias: {alias}')
+      seen.add(alias)
+    self.runner.check_inputs(inputs)
+
+  def _input_error(self, sent) -> None:
+    expected = self.expected
     if len(sent) != len(expected):
       raise status.invalid_argument(
           f'input size does not match signature: {len(sent)}!='
@@ -294,19 +373,3 @@ class Servable:
         raise status.invalid_argument(
             f'input tensor alias not found in signature: {alias}. Inputs '
             f'expected to be in the set {{{",".join(sorted(expected))}}}.')
-    seen = set()
-    for alias in output_filter:
-      if alias not in signature.outputs:
-        raise status.invalid_argument(
-            f'output tensor alias not found in signature: {alias} Outputs '
-            f'expected to be in the set '
-            f'{{{",".join(sorted(signature.outputs))}}}.')
-      if alias in seen:
-        raise status.invalid_argument(
-            f'duplicate output tensor alias: {alias}')
-      seen.add(alias)
-    runner.check_inputs(inputs)
-    outputs = self.run(runner, inputs, deadline)
-    if output_filter:
-      outputs = {k: outputs[k] for k in output_filter}
-    return outputs

@@ -40,8 +40,9 @@ class ServerOptions:
   port: int = 8500
   rest_api_port: int = 0
   rest_api_timeout_in_ms: int = 30000
-  # TF Serving's name; here the cap on concurrent REST connections (each
-  # has one thread). 0 = DEFAULT_REST_CONNECTIONS.
+  # TF Serving's name: threads for the REST calls that block (0 = 4 x
+  # cores, TF Serving's default); with --server_transport=threads, the cap
+  # on concurrent REST connections, one thread each (0 = 256).
   rest_api_num_threads: int = 0
   rest_api_enable_cors_support: bool = False
   model_name: str = 'default'
@@ -73,12 +74,31 @@ class ServerOptions:
   warmup_all_signatures: bool = True
   request_log_max_file_bytes: int = 64 * 1024 * 1024
   request_log_queue_size: int = 1024
+  # 0 = three quarters of the open-file limit (`ulimit -n`).
+  rest_api_max_connections: int = 0
+  server_transport: str = 'event_loop'
   request_log_max_total_bytes: int = 10 * 1024 * 1024 * 1024
   request_log_max_age_seconds: int = 0
   request_log_write_retry_ms: int = 1000
 
 
-DEFAULT_REST_CONNECTIONS = 256
+DEFAULT_REST_CONNECTIONS = 256  # --server_transport=threads only.
+TRANSPORTS = ('event_loop', 'threads')
+
+
+def default_rest_threads() -> int:
+  """TF Serving's default --rest_api_num_threads: 4 x the cores."""
+  return 4 * (os.cpu_count() or 1)
+
+
+def default_max_connections() -> int:
+  """Three quarters of the soft open-file limit: the rest stays for gRPC
+  connections, model files and request logs."""
+  import resource  # pylint: disable=g-import-not-at-top
+  soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+  if soft == resource.RLIM_INFINITY:
+    soft = 65536
+  return max(16, soft * 3 // 4)
 
 
 def _parse_bool(value: str) -> bool:
@@ -126,9 +146,12 @@ _HELP = {
     'rest_api_timeout_in_ms': 'Timeout for HTTP/REST API calls: a request '
                               'still running after it is answered 504 '
                               '(0 = none).',
-    'rest_api_num_threads': 'Max concurrent HTTP/REST connections, one '
-                            'thread each; more get HTTP 503 (0 = '
-                            f'{DEFAULT_REST_CONNECTIONS}).',
+    'rest_api_num_threads': 'Threads for the HTTP/REST calls that block '
+                            '(a model run without batching, classify, '
+                            'regress); 0 = 4 x cores. With '
+                            '--server_transport=threads: max concurrent '
+                            'REST connections, one thread each, more get '
+                            f'HTTP 503 (0 = {DEFAULT_REST_CONNECTIONS}).',
     'rest_api_enable_cors_support': 'Enable CORS headers in responses.',
     'model_name': 'Name of the model (ignored if --model_config_file is set).',
     'model_base_path': 'Path to the model, without the version directory '
@@ -181,6 +204,13 @@ _HELP = {
     'request_log_queue_size': '[extension] Request log records waiting for '
                               'the background writer; more are dropped '
                               '(and counted), never waited for.',
+    'rest_api_max_connections': '[extension] Max open HTTP/REST '
+                                'connections; more get HTTP 503 and are '
+                                'closed (0 = three quarters of `ulimit -n`).',
+    'server_transport': '[extension] event_loop (both APIs on one uvloop '
+                        'event loop, grpc.aio) or threads (the former '
+                        'transport: a thread per REST connection, grpcio\'s '
+                        'thread-pool server).',
     'request_log_max_total_bytes': '[extension] Retention per request log '
                                    'collector: its files (all with its '
                                    'filename_prefix) are kept within this '
@@ -207,7 +237,7 @@ def validate_options(options: ServerOptions) -> None:
           f'--{name} must be a TCP port (0-65535), got {value}')
   for name, minimum, meaning in (
       ('grpc_max_threads', 0, '0 = auto'),
-      ('rest_api_num_threads', 0, f'0 = {DEFAULT_REST_CONNECTIONS}'),
+      ('rest_api_num_threads', 0, '0 = auto'),
       ('rest_api_max_body_bytes', 0, 'bytes'),
       ('rest_api_idle_timeout_in_ms', 1, 'milliseconds'),
       ('max_tensor_elements', 1, 'elements'),
@@ -226,6 +256,12 @@ def validate_options(options: ServerOptions) -> None:
         '--request_log_max_total_bytes must be 0 (no bound) or at least '
         f'--request_log_max_file_bytes ({options.request_log_max_file_bytes})'
         f', got {options.request_log_max_total_bytes}')
+
+
+  if options.server_transport not in TRANSPORTS:
+    raise status.invalid_argument(
+        f'--server_transport must be one of {", ".join(TRANSPORTS)}, got '
+        f'{options.server_transport!r}')
 
 
 def parse_text_proto(path: str, message):

@@ -169,20 +169,24 @@ class ServerCore:
 
   def servable(self, model_spec) -> servable_lib.Servable:
     """Resolves a ModelSpec like ServerCore::GetServableHandle."""
-    name = model_spec.name
+    choice = model_spec.WhichOneof('version_choice')
+    return self.resolve(
+        model_spec.name,
+        model_spec.version.value if choice == 'version' else None,
+        model_spec.version_label if choice == 'version_label' else None)
+
+  def resolve(self, name: str, version: Optional[int] = None,
+              label: Optional[str] = None) -> servable_lib.Servable:
+    """`servable` on plain values: a version, a label, or neither (latest)."""
     if not name:
       raise status.invalid_argument('ModelSpec has no name specified.')
-    choice = model_spec.WhichOneof('version_choice')
     manager = self._models.get(name)
-    if choice == 'version_label':
-      version = self._labels.get(name, {}).get(model_spec.version_label)
+    if label is not None:
+      version = self._labels.get(name, {}).get(label)
       if version is None:
         raise status.invalid_argument(
-            'Unrecognized servable version label: '
-            f'{model_spec.version_label}')
-    elif choice == 'version':
-      version = model_spec.version.value
-    else:
+            f'Unrecognized servable version label: {label}')
+    elif version is None:
       servable = manager.latest() if manager else None
       if servable is None:
         raise status.not_found(f'Servable not found for request: Latest({name})')

@@ -67,8 +67,9 @@ def start_server():
 
 
 @pytest.fixture(scope='module')
-def conformance_server(models, tmp_path_factory):
-  """half_plus_two (TF1) + keras_half_plus_two (TF2), metrics enabled."""
+def conformance_models(models, tmp_path_factory):
+  """ServerOptions for half_plus_two (TF1) + keras_half_plus_two (TF2),
+  metrics enabled (ports aside)."""
   root = tmp_path_factory.mktemp('conformance')
   deploy(models['hpt_v1'], root / 'half_plus_two', 1)
   deploy(models['keras_v1'], root / 'keras_half_plus_two', 1)
@@ -81,10 +82,17 @@ def conformance_server(models, tmp_path_factory):
   monitoring = root / 'monitoring.config'
   monitoring.write_text('prometheus_config { enable: true, '
                         'path: "/monitoring/prometheus/metrics" }\n')
+  return {'model_config_file': str(config),
+          'monitoring_config_file': str(monitoring),
+          'file_system_poll_wait_seconds': 0}
+
+
+@pytest.fixture(scope='module')
+def conformance_server(conformance_models):
+  """A server of conformance_models on free loopback ports."""
   options = server_config.ServerOptions(
       port=free_port(), rest_api_port=free_port(), bind_address=HOST,
-      model_config_file=str(config), monitoring_config_file=str(monitoring),
-      file_system_poll_wait_seconds=0)
+      **conformance_models)
   server = model_server.ModelServer(options).start()
   yield server
   server.stop()

@@ -7,8 +7,12 @@ machine starts them: the number and size of the model calls are exact.
 
 import threading
 
+import grpc
 import numpy as np
 import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from serving_helpers import call, deploy, wait_for
 from serving import batching
@@ -154,6 +158,28 @@ def test_server_with_batching(models, tmp_path, start_server):
   # Twelve one-row requests, batches of 4 that close only when full:
   # exactly three model calls, every request waited in a queue.
   assert server.metrics.wrapped_run_count.value() == 3
+
+
+@pytest.mark.parametrize('transport', ['event_loop', 'threads'])
+def test_grpc_calls_without_a_deadline_are_batched(models, tmp_path,
+                                                   start_server, transport):
+  # A call with no deadline (h2load sends none; grpcio then reports about
+  # 2**63 ns remaining) failed with INTERNAL before the fix: the batch wait
+  # could not take so long a timeout.
+  deploy(models['hpt_v1'], tmp_path / 'hpt', 1)
+  params = tmp_path / 'batching.config'
+  params.write_text('max_batch_size { value: 4 } num_batch_threads { value: 1 }')
+  server = start_server(model_name='hpt', model_base_path=str(tmp_path / 'hpt'),
+                        file_system_poll_wait_seconds=0, enable_batching=True,
+                        batching_parameters_file=str(params),
+                        server_transport=transport)
+  request = predict_pb2.PredictRequest()
+  request.model_spec.name = 'hpt'
+  request.inputs['x'].CopyFrom(tf.make_tensor_proto([1.0, 2.0]))
+  with grpc.insecure_channel(f'127.0.0.1:{server.grpc_port}') as channel:
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    response = stub.Predict(request)  # No timeout.
+  assert list(response.outputs['y'].float_val) == [2.5, 3.0]
 
 
 def test_batching_file_without_enable_is_an_error(start_server, tmp_path):

@@ -44,8 +44,10 @@ def test_versions_swapped_and_config_reloaded(figures):
 def test_threads_and_memory_bounded_and_server_healthy(figures):
   threads = figures['threads']
   assert threads['peak'] <= threads['bound'], threads
-  # Idle connections were closed: what is left is the gRPC worker pool.
+  # Connections cost no thread: what is left is the REST and gRPC worker
+  # pools (threads for the calls that block).
   assert threads['after_idle'] <= (threads['loaded'] +
+                                   hostile_load.REST_THREADS +
                                    hostile_load.GRPC_THREADS + 2), threads
   rss = figures['rss_mb']
   assert rss['peak'] - rss['loaded'] < 400, rss

@@ -14,6 +14,7 @@ test, so only a broken bound fails them.
 
 import http.client
 import json
+import select
 import socket
 import threading
 
@@ -181,13 +182,14 @@ def _read_to_end(sock: socket.socket) -> bytes:
   return b''.join(chunks)
 
 
-def test_connections_are_capped(hpt_base, start_server):
+def test_open_connections_are_capped_and_cost_no_thread(hpt_base,
+                                                        start_server):
   server = start_server(model_name='hpt', model_base_path=hpt_base,
-                        rest_api_num_threads=4,
+                        rest_api_max_connections=4,
                         file_system_poll_wait_seconds=0)
   threads_before = threading.active_count()
   # Four keep-alive clients, each answered once: the server has accepted
-  # them and holds a thread for each (no guess at how long accepting takes).
+  # them (no guess at how long accepting takes).
   held = []
   try:
     for _ in range(4):
@@ -197,7 +199,7 @@ def test_connections_are_capped(hpt_base, start_server):
       response = conn.getresponse()
       assert response.status == 200 and not response.will_close
       response.read()
-    # Over the cap: a 503 with a JSON error, no new thread.
+    # Over the cap: a 503 with a JSON error.
     answers = []
     for _ in range(20):
       with socket.create_connection((HOST, server.rest_port),
@@ -207,11 +209,10 @@ def test_connections_are_capped(hpt_base, start_server):
         answers.append(_read_to_end(sock))
     assert [_status(a) for a in answers] == [503] * 20, answers[0]
     assert _json_body(answers[0]) == {
-        'error': 'Too many connections: at most 4 are served at once '
-                 '(--rest_api_num_threads); retry later'}
-    # One connection-handling thread per capped connection, plus at most
-    # the server's two helper threads (rejector, timeout watchdog).
-    assert threading.active_count() <= threads_before + 4 + 2
+        'error': 'Too many connections: at most 4 are open at once '
+                 '(--rest_api_max_connections); retry later'}
+    # Open connections live on the event loop: none has a thread.
+    assert threading.active_count() <= threads_before
   finally:
     for conn in held:
       conn.close()
@@ -343,3 +344,85 @@ def test_empty_lines_before_a_request_line_are_skipped(small_limit_server):
   assert _status(response) == 200
   assert _json_body(response)['model_version_status'][0]['state'] == (
       'AVAILABLE')
+
+
+def test_idle_connections_cost_no_thread_and_lock_nobody_out(hpt_base,
+                                                             start_server):
+  # Issue 27: 300 idle connections (connected, sending nothing) took the
+  # thread-per-connection server from 22 to 277 threads and locked every
+  # other client out (its cap was 256 connections).
+  server = start_server(model_name='hpt', model_base_path=hpt_base,
+                        file_system_poll_wait_seconds=0)
+  predict = (server.rest_port, 'POST', HPT + ':predict',
+             {'instances': [1.0]})
+  # A first predict starts the thread that runs unbatched models.
+  assert call(*predict) == (200, {'predictions': [2.5]})
+  threads_before = threading.active_count()
+  idle = []
+  try:
+    for _ in range(300):
+      idle.append(socket.create_connection((HOST, server.rest_port),
+                                           timeout=30))
+    assert call(*predict) == (200, {'predictions': [2.5]})
+    wait_for(lambda: server.rest_server.open_connections >= 300, timeout=60)
+    assert threading.active_count() <= threads_before
+  finally:
+    for sock in idle:
+      sock.close()
+
+
+def test_a_request_trickling_in_is_cut_off_by_the_request_timeout(
+    hpt_base, start_server):
+  # A byte every 50 ms keeps the idle timeout (30 s) from firing; the
+  # request must still arrive whole within --rest_api_timeout_in_ms.
+  server = start_server(model_name='hpt', model_base_path=hpt_base,
+                        rest_api_timeout_in_ms=500,
+                        file_system_poll_wait_seconds=0)
+  head = (b'POST ' + HPT.encode() + b':predict HTTP/1.1\r\nHost: x\r\n'
+          b'Content-Length: 100000\r\n\r\n')
+  with socket.create_connection((HOST, server.rest_port),
+                                timeout=_CLIENT_DEADLINE) as sock:
+    sock.sendall(head)
+    answer = b''
+    for _ in range(1200):  # At most 60 s of trickling.
+      try:
+        sock.sendall(b' ')
+      except OSError:
+        break  # Closed by the server.
+      readable, _, _ = select.select([sock], [], [], 0.05)
+      if readable:
+        answer = _read_to_end(sock)
+        break
+  assert _status(answer) == 408, answer[:300]
+  assert _json_body(answer) == {
+      'error': 'Request timed out: not received whole within 500 ms '
+               '(--rest_api_timeout_in_ms)'}
+  assert call(server.rest_port, 'GET', HPT)[0] == 200
+
+
+def test_a_client_that_never_reads_its_answers_is_cut_off(conformance_models,
+                                                          start_server):
+  # 20,000 pipelined requests for the metrics page (about 1 KB each: 20 MB
+  # of answers, more than the kernel's socket buffers hold), never read:
+  # once the buffers are full the server stops answering, and after the
+  # idle timeout it drops the connection; others are served meanwhile.
+  server = start_server(**conformance_models,
+                        rest_api_idle_timeout_in_ms=_IDLE_MS)
+  port = server.rest_port
+  request = b'GET /monitoring/prometheus/metrics HTTP/1.1\r\nHost: x\r\n\r\n'
+  sock = socket.socket()
+  try:
+    # A small receive window, so the kernel holds little on this side.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.settimeout(_CLIENT_DEADLINE)
+    sock.connect((HOST, port))
+    try:
+      sock.sendall(request * 20000)
+    except OSError:
+      pass  # Dropped by the server before it read everything.
+    wait_for(lambda: server.rest_server.open_connections == 0, timeout=60)
+    assert call(port, 'GET', '/v1/models/half_plus_two')[0] == 200
+    received = _read_to_end(sock)
+  finally:
+    sock.close()
+  assert received.count(b'HTTP/1.1 200 OK') < 20000
