@@ -61,6 +61,13 @@ def render(s: Dict[str, Any]) -> str:
     reason = (s.get('judgement') or {}).get('reason')
     lines.append(f"blessed: {'yes' if s['blessed'] else 'no'}" +
                  (f' ({reason})' if reason else ''))
+  analysis = s.get('analysis') or {}
+  if 'attributions' in analysis:
+    lines.append('depends most on: ' + ', '.join(
+        r['feature'] for r in analysis['attributions']['features'][:3])
+                 + f"; error-rate gaps between groups flagged: "
+                 f"{len(analysis['fairness'].get('flagged') or [])} "
+                 '(the report has both, with intervals)')
   push = s.get('push')
   if push and push['pushed']:
     lines.append(f"pushed: version {push['version']} -> {push['destination']}")

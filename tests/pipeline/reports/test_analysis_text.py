@@ -103,3 +103,13 @@ def test_compact_is_strict_json_without_the_slice_tables():
   assert 'slices' not in small['fairness'] and small['fairness']['gaps']
   assert json.loads(text)['permutation_importance']['base_auc'] is None
   assert small['fairness']['flagged'][0]['rate'] == 'false_positive_rate'
+
+
+def test_the_terminal_summary_names_the_top_features_and_flagged_gaps():
+  from pipeline.reports import summary_text  # pylint: disable=g-import-not-at-top
+  text = summary_text.render({
+      'run_id': 'r', 'span': 1, 'input_csv': 'x.csv', 'components': [],
+      'wall_seconds': 1.0,
+      'analysis': model_analysis.compact(_analysis())})
+  assert ('depends most on: a, b; error-rate gaps between groups flagged: 2'
+          in text)
