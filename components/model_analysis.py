@@ -52,7 +52,7 @@ def wire_columns(records: List[bytes], spec=None) -> Dict[str, np.ndarray]:
   for record in records:
     feature = tf.train.Example.FromString(record).features.feature
     for key, kind in keys:
-      found = feature.get(key)
+      found = feature[key] if key in feature else None
       which = found.WhichOneof('kind') if found is not None else None
       listed = list(getattr(found, which).value) if which else []
       if kind == 'numeric':
