@@ -120,12 +120,15 @@ class ChildServer:
 
 
 def serve_and_score(serving_dir: str, complaints_csv: str, work: str,
-                    model_name: str = 'complaints') -> dict:
+                    model_name: str = 'complaints',
+                    dataset: Optional[str] = None) -> dict:
   """Serves serving_dir with request logging and scores a CSV through it.
 
   The way production traffic goes: `serving.write_config` with a
   `logging_config`, the model server as a child process, the bulk client
-  (`serving.client --complaints`) over gRPC. Returns the client's JSON
+  (`serving.client --complaints`; with `dataset`, a spec other than CFPB's:
+  `--dataset D --rows`, each row with its join key) over gRPC. Returns the
+  client's JSON
   summary with `request_logs` (the folder of the PredictionLog files) and
   `scores` (its CSV) added.
 
@@ -148,7 +151,9 @@ def serve_and_score(serving_dir: str, complaints_csv: str, work: str,
     sent = subprocess.run(
         [sys.executable, '-m', 'serving.client', '--protocol', 'grpc',
          '--host', HOST, '--port', str(server.grpc_port), '--model_name',
-         model_name, '--complaints', complaints_csv, '--out', scores],
+         model_name, *(['--dataset', dataset, '--rows'] if dataset
+                       else ['--complaints']), complaints_csv,
+         '--out', scores],
         capture_output=True, text=True, timeout=3600)
   if sent.returncode not in (0, 1) or not sent.stdout.strip():
     raise RuntimeError(f'serving.client failed: {sent.stderr[-1500:]}')
