@@ -37,7 +37,9 @@ def wilson(successes: int, trials: int,
   centre = (p + z * z / (2 * trials)) / denominator
   half = z * math.sqrt(p * (1 - p) / trials
                        + z * z / (4 * trials * trials)) / denominator
-  return max(0.0, centre - half), min(1.0, centre + half)
+  # Exact at the ends (rounding leaves 1e-17 where 0 of n were seen).
+  return (0.0 if successes == 0 else max(0.0, centre - half),
+          1.0 if successes == trials else min(1.0, centre + half))
 
 
 def newcombe(first: Tuple[int, int], second: Tuple[int, int],

@@ -9,7 +9,8 @@ from components import fairness
 def test_wilson_interval_by_hand():
   # 0 of 10: the upper bound is z^2 / (n + z^2) = 3.8415 / 13.8415.
   low, high = fairness.wilson(0, 10)
-  assert low == 0.0
+  assert low == 0.0 and fairness.wilson(0, 35)[0] == 0.0
+  assert fairness.wilson(35, 35)[1] == 1.0
   assert high == pytest.approx(3.841459 / 13.841459, abs=1e-6)
   # 5 of 10: 0.5 -+ 1.96 sqrt(0.025 + 1.96^2 / 400) / (1 + 1.96^2 / 10).
   low, high = fairness.wilson(5, 10)
