@@ -23,6 +23,8 @@ import numpy as np
 from serving import status
 
 RunFn = Callable[[Dict[str, np.ndarray]], Dict[str, np.ndarray]]
+# Raises status.ServingError for inputs the model cannot take.
+CheckFn = Callable[[Dict[str, np.ndarray]], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,10 +115,11 @@ def _finish(tasks: List[_Task]) -> None:
 
 
 class _Batch:
-  __slots__ = ('run_fn', 'tasks', 'size', 'created')
+  __slots__ = ('run_fn', 'check_fn', 'tasks', 'size', 'created')
 
-  def __init__(self, run_fn: RunFn):
+  def __init__(self, run_fn: RunFn, check_fn: Optional[CheckFn] = None):
     self.run_fn = run_fn
+    self.check_fn = check_fn
     self.tasks: List[_Task] = []
     self.size = 0
     self.created = time.monotonic()
@@ -129,6 +132,35 @@ class _Queue:
 
   def pending(self) -> int:
     return len(self.closed) + (1 if self.open and self.open.tasks else 0)
+
+
+def _merge(tasks: List[_Task]) -> Dict[str, np.ndarray]:
+  """The tasks' inputs concatenated on dimension 0."""
+  if len(tasks) == 1:
+    return tasks[0].inputs
+  return {name: np.concatenate([t.inputs[name] for t in tasks], axis=0)
+          for name in tasks[0].inputs}
+
+
+def _checked(check_fn: CheckFn, tasks: List[_Task], merged
+             ) -> Tuple[List[_Task], Dict[str, np.ndarray]]:
+  """The tasks whose inputs pass `check_fn`, and their merged inputs; the
+  others are finished with their own error."""
+  try:
+    check_fn(merged)
+    return tasks, merged
+  except status.ServingError:
+    pass
+  passed, failed = [], []
+  for task in tasks:
+    try:
+      check_fn(task.inputs)
+      passed.append(task)
+    except status.ServingError as e:
+      task.error = e
+      failed.append(task)
+  _finish(failed)
+  return passed, (_merge(passed) if passed else {})
 
 
 def _shape_key(inputs: Dict[str, np.ndarray]) -> tuple:
@@ -205,21 +237,27 @@ class BatchScheduler:
   async def run_async(self, key: tuple, run_fn: RunFn,
                       inputs: Dict[str, np.ndarray],
                       deadline: Optional[float] = None,
-                      executor=None) -> Dict[str, np.ndarray]:
+                      executor=None, check_fn: Optional[CheckFn] = None
+                      ) -> Dict[str, np.ndarray]:
     """`run` for a caller on an event loop: awaits an asyncio future.
 
     The batch threads set the futures of a whole batch with one call into
     the loop; a request past its deadline is failed by a loop timer and
     skipped by the batch that would have held it. A request larger than
     max_batch_size with enable_large_batch_splitting runs alone in
-    `executor`.
+    `executor`. `check_fn` checks the inputs once per batch instead of once
+    per request (requests batched together have equal dtypes and inner
+    shapes); when a batch fails it, each request is checked alone, so an
+    error reaches only the request it is about.
     """
     size = self._check_size(inputs)
     loop = asyncio.get_running_loop()
     if size is None:
+      if check_fn is not None:
+        check_fn(inputs)
       return await loop.run_in_executor(executor, run_fn, inputs)
     task = _Task(inputs, size, loop)
-    self._enqueue(key + _shape_key(inputs), run_fn, task)
+    self._enqueue(key + _shape_key(inputs), run_fn, task, check_fn)
     timer = None
     if deadline is not None:
       timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()),
@@ -241,7 +279,7 @@ class BatchScheduler:
           f'{self.options.max_batch_size}')
     return size
 
-  def _enqueue(self, key, run_fn, task: _Task) -> None:
+  def _enqueue(self, key, run_fn, task: _Task, check_fn=None) -> None:
     max_size = self.options.max_batch_size
     with self._cond:
       if self._stopped:
@@ -258,7 +296,7 @@ class BatchScheduler:
           raise status.ServingError(
               status.UNAVAILABLE, 'The batch scheduling queue to which this '
               'task was submitted is full')
-        queue.open = _Batch(run_fn)
+        queue.open = _Batch(run_fn, check_fn)
       queue.open.tasks.append(task)
       queue.open.size += task.size
       if queue.open.size >= max_size:
@@ -318,16 +356,17 @@ class BatchScheduler:
             value=(start - task.enqueued) * 1e6)
       self._metrics.wrapped_run_count.increment()
     try:
+      merged = _merge(tasks)
+      if batch.check_fn is not None:
+        tasks, merged = _checked(batch.check_fn, tasks, merged)
+        if not tasks:
+          return
       total = sum(t.size for t in tasks)
       padded = self._padded_size(total)
-      merged = {}
-      for name in tasks[0].inputs:
-        parts = [t.inputs[name] for t in tasks]
-        if padded > total:  # Pad with copies of the first row.
-          first = parts[0][:1]
-          parts.append(np.repeat(first, padded - total, axis=0))
-        merged[name] = (parts[0] if len(parts) == 1
-                        else np.concatenate(parts, axis=0))
+      if padded > total:  # Pad with copies of the first row.
+        merged = {name: np.concatenate(
+            [value, np.repeat(value[:1], padded - total, axis=0)], axis=0)
+                  for name, value in merged.items()}
       outputs = batch.run_fn(merged)
       offset = 0
       results = [dict() for _ in tasks]

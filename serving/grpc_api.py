@@ -147,9 +147,10 @@ class AsyncPredictionService(PredictionService):
     try:
       servable = self._core.servable(request.model_spec)
       signature, runner, inputs = inference.prepare_predict(
-          servable, request, self._core.options.max_tensor_elements)
+          servable, request, self._core.options.max_tensor_elements,
+          check_values=False)
       outputs = await servable.run_async(runner, inputs, _deadline(context),
-                                         self._executor)
+                                         self._executor, checked=False)
       response = inference.predict_response(servable, request, signature,
                                             outputs)
       self._core.log_request('predict', servable, signature, request,

@@ -67,15 +67,21 @@ def input_to_examples(input_proto) -> np.ndarray:
 
 def prepare_predict(servable: servable_lib.Servable,
                     request: predict_pb2.PredictRequest,
-                    max_elements: Optional[int] = None):
-  """A Predict's checks and decoded inputs: (signature, runner, inputs)."""
+                    max_elements: Optional[int] = None,
+                    check_values: bool = True):
+  """A Predict's checks and decoded inputs: (signature, runner, inputs).
+
+  With `check_values` False and batching on, the inputs' dtype and shape
+  checks are left to Servable.run_async(checked=False): once per batch.
+  """
   signature_name = (request.model_spec.signature_name
                     or servable_lib.DEFAULT_SIGNATURE)
   servable.runner(signature_name)  # Fails first on an unknown signature.
   inputs = {alias: tensor_to_ndarray(alias, proto, max_elements)
             for alias, proto in request.inputs.items()}
-  runner = servable.prepare_predict(signature_name, inputs,
-                                    request.output_filter)
+  runner = servable.prepare_predict(
+      signature_name, inputs, request.output_filter,
+      check_values or not servable.batching)
   return signature_name, runner, inputs
 
 

@@ -236,12 +236,15 @@ class RestApi:
     return self._predict_output(spec, servable, key, inputs, outputs, fmt)
 
   async def _predict_async(self, spec, body: bytes, executor) -> str:
-    servable, key, runner, inputs, fmt = self._prepare_predict(spec, body)
+    servable, key, runner, inputs, fmt = self._prepare_predict(
+        spec, body, check_values=False)
     outputs = await servable.run_async(runner, inputs, self._deadline(),
-                                       executor)
+                                       executor, checked=False)
     return self._predict_output(spec, servable, key, inputs, outputs, fmt)
 
-  def _prepare_predict(self, spec, body: bytes):
+  def _prepare_predict(self, spec, body: bytes, check_values: bool = True):
+    """Decodes and checks a predict; with check_values False the dtype and
+    shape checks are left to Servable.run_async (once per batch)."""
     doc = json_tensor.parse_json(body)
     signature = json_tensor.signature_name(doc)
     servable = self._core.resolve(spec['name'], spec.get('version'),
@@ -253,7 +256,8 @@ class RestApi:
     plan = servable.predict_plan(key)
     inputs, fmt = json_tensor.predict_inputs(
         doc, plan.input_dtypes, self._core.options.max_tensor_elements)
-    runner = servable.prepare_predict(key, inputs)
+    runner = servable.prepare_predict(
+        key, inputs, check_values=check_values or not servable.batching)
     return servable, key, runner, inputs, fmt
 
   def _predict_output(self, spec, servable, key, inputs, outputs, fmt) -> str:

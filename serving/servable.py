@@ -270,16 +270,24 @@ class Servable:
                                deadline)
     return runner.run(inputs)
 
+  @property
+  def batching(self) -> bool:
+    return self._batcher is not None
+
   async def run_async(self, runner: SignatureRunner,
                       inputs: Dict[str, np.ndarray],
-                      deadline: Optional[float], executor
-                      ) -> Dict[str, np.ndarray]:
+                      deadline: Optional[float], executor,
+                      checked: bool = True) -> Dict[str, np.ndarray]:
     """`run` for a caller on the event loop: the batcher's future, or the
-    graph run in `executor` (TensorFlow releases the GIL while it runs)."""
+    graph run in `executor` (TensorFlow releases the GIL while it runs).
+
+    With `checked` False the inputs have not been through
+    runner.check_inputs: the batcher checks them, once per batch.
+    """
     if self._batcher is not None:
-      return await self._batcher.run_async((id(self), runner.name),
-                                           runner.run, inputs, deadline,
-                                           executor)
+      return await self._batcher.run_async(
+          (id(self), runner.name), runner.run, inputs, deadline, executor,
+          None if checked else runner.check_inputs)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(executor, runner.run, inputs)
 
@@ -299,10 +307,15 @@ class Servable:
 
   def prepare_predict(self, signature_name: str,
                       inputs: Dict[str, np.ndarray],
-                      output_filter: Sequence[str] = ()) -> SignatureRunner:
-    """TF Serving's RunPredict checks; the runner to run `inputs` with."""
+                      output_filter: Sequence[str] = (),
+                      check_values: bool = True) -> SignatureRunner:
+    """TF Serving's RunPredict checks; the runner to run `inputs` with.
+
+    `check_values` False leaves the dtype and shape checks to the batcher
+    (run_async with checked=False), which makes them once per batch.
+    """
     plan = self.predict_plan(signature_name)
-    plan.check(inputs, output_filter)
+    plan.check(inputs, output_filter, check_values)
     return plan.runner
 
   def predict(self, signature_name: str, inputs: Dict[str, np.ndarray],
@@ -340,7 +353,8 @@ class PredictPlan:
     self.input_dtypes = {k: v.dtype for k, v in signature.inputs.items()}
 
   def check(self, inputs: Dict[str, np.ndarray],
-            output_filter: Sequence[str] = ()) -> None:
+            output_filter: Sequence[str] = (),
+            check_values: bool = True) -> None:
     if self.method_error is not None:
       raise self.method_error
     expected = self.expected
@@ -357,7 +371,8 @@ class PredictPlan:
         raise status.invalid_argument(
             f'duplicate output tensor alias: {alias}')
       seen.add(alias)
-    self.runner.check_inputs(inputs)
+    if check_values:
+      self.runner.check_inputs(inputs)
 
   def _input_error(self, sent) -> None:
     expected = self.expected

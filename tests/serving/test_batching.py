@@ -5,6 +5,7 @@ any test), so which requests are merged does not depend on how fast the
 machine starts them: the number and size of the model calls are exact.
 """
 
+import asyncio
 import threading
 
 import grpc
@@ -158,6 +159,53 @@ def test_server_with_batching(models, tmp_path, start_server):
   # Twelve one-row requests, batches of 4 that close only when full:
   # exactly three model calls, every request waited in a queue.
   assert server.metrics.wrapped_run_count.value() == 3
+
+
+def test_checks_once_per_batch_and_errors_reach_only_their_request():
+  # On the event loop the inputs are checked once per batch; a batch that
+  # fails the check is checked request by request, so only the bad one
+  # fails and the others run (as one batch).
+  scheduler = make_scheduler(max_batch_size=3,
+                             batch_timeout_micros=_NEVER_MICROS,
+                             num_batch_threads=1)
+  checked, runs = [], []
+
+  def check(inputs):
+    checked.append(inputs['x'].tolist())
+    if -1.0 in inputs['x']:
+      raise status.invalid_argument('no -1 here')
+
+  def run(inputs):
+    runs.append(inputs['x'].tolist())
+    return {'y': inputs['x'] * 2}
+
+  async def three():
+    return await asyncio.gather(*[
+        scheduler.run_async(('k',), run, {'x': np.array([value])},
+                            check_fn=check)
+        for value in (1.0, -1.0, 3.0)], return_exceptions=True)
+
+  results = asyncio.run(three())
+  scheduler.stop()
+  assert results[0]['y'].tolist() == [2.0]
+  assert isinstance(results[1], status.ServingError)
+  assert results[1].message == 'no -1 here'
+  assert results[2]['y'].tolist() == [6.0]
+  assert checked == [[1.0, -1.0, 3.0], [1.0], [-1.0], [3.0]]
+  assert runs == [[1.0, 3.0]]
+
+  good = make_scheduler(max_batch_size=2, batch_timeout_micros=_NEVER_MICROS,
+                        num_batch_threads=1)
+  checked.clear()
+
+  async def two():
+    return await asyncio.gather(*[
+        good.run_async(('k',), run, {'x': np.array([value])}, check_fn=check)
+        for value in (1.0, 2.0)])
+
+  assert [r['y'].tolist() for r in asyncio.run(two())] == [[2.0], [4.0]]
+  good.stop()
+  assert checked == [[1.0, 2.0]]  # One check for the batch.
 
 
 @pytest.mark.parametrize('transport', ['event_loop', 'threads'])
