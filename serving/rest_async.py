@@ -166,21 +166,12 @@ class _Connection(asyncio.Protocol):
     self._last = 0.0
     self._started = 0.0  # When the request being received began.
     self._rejected = False
-    # The request being received.
-    self._url: List[bytes] = []
-    self._url_bytes = 0
-    self._body: List[bytes] = []
-    self._body_bytes = 0
-    self._headers = 0
-    self._content_length = b''
-    self._chunked = False
-    self._expect_continue = False
+    # The request being received (its fields: _reset_message).
     self._raw: Optional[List[bytes]] = None  # Its head, while parsed.
     self._retried = False
     self._close_after = False  # The request line asked for it (HTTP/0.9).
     self._empty_lines = 0
     self._progress = False
-    self._stalled = 0
     # Requests received (or refused: _HttpError), waiting for the one in
     # flight to be answered.
     self._queue: List[object] = []
@@ -203,6 +194,7 @@ class _Connection(asyncio.Protocol):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
       except OSError:
         pass
+    server.accepted += 1
     if server.open >= server.max_connections:
       self._reject()
       return
@@ -346,13 +338,9 @@ class _Connection(asyncio.Protocol):
       if self._headers == 0 and not self._url:
         raise _HttpError(414, 'Request-URI Too Long')
       raise _HttpError(431, 'Line too long')
-    what = 'trailer' if self._headers_done_trailers() else 'chunk-size'
+    what = 'trailer' if self._trailers else 'chunk-size'
     raise _HttpError(400, f'Malformed HTTP request body: {what} line longer '
                      f'than {MAX_LINE_BYTES} bytes')
-
-  def _headers_done_trailers(self) -> bool:
-    return self._headers > 0 and self._state == _BODY and self._chunked and (
-        self._trailers > 0)
 
   def _parser_error(self, message: str) -> None:
     if self._state == _BODY:
@@ -389,9 +377,9 @@ class _Connection(asyncio.Protocol):
     self._feed(line + head[end + 1:])
 
   def _reset_message(self) -> None:
-    self._url = []
+    self._url: List[bytes] = []
     self._url_bytes = 0
-    self._body = []
+    self._body: List[bytes] = []
     self._body_bytes = 0
     self._headers = 0
     self._trailers = 0
@@ -702,6 +690,7 @@ class RestServer:
     self.request_timeout = request_timeout
     self.executor = executor
     self.open = 0
+    self.accepted = 0  # Every connection so far, refused ones included.
     self.rejecting = 0
     self.connections = set()
     self.reject_response = _json_error(

@@ -420,7 +420,9 @@ def test_a_client_that_never_reads_its_answers_is_cut_off(conformance_models,
       sock.sendall(request * 20000)
     except OSError:
       pass  # Dropped by the server before it read everything.
-    wait_for(lambda: server.rest_server.open_connections == 0, timeout=60)
+    rest = server.rest_server
+    wait_for(lambda: rest.accepted == 1 and rest.open_connections == 0,
+             timeout=60)
     assert call(port, 'GET', '/v1/models/half_plus_two')[0] == 200
     received = _read_to_end(sock)
   finally:
