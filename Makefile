@@ -43,7 +43,7 @@ ifeq ($(filter clean,$(MAKECMDGOALS)),)
   $(info stack $(STACK): $(STACK_WHY))
 endif
 
-.PHONY: env run test test-fast serve loop bench-serving bench-pipeline bench-monitoring bench-datasets bench-small-data bench-analysis clean
+.PHONY: env run test test-fast serve loop bench-serving bench-pipeline bench-monitoring bench-datasets bench-small-data bench-taxi-loop bench-analysis clean
 
 $(VENV)/.installed: setup.py $(CONSTRAINTS)
 	@test -n "$(STACK_PYTHON)" || { echo "$(STACK_NEEDS)"; exit 1; }
@@ -101,6 +101,10 @@ bench-datasets: env
 # 4k, 15k and 50k rows, 3 seeds each -> results/small_data.json.
 bench-small-data: env
 	$(PY) -m benchmarks.bench_small_data
+
+# The loop on the real taxi trips, a round per quarter -> results/taxi_loop.json.
+bench-taxi-loop: env
+	$(PY) -m benchmarks.bench_taxi_loop
 
 bench-pipeline: env
 	$(PY) -m benchmarks.bench_pipeline

@@ -1,14 +1,16 @@
 """A drop folder of outcome files as the one labels CSV `pipeline feedback` reads.
 
-Outcomes arrive as files (`*.csv` with the export's `Complaint ID` and
-`Consumer disputed?` columns, other columns ignored) dropped into a folder
-by whatever system learns them. The loop joins all of them with the
+Outcomes arrive as files dropped into a folder by whatever system learns
+them: `*.csv` with the dataset spec's ID and label columns (CFPB: the
+export's `Complaint ID` and `Consumer disputed?`), other columns ignored;
+for a spec without an ID, the labelled rows themselves (every column the
+spec reads), from which feedback derives the row key. The loop joins all of them with the
 window's logged requests at once: `pipeline feedback` counts a label given
 twice once and leaves out IDs labelled both ways, so an overlap between
 files is reported, never double-counted. The folder is only read; the
 merged file is written under a temporary name and renamed.
 
-    python -m orchestration.labels_drop DROP_DIR --out DIR/labels.csv
+    python -m orchestration.labels_drop DROP_DIR --out DIR/labels.csv [--dataset SPEC]
 
 Exit 0 printing the merged file, 2 with a one-line error (no file, a file
 without the two columns, unreadable); nothing is written then.
@@ -21,9 +23,7 @@ import os
 import sys
 from typing import List, Optional
 
-from components import features
-
-COLUMNS = (features.ID_EXPORT_COLUMN, features.LABEL_EXPORT_COLUMN)
+from orchestration import traffic
 
 
 class LabelsDropError(ValueError):
@@ -42,19 +42,22 @@ def label_files(drop: str) -> List[str]:
   return found
 
 
-def merge(drop: str, out: str) -> int:
-  """Writes every drop file's two columns to out; returns the rows written."""
+def merge(drop: str, out: str, spec=None) -> int:
+  """Writes every drop file's label columns (traffic.label_columns: the
+  spec's ID and label) to out; returns the rows written."""
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  columns = traffic.label_columns(spec or dataset_spec.load())
   rows = []
   for path in label_files(drop):
     try:
       with open(path, newline='', encoding='utf-8-sig') as f:
         reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
         if missing:
           raise LabelsDropError(
               f'{path} is not a labels file: it lacks '
               + ', '.join(f'"{c}"' for c in missing))
-        rows.extend((r[COLUMNS[0]], r[COLUMNS[1]]) for r in reader)
+        rows.extend([r[c] for c in columns] for r in reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
       raise LabelsDropError(f'cannot read {path}: '
                             f'{getattr(error, "strerror", None) or error}'
@@ -63,7 +66,7 @@ def merge(drop: str, out: str) -> int:
   staging = f'{out}.partial'
   with open(staging, 'w', newline='', encoding='utf-8') as f:
     writer = csv.writer(f)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
   os.replace(staging, out)
   return len(rows)
@@ -75,10 +78,13 @@ def main(argv: Optional[List[str]] = None) -> int:
       description=__doc__.splitlines()[0])
   parser.add_argument('drop', help='a folder of labels CSVs, or one file')
   parser.add_argument('--out', required=True, help='the merged labels CSV')
+  parser.add_argument('--dataset', default='cfpb', metavar='NAME_OR_SPEC',
+                      help='the dataset spec (default: %(default)s)')
   args = parser.parse_args(argv)
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
   try:
-    merge(args.drop, args.out)
-  except LabelsDropError as error:
+    merge(args.drop, args.out, dataset_spec.load(args.dataset))
+  except (LabelsDropError, dataset_spec.SpecError) as error:
     print(f'error: {error}', file=sys.stderr)
     return 2
   print(args.out)

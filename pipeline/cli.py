@@ -319,7 +319,9 @@ def _add_loop_parser(sub) -> None:
       'window, A/B test, promote',
       epilog='examples:\n  python -m pipeline loop --output /tmp/loop\n'
       '  python -m pipeline loop --scenario concept_drift --traffic-rows '
-      f'2000\n\nthe loop runs with {defaults} unless told otherwise',
+      '2000\n  python -m pipeline loop --dataset taxi --output /tmp/taxi  '
+      '# real trips, a round per quarter\n'
+      f'\nthe loop runs with {defaults} unless told otherwise',
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--output', default=project_paths.DEFAULT_OUTPUT,
                       help='the loop works here (default: %(default)s)')
@@ -335,6 +337,17 @@ def _add_loop_parser(sub) -> None:
                       default=loop.CANARY_SHARE,
                       help="the canary's share of an A/B round's traffic "
                       '(default: %(default)s)')
+  parser.add_argument('--span-by', choices=('quarter', 'month'),
+                      default='quarter',
+                      help='with --dataset other than cfpb: one round per '
+                      "period of the spec's timestamp (default: "
+                      '%(default)s)')
+  parser.add_argument('--data', action='append', metavar='CSV',
+                      help="with --dataset: the CSV (default: the spec's "
+                      'data)')
+  parser.add_argument('--rounds', type=int, metavar='N',
+                      help='with --dataset: stop after N rounds (default: '
+                      'when the data ends)')
   parser.add_argument('--config', metavar='JSON',
                       help='a JSON object of settings; options given here '
                       'win')
@@ -610,31 +623,49 @@ def loop_command(args) -> int:
         for f in pipeline_config.settable_fields('run')})
   except pipeline_config.ConfigError as error:
     return _fail(str(error))
-  if config.dataset != pipeline_config.PipelineConfig().dataset:
-    return _fail('the loop runs on the CFPB spec only for now: its traffic '
-                 'comes from the CFPB generator (data/scenarios.py); run '
-                 'other data sets with `pipeline run --dataset`')
-  if args.traffic_rows < 200:
-    return _fail(f'--traffic-rows must be at least 200, not '
-                 f'{args.traffic_rows}')
+  if args.rounds is not None and args.rounds < 1:
+    return _fail(f'--rounds must be at least 1, not {args.rounds}')
   if not 0.0 < args.canary_share < 1.0:
     return _fail(f'--canary-share must be between 0 and 1, not '
                  f'{args.canary_share}')
+  if config.dataset != pipeline_config.PipelineConfig().dataset:
+    from components import dataset_spec  # pylint: disable=g-import-not-at-top
+    from pipeline import period_loop  # pylint: disable=g-import-not-at-top
+    try:
+      dataset_spec.load(config.dataset)
+    except dataset_spec.SpecError as error:
+      return _fail(str(error))
+    if args.scenario:
+      return _fail('--scenario draws CFPB traffic from the generator; with '
+                   '--dataset the traffic is the data\'s next period')
+    plan = period_loop.PeriodPlan(args.data, args.span_by, args.canary_share,
+                                  args.rounds)
+    return _holding(args.output, lambda: _loop(args, config, plan))
+  if args.data or args.rounds is not None:
+    return _fail('--data and --rounds go with --dataset (the CFPB loop\'s '
+                 'traffic comes from the generator)')
+  if args.traffic_rows < 200:
+    return _fail(f'--traffic-rows must be at least 200, not '
+                 f'{args.traffic_rows}')
   plan = loop.LoopPlan(args.scenario or loop.DEFAULT_SCENARIOS,
                        args.traffic_rows, args.canary_share)
   return _holding(args.output, lambda: _loop(args, config, plan))
 
 
 def _loop(args, config: pipeline_config.PipelineConfig, plan) -> int:
-  from pipeline import loop  # pylint: disable=g-import-not-at-top
+  from pipeline import loop, period_loop  # pylint: disable=g-import-not-at-top
+  by_period = isinstance(plan, period_loop.PeriodPlan)
+  kind = period_loop.PeriodLoop if by_period else loop.Loop
   try:
-    result = loop.Loop(
+    result = kind(
         config, project_paths.run_paths(args.output), plan,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         mlflow=args.mlflow).run()
   except loop.LoopError as error:
     return _fail(str(error), code=1)
-  print(json.dumps(result, indent=2) if args.json else loop.render(result))
+  render = period_loop.render if by_period else loop.render
+  print(json.dumps(result, indent=2, default=float) if args.json
+        else render(result))
   return 0
 
 

@@ -62,7 +62,7 @@ def _run(config: PipelineConfig, paths: project_paths.RunPaths, progress,
   return result.summary
 
 
-def _tool(*args: str, timeout: float = 1800) -> str:
+def tool(*args: str, timeout: float = 1800) -> str:
   """Runs one of the project's commands as a user would; its stdout."""
   proc = subprocess.run([sys.executable, '-m', *args], capture_output=True,
                         text=True, timeout=timeout,
@@ -167,7 +167,7 @@ class Loop:
             '--request_log_prefix', os.path.join(folder, 'requests')]
     args += (['--canary-share', str(canary_share)] if canary_share
              else ['--label', 'stable'])
-    _tool(*args)
+    tool(*args)
     return os.path.join(folder, 'requests*')
 
   def _feedback(self, traffic, logs: str, name: str, write_span: bool):
@@ -237,8 +237,8 @@ class Loop:
     row['best_auc'] = best_auc(first)
     row['feedback_span'] = fed['span']['span']
     say(f'round {index} ({scenario}): alerts {", ".join(row["alerts"]) or "none"}'
-        f'; served v{self.stable} live AUC {_f(row["live_auc"])} (best '
-        f'{_f(row["best_auc"])}); feedback span {row["feedback_span"]}')
+        f'; served v{self.stable} live AUC {fmt(row["live_auc"])} (best '
+        f'{fmt(row["best_auc"])}); feedback span {row["feedback_span"]}')
     summary = self._run(from_input=True)
     pushed = (summary.get('push') or {}).get('pushed')
     row['retrained'] = {'window_spans': summary.get('window_spans'),
@@ -268,11 +268,11 @@ class Loop:
                stable_live_auc=(ab.get('stable') or {}).get('auc'),
                canary_live_auc=(ab.get('canary') or {}).get('auc'))
     say(f'  canary v{canary} (spans {summary.get("window_spans")}) live AUC '
-        f'{_f(row["canary_live_auc"])} vs stable v{self.stable} '
-        f'{_f(row["stable_live_auc"])} (best {_f(row["next_best_auc"])}): '
+        f'{fmt(row["canary_live_auc"])} vs stable v{self.stable} '
+        f'{fmt(row["stable_live_auc"])} (best {fmt(row["next_best_auc"])}): '
         f'{row["verdict"]}')
     if row['verdict'] == 'promote':
-      _tool('serving.promote', '--model_config_file', self.server_config,
+      tool('serving.promote', '--model_config_file', self.server_config,
             '--model_name', self.config.model_name)
       wait_for_label(self.server.rest_port, self.config.model_name, 'stable',
                      canary)
@@ -285,7 +285,6 @@ class Loop:
     del line  # the rounds print their own lines; the run log has the rest
 
   def run(self) -> Dict[str, Any]:
-    from serving import child_server  # pylint: disable=g-import-not-at-top
     os.makedirs(self.work, exist_ok=True)
     started = time.time()
     self.progress('round 0: train on the first span (python -m pipeline run)')
@@ -294,30 +293,42 @@ class Loop:
       raise LoopError('the first model was not pushed: '
                       f"{(summary.get('judgement') or {}).get('reason')}")
     self.stable = first = int(summary['push']['version'])
+    rounds = self.serve_rounds([
+        lambda index=index, scenario=scenario: self.round(index, scenario)
+        for index, scenario in enumerate(self.plan.scenarios, start=1)])
+    return self.write_result({
+        'output': self.paths.output, 'first_version': first,
+        'rounds': rounds, 'wall_seconds': round(time.time() - started)})
+
+  def serve_rounds(self, rounds: Sequence[Callable[[], Dict[str, Any]]]
+                   ) -> List[Dict[str, Any]]:
+    """Serves self.stable as `stable` (the model server as a child
+    process, its config polled every second) and plays the rounds in
+    turn; their rows."""
+    from serving import child_server  # pylint: disable=g-import-not-at-top
     write_server_config(self.server_config, self.paths.serving_dir,
                         self.config.model_name, {'stable': self.stable})
     self._mirror({'stable': self.stable})
     flags = [f'--model_config_file_poll_wait_seconds={LABEL_POLL_SECONDS}',
              '--file_system_poll_wait_seconds=1',
              '--allow_version_labels_for_unavailable_models=true']
-    rounds = []
     with child_server.ChildServer(
         self.server_config, [self.config.model_name],
         os.path.join(self.work, 'server.log'), extra_flags=flags) as server:
       self.server = server
       self.progress(f'serving v{self.stable} (gRPC {server.grpc_port}, REST '
                     f'{server.rest_port})')
-      for index, scenario in enumerate(self.plan.scenarios, start=1):
-        rounds.append(self.round(index, scenario))
-    result = {'output': self.paths.output, 'first_version': first,
-              'rounds': rounds, 'wall_seconds': round(time.time() - started)}
+      return [play() for play in rounds]
+
+  def write_result(self, result: Dict[str, Any]) -> Dict[str, Any]:
+    """result into <output>/loop/loop.json; returns it."""
     with open(os.path.join(self.work, 'loop.json'), 'w',
               encoding='utf-8') as f:
-      json.dump(result, f, indent=1)
+      json.dump(result, f, indent=1, default=float)
     return result
 
 
-def _f(value: Optional[float]) -> str:
+def fmt(value: Optional[float]) -> str:
   return 'n/a' if value is None else f'{value:.3f}'
 
 
@@ -330,11 +341,11 @@ def render(result: Dict[str, Any]) -> str:
     canary = (r.get('retrained') or {}).get('version')
     lines.append(' | '.join(str(x) for x in (
         r['round'], r['scenario'], ', '.join(r['alerts']) or 'none',
-        f"v{r['served']}", _f(r['live_auc']), _f(r['best_auc']),
+        f"v{r['served']}", fmt(r['live_auc']), fmt(r['best_auc']),
         f'v{canary}' if canary else 'held back',
-        _f(r.get('canary_live_auc')),
-        _f(r.get('stable_live_auc', r.get('next_live_auc'))),
-        _f(r['next_best_auc']), r['verdict'],
+        fmt(r.get('canary_live_auc')),
+        fmt(r.get('stable_live_auc', r.get('next_live_auc'))),
+        fmt(r['next_best_auc']), r['verdict'],
         f"v{r.get('served_after', r['served'])}")))
   lines.append(f"wall time: {result['wall_seconds']} s; every number in "
                f"{result['output']}/loop/loop.json")

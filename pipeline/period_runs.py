@@ -24,24 +24,31 @@ from pipeline import time_spans
 from pipeline.config import PipelineConfig
 
 
-def _rows_sha256(group: time_spans.PeriodGroup) -> str:
+def rows_sha256(group: time_spans.PeriodGroup) -> str:
   return hashlib.sha256(group.rows.to_csv(index=False).encode()).hexdigest()
 
 
-def _new_groups(groups, record, progress) -> List[time_spans.PeriodGroup]:
-  """The groups after the last period the record holds; changed older ones
-  reported."""
-  if not record:
-    return list(groups)
-  done = {entry['label']: entry['rows_sha256'] for entry in record}
-  last = record[-1]['periods'][-1]
-  changed = [g.label for g in groups
-             if g.label in done and done[g.label] != _rows_sha256(g)]
-  if changed:
-    progress(f'periods: {", ".join(changed)} changed since they were '
-             'ingested; not ingested again (a new period joins the window '
-             'after the ones there)')
-  return [g for g in groups if g.periods[0] > last and g.label not in done]
+def choose(groups: Sequence[time_spans.PeriodGroup],
+           record: Sequence[Dict[str, Any]], window: int):
+  """Which period groups to ingest, oldest first.
+
+  Returns:
+    (older: new groups that cannot be in the window, not ingested;
+     todo: the last `window` new groups, to ingest one run each;
+     changed: labels of groups the record holds whose rows differ now).
+  New means after the last period the record holds (all of them without
+  a record).
+  """
+  changed: List[str] = []
+  new = list(groups)
+  if record:
+    done = {entry['label']: entry['rows_sha256'] for entry in record}
+    last = record[-1]['periods'][-1]
+    changed = [g.label for g in groups
+               if g.label in done and done[g.label] != rows_sha256(g)]
+    new = [g for g in groups if g.periods[0] > last and g.label not in done]
+  older = new[:-window] if len(new) > window else []
+  return older, new[len(older):], changed
 
 
 def _write_span(group: time_spans.PeriodGroup, spec,
@@ -95,9 +102,11 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
     progress(f'periods: {planned["no_timestamp"]:,} rows without a '
              'timestamp left out')
   record = time_spans.read_record(paths.input_root)
-  new = _new_groups(planned['groups'], record, progress)
-  older = new[:-config.window] if len(new) > config.window else []
-  todo = new[len(older):]
+  older, todo, changed = choose(planned['groups'], record, config.window)
+  if changed:
+    progress(f'periods: {", ".join(changed)} changed since they were '
+             'ingested; not ingested again (a new period joins the window '
+             'after the ones there)')
   report: Dict[str, Any] = {
       'span_by': span_by, 'until': until, 'min_span_rows':
       config.min_span_rows, 'merged': planned['merged'],
@@ -110,7 +119,7 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
              f'the window of {config.window}: not ingested')
   if not todo:
     last = record[-1]['label'] if record else None
-    progress(f'periods: nothing new (the latest span holds {last})')
+    progress(f'periods: nothing new (the last period ingested: {last})')
     return local_runner.RunResult(local_runner.EXIT_OK,
                                   {'periods': report}, None)
   result = None
@@ -128,7 +137,7 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
                               from_input=True, **run_options)
     entry = {'label': group.label, 'periods': group.periods,
              'span': prepared.span, 'rows': prepared.labelled_rows,
-             'rows_sha256': _rows_sha256(group),
+             'rows_sha256': rows_sha256(group),
              'run_id': result.summary.get('run_id'),
              'exit_code': result.exit_code}
     report['ingested'].append(entry)

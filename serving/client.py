@@ -250,32 +250,20 @@ def _main_rows(args, port: int) -> int:
   except UsageError as e:
     return _usage_error(str(e))
   args.model_name = args.model_name or spec.model_name
-  request_log = (ClientRequestLog(args.request_log_prefix)
-                 if args.request_log_prefix else None)
 
   def client_for(label):
     return make_client('grpc', host=args.host, port=port,
                        model_name=args.model_name,
                        version=None if label else args.version,
                        label=label or args.label, timeout=args.timeout)
-  try:
+
+  def score(request_log):
     summary = client_rows.score_rows(
         client_for, spec, rows, args.out, args.batch_size,
         args.canary_share, request_log, Progress(len(rows)))
-  except (ClientError, OSError) as e:
-    return _usage_error(str(e))
-  finally:
-    if request_log is not None:
-      files = request_log.close()
-  if request_log is not None:
-    summary['request_log_files'] = files
-  summary['model_name'] = args.model_name
-  if summary['failed']:
-    print(f'error: {summary["failed"]} of {summary["rows"]} rows failed '
-          f'({summary["failed_batches"]} batches); first: '
-          f'{summary["errors"][0]}', file=sys.stderr)
-  print(json.dumps(summary))
-  return 1 if summary['failed'] else 0
+    summary['model_name'] = args.model_name
+    return summary
+  return _bulk(args, score, (ClientError, OSError))
 
 
 def _client_from_args(args, port: int):
@@ -311,24 +299,30 @@ def _main_bulk(args, port: int) -> int:
     if args.version is not None or args.label:
       return _usage_error('--canary-share sends to the labels stable and '
                           'canary: give no --version or --label')
+  def score(request_log):
+    if args.canary_share is not None:
+      return score_ab(args.protocol, ids, rows, args.out, args.canary_share,
+                      args.batch_size, Progress(len(rows)), request_log,
+                      host=args.host, port=port, model_name=args.model_name,
+                      timeout=args.timeout)
+    client = _client_from_args(args, port)
+    try:
+      return score_complaints(client, ids, rows, args.out, args.batch_size,
+                              Progress(len(rows)), request_log)
+    finally:
+      client.close()
+  return _bulk(args, score, (ClientError,))
+
+
+def _bulk(args, score, errors) -> int:
+  """Runs score(request_log) with the request log --request_log_prefix
+  asks for; prints the JSON summary (and the first failure); the exit code
+  of a bulk scoring."""
   request_log = (ClientRequestLog(args.request_log_prefix)
                  if args.request_log_prefix else None)
   try:
-    if args.canary_share is None:
-      client = _client_from_args(args, port)
-      try:
-        summary = score_complaints(client, ids, rows, args.out,
-                                   args.batch_size, Progress(len(rows)),
-                                   request_log)
-      finally:
-        client.close()
-    else:
-      summary = score_ab(args.protocol, ids, rows, args.out,
-                         args.canary_share, args.batch_size,
-                         Progress(len(rows)), request_log, host=args.host,
-                         port=port, model_name=args.model_name,
-                         timeout=args.timeout)
-  except ClientError as e:
+    summary = score(request_log)
+  except errors as e:
     return _usage_error(str(e))
   finally:
     if request_log is not None:

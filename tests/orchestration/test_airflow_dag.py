@@ -135,3 +135,33 @@ def test_alert_retrains_then_healthy_window_retrains_nothing(
       'success'}
   assert _versions(output) == [first, retrained]   # nothing new pushed
   assert not (output / 'input' / 'span-3').exists()
+
+
+def test_the_dag_runs_another_data_set_by_its_spec(airflow_env, tmp_path):
+  """The penguins through the same DAG (`dataset` param): trained on the
+  spec's own CSV, then sent only the Biscoe island's penguins, a shift of
+  the island's mix the monitor must flag; their labels (the rows
+  themselves: the spec has no ID) come back through the drop folder and
+  become a feedback span in the spec's columns, keyed by the row key."""
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  spec = dataset_spec.load('penguins')
+  rows = pd.read_csv(spec.data_path, dtype=str, keep_default_na=False)
+  biscoe = rows[rows['island'] == 'Biscoe']
+  traffic = tmp_path / 'biscoe.csv'
+  biscoe.to_csv(traffic, index=False)
+  output = tmp_path / 'penguins'
+  states = _dag_run(airflow_env, {
+      'output': str(output), 'dataset': 'penguins', 'traffic': str(traffic),
+      'run_args': '--no-tune --train-steps 100 --min-auc 0'})
+  assert states == {'train': 'success', 'serve_traffic': 'success',
+                    'monitor': 'success', 'decide': 'success',
+                    'feedback': 'success', 'retrain': 'success',
+                    'healthy': 'skipped', 'report': 'success'}
+  window = sorted((output / 'monitoring').glob('window-*/window.json'))
+  alerts = json.loads(window[-1].read_text())['features']
+  assert any(f['feature'] == 'island' and f['alert'] for f in alerts)
+  span = pd.read_csv(output / 'input' / 'span-2' / 'rows.csv')
+  assert len(span) == len(biscoe[biscoe['species'] != ''])
+  assert list(span.columns) == [spec.join_key] + [
+      f.key for f in spec.features] + [spec.label.key]
+  assert set(span['island']) == {'Biscoe'}

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from components import dataset_spec
+from pipeline import period_runs
 from pipeline import time_spans
 
 
@@ -86,3 +87,55 @@ def test_a_spec_without_a_timestamp_says_what_to_add():
   spec = dataset_spec.load('penguins')
   with pytest.raises(time_spans.PeriodError, match='declares no timestamp'):
     time_spans.plan(pd.DataFrame({'year': ['2007']}), spec, 'quarter', 1)
+
+
+def _groups(*labels):
+  """PeriodGroups of one row each, by label."""
+  return [time_spans.PeriodGroup([label], pd.DataFrame({'x': [label]}))
+          for label in labels]
+
+
+def _record(groups):
+  return [{'label': g.label, 'periods': g.periods,
+           'rows_sha256': period_runs.rows_sha256(g)} for g in groups]
+
+
+def test_a_first_ingestion_takes_the_periods_that_fit_the_window():
+  groups = _groups('2013Q1', '2013Q2', '2013Q3')
+  older, todo, changed = period_runs.choose(groups, [], window=2)
+  assert [g.label for g in older] == ['2013Q1']      # never in the window
+  assert [g.label for g in todo] == ['2013Q2', '2013Q3']
+  assert changed == []
+
+
+def test_only_periods_after_the_last_ingested_are_new():
+  groups = _groups('2013Q1', '2013Q2', '2013Q3', '2013Q4')
+  record = _record(groups[:2])
+  older, todo, _ = period_runs.choose(groups, record, window=4)
+  assert older == [] and [g.label for g in todo] == ['2013Q3', '2013Q4']
+  # Everything ingested: nothing to do.
+  assert period_runs.choose(groups, _record(groups), 4)[:2] == ([], [])
+
+
+def test_a_changed_ingested_period_is_reported_not_ingested_again():
+  groups = _groups('2013Q1', '2013Q2')
+  record = _record(groups)
+  record[0]['rows_sha256'] = 'rows as they were'
+  older, todo, changed = period_runs.choose(groups, record, window=2)
+  assert (older, todo, changed) == ([], [], ['2013Q1'])
+
+
+def test_bad_period_options_are_one_line_exit_2(tmp_path):
+  from tests.conftest import cli_in_process  # pylint: disable=g-import-not-at-top
+  for args, message in [
+      (('--dataset', 'taxi', '--until', '2013Q2'), '--until needs --span-by'),
+      (('--dataset', 'taxi', '--span-by', 'quarter', '--until', 'spring'),
+       "--until 'spring' is not a quarter"),
+      (('--dataset', 'penguins', '--span-by', 'month'),
+       'declares no timestamp column'),
+      (('--dataset', 'taxi', '--span-by', 'quarter', '--from-input'),
+       'not with --from-input')]:
+    proc = cli_in_process('run', '--output', str(tmp_path / 'out'), *args)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'out' / 'input').exists()

@@ -25,7 +25,9 @@ why); each has retries and an execution_timeout (the per-task SLA: a task
 over it is stopped, its processes killed, and retried). Settings are DAG
 params, given per run with `--conf` / "Trigger DAG w/ config"; defaults
 come from COMPLAINTS_* environment variables (README.md next to this
-folder).
+folder). The `dataset` param (a shipped spec's name or a spec file) reaches
+every command that reads the data: run, the traffic step, monitor, the
+labels drop and feedback.
 """
 
 import datetime
@@ -35,7 +37,7 @@ import shlex
 
 import project_cli
 from airflow.sdk import DAG, Param, TriggerRule, get_current_context, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 DEFAULT_OUTPUT = os.environ.get('COMPLAINTS_OUTPUT',
                                 str(project_cli.REPO / 'runs' / 'airflow'))
@@ -71,6 +73,11 @@ def _labels_dir() -> str:
                                              'labels_drop')
 
 
+def _dataset() -> list:
+  """The dataset spec option every command that reads the data takes."""
+  return ['--dataset', _params()['dataset']]
+
+
 def _pipeline_run() -> dict:
   """`pipeline run` on the input's latest span (the seed data on the first).
 
@@ -90,7 +97,7 @@ def _pipeline_run() -> dict:
     data = [arg for path in shlex.split(params['seed_data'])
             for arg in ('--data', path)]
   summary = json.loads(project_cli.run('pipeline', [
-      'run', '--output', params['output'], *data,
+      'run', '--output', params['output'], *data, *_dataset(),
       *shlex.split(params['run_args']), '--json']).stdout)
   push = summary.get('push') or {}
   return {'span': summary.get('span'), 'blessed': summary.get('blessed'),
@@ -111,6 +118,10 @@ with DAG(
     params={
         'output': Param(DEFAULT_OUTPUT, type='string',
                         description="the pipeline's --output"),
+        'dataset': Param(os.environ.get('COMPLAINTS_DATASET', 'cfpb'),
+                         type='string', description='the dataset spec: '
+                         'cfpb, taxi, penguins, or a spec file (the seed '
+                         "data defaults to the spec's)"),
         'logs': Param(os.environ.get('COMPLAINTS_LOGS', ''), type='string',
                       description="the model server's request logs of the "
                       'window (folder or glob); empty: serve_traffic\'s'),
@@ -142,8 +153,8 @@ with DAG(
       raise AirflowSkipException('no traffic CSV: the logs come from a '
                                  'real server')
     sent = json.loads(project_cli.run('orchestration.traffic', [
-        '--output', params['output'], '--complaints', params['traffic'],
-        '--work', os.path.join(_work_dir(), 'traffic'),
+        '--output', params['output'], '--csv', params['traffic'],
+        *_dataset(), '--work', os.path.join(_work_dir(), 'traffic'),
         '--labels-to', _labels_dir()]).stdout)
     return sent['request_logs']
 
@@ -159,7 +170,7 @@ with DAG(
                                  'to the server\'s request logs')
     result = project_cli.run('pipeline', [
         'monitor', '--output', params['output'], '--logs', logs,
-        *shlex.split(params['monitor_args']), '--json'],
+        *_dataset(), *shlex.split(params['monitor_args']), '--json'],
         answers=(0, MONITOR_ALERT))
     found = json.loads(result.stdout)
     return {'logs': logs, 'alert': result.code == MONITOR_ALERT,
@@ -175,11 +186,11 @@ with DAG(
   def feedback(window: dict) -> dict:
     params = _params()
     merged = project_cli.run('orchestration.labels_drop', [
-        _labels_dir(), '--out', os.path.join(_work_dir(), 'labels.csv')]
-                             ).stdout.strip()
+        _labels_dir(), '--out', os.path.join(_work_dir(), 'labels.csv'),
+        *_dataset()]).stdout.strip()
     joined = json.loads(project_cli.run('pipeline', [
         'feedback', merged, '--logs', window['logs'], '--output',
-        params['output'], '--json']).stdout)
+        params['output'], *_dataset(), '--json']).stdout)
     return {'span': joined['span'], 'matched_ids': joined['matched_ids'],
             'live': [v['live'].get('auc') for v in joined['versions']]}
 
