@@ -184,6 +184,9 @@ def evaluation_charts(curves: Dict[str, Any]) -> List[str]:
   return plots
 
 
+MIN_BAR_CHART_HEIGHT = HEIGHT - MARGIN_BOTTOM
+
+
 def bar_chart(title: str, labels: Sequence[str],
               series: Sequence[Tuple[str, Sequence[float], str]],
               value_label: str = 'share',
@@ -204,7 +207,12 @@ def bar_chart(title: str, labels: Sequence[str],
   width = WIDTH + label_width - MARGIN_LEFT
   group = bar * len(series) + gap
   top, left, right = MARGIN_TOP + 16 * len(series), label_width, width - 16
-  height = top + group * len(labels) + 34
+  # Few labels: the groups spread out to the height of a line chart's
+  # plot area, so every chart on a page is laid out at a readable size.
+  spare = MIN_BAR_CHART_HEIGHT - (top + group * len(labels) + 34)
+  if spare > 0 and labels:
+    group += spare / len(labels)
+  height = round(top + group * len(labels) + 34)
   highest = max([v for _, values, _ in series for v in values] +
                 [high for found in intervals for _, high in found
                  if high == high] + [1e-9])
@@ -222,8 +230,8 @@ def bar_chart(title: str, labels: Sequence[str],
   bottom = top + group * len(labels)
   for tick in _ticks(*x_range):
     parts.append(f'<line x1="{x(tick):.1f}" y1="{top}" x2="{x(tick):.1f}" '
-                 f'y2="{bottom}" stroke="#e5e5e5"/><text x="{x(tick):.1f}" '
-                 f'y="{bottom + 14}" font-size="11" text-anchor="middle">'
+                 f'y2="{bottom:.1f}" stroke="#e5e5e5"/><text x="{x(tick):.1f}" '
+                 f'y="{bottom + 14:.1f}" font-size="11" text-anchor="middle">'
                  f'{tick:.3g}</text>')
   for row, label in enumerate(labels):
     y0 = top + row * group
@@ -232,7 +240,7 @@ def bar_chart(title: str, labels: Sequence[str],
                  f' font-size="11" text-anchor="end"><title>{esc(label)}'
                  f'</title>{esc(short)}</text>')
     for i, (name, values, color) in enumerate(series):
-      parts.append(f'<rect x="{left}" y="{y0 + i * bar}" '
+      parts.append(f'<rect x="{left}" y="{y0 + i * bar:.1f}" '
                    f'width="{max(x(values[row]) - left, 0):.1f}" '
                    f'height="{bar - 1}" fill="{color}"><title>{esc(name)} '
                    f'{values[row]:.3f}</title></rect>')

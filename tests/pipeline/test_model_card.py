@@ -54,5 +54,7 @@ def test_card_does_not_disturb_the_served_version(e2e_run):
   assert all(name.isdigit() for name in os.listdir(model_dir))
   version_dir = model_dir / e2e_run.summary['push']['version']
   assert (version_dir / 'saved_model.pb').exists()
+  # Beside the card: the warm-up requests and what the explain signature's
+  # axes mean (components/attributions.py), which TF Serving ignores.
   assert sorted(os.listdir(version_dir / 'assets.extra')) == [
-      'model_card.md', 'tf_serving_warmup_requests']
+      'explain.json', 'model_card.md', 'tf_serving_warmup_requests']
