@@ -27,6 +27,12 @@ def _ci(values: Optional[List[float]]) -> str:
   return f'{values[0]:.3f} to {values[1]:.3f}'
 
 
+def _value_ci(found: List[Optional[float]]) -> str:
+  """'0.123 (0.100 to 0.150)' of [mean, low, high]; no interval for a
+  slice of one row."""
+  return f'{found[0]:.3f} ({_ci(found[1:])})'
+
+
 def _rate(found: Dict[str, Any]) -> str:
   """'0.123 (0.10-0.15, 12/98)'."""
   if found.get('value') is None:
@@ -137,9 +143,7 @@ def html_section(analysis: Optional[Dict[str, Any]]) -> str:
                  '(the largest slices)</h3>' + html_table.table(
                      ['slice', 'rows'] + top,
                      [[name, found['rows']] + [
-                         f"{found['mean_abs'][k][0]:.3f} "
-                         f"({found['mean_abs'][k][1]:.3f}-"
-                         f"{found['mean_abs'][k][2]:.3f})" for k in top]
+                         _value_ci(found['mean_abs'][k]) for k in top]
                       for name, found in values.items()]))
   fairness = analysis['fairness']
   parts.append('<h3>Errors per group at the decision threshold</h3>'

@@ -68,6 +68,10 @@ def test_report_section_shows_dependency_with_intervals_and_gaps():
   assert '<td>A - B</td>' in html and '+0.600' in html
   assert 'class="bad"' in html
   assert 'No model analysis' in analysis_text.html_section(None)
+  # A slice of one row has no interval (None in the JSON): '-'.
+  found['attributions']['slices']['state']['C'] = {
+      'rows': 1, 'mean_abs': {'a': [0.5, None, None], 'b': [0.1, None, None]}}
+  assert '<td>0.500 (-)</td>' in analysis_text.html_section(found)
 
 
 def test_card_and_lineage_lines():
