@@ -250,7 +250,12 @@ class BatchScheduler:
     shapes); when a batch fails it, each request is checked alone, so an
     error reaches only the request it is about.
     """
-    size = self._check_size(inputs)
+    try:
+      size = self._check_size(inputs)
+    except status.ServingError:
+      if check_fn is not None:
+        check_fn(inputs)  # Its errors came first when it ran per request.
+      raise
     loop = asyncio.get_running_loop()
     if size is None:
       if check_fn is not None:
