@@ -85,14 +85,19 @@ def measure(transport: str, base_path: str, seconds: int, workdir: str,
       run = (serving_load.run_wrk if protocol == 'rest'
              else serving_load.run_h2load)
       run(handle, files[protocol], 32, 1)  # Warm-up.
-      before = _thread_cpu()
+      before, process_before = _thread_cpu(), handle.cpu_seconds()
       stats = run(handle, files[protocol], 32, seconds)
-      after = _thread_cpu()
-      groups = _groups(server)
+      groups = _groups(server)  # Before the connection threads end.
+      after, process_after = _thread_cpu(), handle.cpu_seconds()
       cpu = {}
       for tid, total in after.items():
         group = groups.get(tid, 'native threads (TensorFlow, gRPC core)')
         cpu[group] = cpu.get(group, 0.0) + total - before.get(tid, 0.0)
+      # Threads that ended during the run (the former transport's
+      # connection threads) are in the process's total only.
+      ended = (process_after - process_before) - sum(cpu.values())
+      if ended > 0.005 * seconds:
+        cpu['threads that ended (REST connection threads)'] = ended
       requests = max(stats['requests'], 1)
       out[protocol] = {
           'throughput_rps': stats['throughput_rps'],
