@@ -20,6 +20,7 @@ setup(
         'data': ['real/*.csv', 'real/README.md'],
         # The curated schema: without it the pipeline refuses to run.
         'pipeline.schema': ['schema.pbtxt'],
+        'pipeline': ['direct_runner_requirements.txt'],
         'serving': ['configs/*.config'],
     },
     install_requires=[

@@ -268,7 +268,7 @@ def run(config: PipelineConfig, paths: project_paths.RunPaths,
         config, paths.input_root, paths.pipeline_root, paths.serving_dir,
         paths.metadata.connection_config(), spec.schema_path,
         list(beam_pipeline_args) if beam_pipeline_args
-        else project_paths.beam_args(workers), spec=by_kind)
+        else project_paths.local_beam_args(workers), spec=by_kind)
     try:
       tfx_api.LocalDagRunner().run(tfx_pipeline)
     except data_gate.DataAnomaliesError as failure:
