@@ -39,12 +39,25 @@ def main(argv=None) -> int:
   command = [sys.executable, '-m', 'pipeline', 'loop', '--dataset', 'taxi',
              '--output', os.path.join(work, 'output'), '--json',
              *args.loop_args]
-  proc = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-  if proc.returncode:
-    print(f'error: the loop failed (exit {proc.returncode}); its output is '
-          f'in {work}', file=sys.stderr)
-    return 1
-  result = json.loads(proc.stdout)
+  partial = os.path.join(work, 'output', 'loop', 'loop.partial.json')
+  try:
+    proc = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE,
+                          text=True)
+    failed = proc.returncode
+  except KeyboardInterrupt:   # stopped by hand: keep the rounds measured
+    failed = 'interrupted'
+  if failed:
+    if not os.path.isfile(partial):
+      print(f'error: the loop failed ({failed}) before a round ended; its '
+            f'output is in {work}', file=sys.stderr)
+      return 1
+    with open(partial, encoding='utf-8') as f:
+      result = json.load(f)
+    result['stopped'] = f'the loop stopped ({failed}) after ' \
+                        f'{len(result["rounds"])} round(s)'
+    print(f'warning: {result["stopped"]}: writing them', file=sys.stderr)
+  else:
+    result = json.loads(proc.stdout)
   result['loop_command'] = ' '.join(['python'] + command[1:]).replace(
       work, '<tmp>')
   result_file.write(args.out, result)

@@ -41,6 +41,8 @@ DEFAULT_SCENARIOS = ('product_shift', 'narrative_wording', 'concept_drift')
 TRAFFIC_ROWS = 3000      # complaints a round sends
 CANARY_SHARE = 0.5       # of the A/B round's traffic
 LABEL_POLL_SECONDS = 1   # the server's --model_config_file_poll_wait_seconds
+RESULT_FILE = 'loop.json'            # in <output>/loop/
+PARTIAL_FILE = 'loop.partial.json'   # the rounds so far, after each round
 
 
 class LoopError(RuntimeError):
@@ -318,14 +320,23 @@ class Loop:
       self.server = server
       self.progress(f'serving v{self.stable} (gRPC {server.grpc_port}, REST '
                     f'{server.rest_port})')
-      return [play() for play in rounds]
+      done = []
+      for play in rounds:
+        done.append(play())
+        # What the rounds so far measured survives a loop stopped later.
+        self.write_result({'rounds': done, 'complete': False},
+                          PARTIAL_FILE)
+      return done
 
-  def write_result(self, result: Dict[str, Any]) -> Dict[str, Any]:
-    """result into <output>/loop/loop.json; returns it."""
-    with open(os.path.join(self.work, 'loop.json'), 'w',
-              encoding='utf-8') as f:
+  def write_result(self, result: Dict[str, Any],
+                   name: str = RESULT_FILE) -> Dict[str, Any]:
+    """result into <output>/loop/<name> (written whole, then renamed)."""
+    path = os.path.join(self.work, name)
+    with open(path + '.tmp', 'w', encoding='utf-8') as f:
       json.dump(result, f, indent=1, default=float)
+    os.replace(path + '.tmp', path)
     return result
+
 
 
 def fmt(value: Optional[float]) -> str:
