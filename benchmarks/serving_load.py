@@ -274,34 +274,3 @@ def _percentile(ordered: List[int], q: float) -> float:
   if not ordered:
     return 0.0
   return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def run_grpc(server: ServerProcess, payloads_path: str, concurrency: int,
-             seconds: float, method: Optional[str] = None
-             ) -> Dict[str, object]:
-  """benchmarks.grpc_load at `concurrency` calls in flight (Predict, or
-  `method`)."""
-  server_before = server.cpu_seconds()
-  started = time.perf_counter()
-  done = subprocess.run(
-      [sys.executable, '-m', 'benchmarks.grpc_load',
-       f'--port={server.grpc_port}', f'--payloads={payloads_path}',
-       f'--concurrency={concurrency}', f'--seconds={seconds}'] +
-      ([f'--method={method}'] if method else []),
-      capture_output=True, text=True, check=False,
-      cwd=os.path.dirname(HERE))
-  wall = time.perf_counter() - started
-  server_cpu = server.cpu_seconds() - server_before
-  if done.returncode != 0:
-    raise LoadError(f'the gRPC load generator failed: '
-                    f'{done.stderr.strip()[-300:]}')
-  stats = json.loads(done.stdout.strip().splitlines()[-1])
-  stats['throughput_rps'] = round(stats['requests'] / stats['seconds'], 1)
-  total = stats.pop('requests_sent_total')
-  if stats.get('first_error') is None:
-    stats.pop('first_error', None)
-  # The server's CPU covers the child's whole life (start-up, warm-up
-  # calls): per request it is divided by every call the child made. The
-  # child measured its own CPU over the measured window only.
-  return _with_cpu(stats, server_cpu, wall, total,
-                   stats.pop('load_generator_cpu_s'), stats['seconds'])
