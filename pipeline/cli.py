@@ -632,9 +632,13 @@ def loop_command(args) -> int:
     from components import dataset_spec  # pylint: disable=g-import-not-at-top
     from pipeline import period_loop  # pylint: disable=g-import-not-at-top
     try:
-      dataset_spec.load(config.dataset)
+      spec = dataset_spec.load(config.dataset)
     except dataset_spec.SpecError as error:
       return _fail(str(error))
+    if not spec.timestamp_column:
+      return _fail(f'the loop replays {spec.name} in time, a round per '
+                   'period, but its spec declares no timestamp column: add '
+                   'timestamp: {column: ..., format: ...} to it')
     if args.scenario:
       return _fail('--scenario draws CFPB traffic from the generator; with '
                    '--dataset the traffic is the data\'s next period')

@@ -76,8 +76,13 @@ def test_a_label_of_one_class(tmp_path):
   assert 'one class only' in lines[0]
 
 
-def test_the_loop_says_it_runs_on_cfpb_only(tmp_path):
-  proc = cli_in_process('loop', '--output', tmp_path / 'out', '--dataset',
-                        'taxi')
-  assert proc.returncode == 2
-  assert 'the loop runs on the CFPB spec only for now' in proc.stderr
+def test_the_loop_on_a_data_set_needs_its_timestamp(tmp_path):
+  for args, message in [
+      (('--dataset', 'penguins'), 'its spec declares no timestamp column'),
+      (('--dataset', 'taxi', '--scenario', 'concept_drift'),
+       '--scenario draws CFPB traffic'),
+      (('--rounds', '2'), '--data and --rounds go with --dataset')]:
+    proc = cli_in_process('loop', '--output', tmp_path / 'out', *args)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert not (tmp_path / 'out' / 'input').exists()
