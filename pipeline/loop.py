@@ -241,14 +241,8 @@ class Loop:
     say(f'round {index} ({scenario}): alerts {", ".join(row["alerts"]) or "none"}'
         f'; served v{self.stable} live AUC {fmt(row["live_auc"])} (best '
         f'{fmt(row["best_auc"])}); feedback span {row["feedback_span"]}')
-    summary = self._run(from_input=True)
-    pushed = (summary.get('push') or {}).get('pushed')
-    row['retrained'] = {'window_spans': summary.get('window_spans'),
-                        'blessed': summary.get('blessed'),
-                        'reason': (summary.get('judgement') or {}).get(
-                            'reason'),
-                        'version': int(summary['push']['version'])
-                                   if pushed else None}
+    summary, row['retrained'] = self.retrain()
+    pushed = row['retrained']['version'] is not None
     second = self._traffic(scenario, 2 * index)
     row['next_best_auc'] = best_auc(second)
     if not pushed:
@@ -282,6 +276,17 @@ class Loop:
     self._labels({'stable': self.stable})  # the canary's test is over
     row['served_after'] = self.stable
     return row
+
+  def retrain(self):
+    """The pipeline on the window with the new feedback span, judged
+    against the served model: (its summary, what the round records)."""
+    summary = self._run(from_input=True)
+    pushed = (summary.get('push') or {}).get('pushed')
+    return summary, {'window_spans': summary.get('window_spans'),
+                     'blessed': summary.get('blessed'),
+                     'reason': (summary.get('judgement') or {}).get('reason'),
+                     'version': int(summary['push']['version'])
+                                if pushed else None}
 
   def _quiet(self, line: str) -> None:
     del line  # the rounds print their own lines; the run log has the rest

@@ -164,15 +164,8 @@ class PeriodLoop(loop.Loop):
         f'{", ".join(row["alerts"]) or "none"}; served v{row["served"]} live '
         f'AUC {loop.fmt(row["live_auc"])} (first model '
         f'{loop.fmt(row["first_model_auc"])}); {row["verdict"]}')
-    summary = self._run(from_input=True)
-    pushed = (summary.get('push') or {}).get('pushed')
-    row['retrained'] = {'window_spans': summary.get('window_spans'),
-                        'blessed': summary.get('blessed'),
-                        'reason': (summary.get('judgement') or {}).get(
-                            'reason'),
-                        'version': int(summary['push']['version'])
-                                   if pushed else None}
-    if pushed:
+    summary, row['retrained'] = self.retrain()
+    if row['retrained']['version'] is not None:
       self.canary = row['retrained']['version']
       self._labels({'stable': self.stable, 'canary': self.canary})
       say(f'  retrained on spans {summary.get("window_spans")}: '
