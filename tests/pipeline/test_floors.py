@@ -18,12 +18,14 @@ PACKAGES = ('components', 'data', 'pipeline', 'serving', 'benchmarks',
 FLOORS = [
     {'pipeline.paths', 'pipeline.config', 'pipeline.output_lock'},
     {'pipeline.input_data', 'pipeline.pipeline', 'pipeline.schema.curate',
-     'pipeline.dataset_draft', 'pipeline.data_versions'},
+     'pipeline.dataset_draft', 'pipeline.data_versions',
+     'pipeline.time_spans'},
     {'pipeline.metadata'},
     {'pipeline.monitoring'},
     {'pipeline.reports', 'pipeline.progress'},
     {'pipeline.local_runner', 'pipeline.kubeflow', 'pipeline.tracking'},
-    {'pipeline.loop'},
+    {'pipeline.loop', 'pipeline.period_runs'},
+    {'pipeline.period_loop'},
     {'pipeline.cli', 'pipeline.__main__'},
 ]
 
