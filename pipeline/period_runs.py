@@ -13,6 +13,7 @@ periods after it are left for the next invocation.
 """
 
 import hashlib
+import os
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from components import dataset_spec
@@ -61,7 +62,6 @@ def _write_span(group: time_spans.PeriodGroup, spec,
     return input_data.prepare_frame(group.rows, spec, paths.input_root,
                                     paths.unlabelled_dir,
                                     f'{", ".join(files)} ({group.label})')
-  import os  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
   handle, staging = tempfile.mkstemp(prefix='.period-', suffix='.csv',
                                      dir=paths.output)

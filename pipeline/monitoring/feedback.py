@@ -119,12 +119,6 @@ def read_labels(path: str, spec: dataset_spec.DatasetSpec) -> Labels:
       len(conflicting), int((~given).sum()))
 
 
-def live_performance(labels: List[int], predictions: List[Any],
-                     classes=()) -> Dict[str, Any]:
-  """The live metric by task (pipeline/monitoring/live_metrics.py)."""
-  return live_metrics.performance(labels, predictions, classes)
-
-
 def _eval_auc(graph: store.Graph, version: str) -> Optional[Dict[str, Any]]:
   """The version's figure on its eval split, from MLMD: the judge's (the
   metric it blessed on, with its interval), else the Evaluator's AUC."""
@@ -200,10 +194,10 @@ def join(paths: project_paths.RunPaths, labels_path: str, logs: str,
             and served_data.PREDICTION in row]
     versions.append({
         'model_version': str(version),
-        'live': live_performance([labels.by_id[r[key]] for r in rows],
-                                 [r[served_data.PREDICTION] for r in rows],
-                                 spec.label.classes if spec.multiclass
-                                 else ()),
+        'live': live_metrics.performance(
+            [labels.by_id[r[key]] for r in rows],
+            [r[served_data.PREDICTION] for r in rows],
+            spec.label.classes if spec.multiclass else ()),
         'eval': _eval_auc(graph, str(version))})
   unmatched = len(set(labels.by_id) - logged_keys)
   result = {

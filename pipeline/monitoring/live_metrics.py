@@ -19,6 +19,7 @@ import numpy as np
 
 from components import judge
 from data import metrics as data_metrics
+from pipeline.monitoring import by_kind
 
 
 def is_multiclass(predictions: Sequence[Any]) -> bool:
@@ -28,7 +29,9 @@ def is_multiclass(predictions: Sequence[Any]) -> bool:
 
 
 def class_counts(labels: Sequence[int], classes: int) -> np.ndarray:
-  return np.bincount(np.asarray(labels, dtype=int), minlength=classes)
+  """Rows per class index (by_kind's count, for integer labels)."""
+  return by_kind.class_counts_of_indices(np.asarray(labels, dtype=float),
+                                         classes)
 
 
 def binary(labels: Sequence[int], predictions: Sequence[float]
