@@ -63,19 +63,35 @@ def tokenize(text):
   return tokens[:, :features.TEXT_MAX_TOKENS]
 
 
-def _ngram_ids(narrative):
-  """Ids of the narrative's word n-grams in a TFT vocabulary (sparse rows).
+def text_ngram_ids(text, vocab_filename: str, labels=None):
+  """Ids of a text column's word n-grams in a TFT vocabulary (sparse rows).
 
   A sparse output becomes a variable-length feature: every n-gram of a long
-  narrative is kept, and an empty narrative is an empty row.
+  text is kept, and an empty text is an empty row. With `labels` (the
+  label's class index, present when Transform analyzes the training split)
+  the vocabulary keeps the `TEXT_VOCAB_SIZE` n-grams of highest mutual
+  information with the label (TFT's supervised vocabulary), not the most
+  frequent: on a few thousand rows most frequent n-grams are function words
+  and rare phrases the model only overfits, and fitting their weights costs
+  it more than they tell (features.py has the measurement). The labels only
+  rank the vocabulary during analysis; at serving time the n-grams are
+  looked up in the written file, no label needed.
   """
-  ngrams = tft.ngrams(tokenize(narrative).to_sparse(),
+  ngrams = tft.ngrams(tokenize(dense(text)).to_sparse(),
                       ngram_range=features.TEXT_NGRAM_RANGE, separator=' ')
+  supervised = {} if labels is None else {'labels': labels}
   return tft.compute_and_apply_vocabulary(
       ngrams,
       top_k=features.TEXT_VOCAB_SIZE,
       num_oov_buckets=features.TEXT_OOV_BUCKETS,
-      vocab_filename=features.vocabulary_name(features.TEXT_FEATURE))
+      vocab_filename=vocab_filename,
+      **supervised)
+
+
+def label_index(label):
+  """The label as a dense [N] int64 class index (a sparse or [N, 1] column
+  from the examples, 0 where missing)."""
+  return tf.reshape(tf.cast(dense(label, 0), tf.int64), [-1])
 
 
 def preprocessing_fn(inputs):
@@ -95,11 +111,11 @@ def preprocessing_fn(inputs):
       top_k=features.CATEGORICAL_VOCAB_SIZE,
       num_oov_buckets=features.OOV_BUCKETS,
       vocab_filename=features.CATEGORICAL_VOCAB)}
-  outputs[features.transformed_name(features.TEXT_FEATURE)] = _ngram_ids(
-      dense(inputs[features.TEXT_FEATURE]))
-  if features.LABEL_KEY in inputs:
-    label = inputs[features.LABEL_KEY]
-    if isinstance(label, tf.SparseTensor):
-      label = tf.sparse.to_dense(label, default_value=0)
-    outputs[features.LABEL_KEY] = tf.reshape(tf.cast(label, tf.int64), [-1])
+  label = (label_index(inputs[features.LABEL_KEY])
+           if features.LABEL_KEY in inputs else None)
+  outputs[features.transformed_name(features.TEXT_FEATURE)] = text_ngram_ids(
+      inputs[features.TEXT_FEATURE],
+      features.vocabulary_name(features.TEXT_FEATURE), labels=label)
+  if label is not None:
+    outputs[features.LABEL_KEY] = label
   return outputs

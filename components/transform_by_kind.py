@@ -14,7 +14,8 @@ a changed spec re-runs Transform. By kind:
   value 0 with a missing-value indicator beside it, and its quantile bucket
   as one more categorical token "<key>=q<i>", so the wide part of the model
   learns a step function and the deep part the scaled value;
-- text: a bag of word n-grams through a vocabulary of the most frequent.
+- text: a bag of word n-grams through a vocabulary of those most informative
+  about the label (components/transform.py's `text_ngram_ids`).
 
 For the CFPB spec the outputs are exactly those of `components.transform`
 (tested), so the pipeline can move to this function without retraining
@@ -109,16 +110,13 @@ def preprocessing_fn(inputs, custom_config):
       top_k=features.CATEGORICAL_VOCAB_SIZE,
       num_oov_buckets=features.OOV_BUCKETS,
       vocab_filename=features.CATEGORICAL_VOCAB)
+  label = (cfpb_transform.label_index(inputs[spec.label.key])
+           if spec.label.key in inputs else None)
   for feature in spec.of_kind('text'):
-    ngrams = tft.ngrams(
-        cfpb_transform.tokenize(cfpb_transform.dense(inputs[feature.key], '')).to_sparse(),
-        ngram_range=features.TEXT_NGRAM_RANGE, separator=' ')
     outputs[features.transformed_name(feature.key)] = (
-        tft.compute_and_apply_vocabulary(
-            ngrams, top_k=features.TEXT_VOCAB_SIZE,
-            num_oov_buckets=features.TEXT_OOV_BUCKETS,
-            vocab_filename=features.vocabulary_name(feature.key)))
-  if spec.label.key in inputs:
-    outputs[spec.label.key] = tf.cast(cfpb_transform.dense(inputs[spec.label.key], 0),
-                                      tf.int64)
+        cfpb_transform.text_ngram_ids(
+            inputs[feature.key], features.vocabulary_name(feature.key),
+            labels=label))
+  if label is not None:
+    outputs[spec.label.key] = label
   return outputs

@@ -51,7 +51,8 @@ def architecture(hparams: Dict[str, Any]) -> str:
           f'(one shared vocabulary of at most '
           f'{features.CATEGORICAL_VOCAB_SIZE:,} `feature=value` tokens) and '
           f'the multi-hot bag of the narrative\'s {low}- to {high}-word '
-          f'n-grams ({features.TEXT_VOCAB_SIZE:,}-entry vocabulary), with an '
+          f'n-grams (the {features.TEXT_VOCAB_SIZE:,} most informative about the '
+          f'label), with an '
           f'L1 penalty of {_num(float(hparams.get("l1", 0.0)))} on the '
           'n-grams')
   hidden = int(float(hparams.get('hidden_units', 0) or 0))

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_transform as tft
 
 from components import features
 from components import transform
+from tests.components.conftest import analyze_and_transform
 
 ROWS = [
     {'product': 'Mortgage', 'state': 'CA', 'zip_code': '606XX',
@@ -86,16 +88,46 @@ def test_zip_code_reduced_to_three_digit_prefix(analyzed):
       'zip_code=606', 'zip_code=606', 'zip_code=' + features.MISSING_TOKEN]
 
 
-def test_narrative_becomes_ids_of_word_ngrams_up_to_three(transformed):
-  ids = [np.asarray(r[features.transformed_name('narrative')]).tolist()
-         for r in transformed]
-  # 'Late, FEE late.' -> late, "late fee", "late fee late", fee, "fee late",
-  # late (by start word, shortest first). "late" is the most frequent n-gram
-  # (3 uses) -> 0; the four seen once tie, and TFT breaks ties by the
-  # n-gram's bytes, descending.
-  late, late_fee_late, late_fee, fee_late, fee = 0, 1, 2, 3, 4
-  assert ids == [[late, late_fee, late_fee_late, fee, fee_late, late],
-                 [late], []]
+def test_narrative_becomes_ids_of_word_ngrams_up_to_three(three_rows_transformed):
+  data, output = three_rows_transformed
+  name = features.TEXT_FEATURE
+  vocabulary = [t.decode() for t in output.vocabulary_by_name(
+      features.vocabulary_name(name))]
+  ngrams = [[vocabulary[i] for i in np.asarray(r[features.transformed_name(name)])]
+            for r in data]
+  # 'Late, FEE late.' -> by start word, shortest first.
+  assert ngrams == [['late', 'late fee', 'late fee late', 'fee', 'fee late',
+                     'late'], ['late'], []]
+
+
+# Ten narratives, half of them disputed: "refund" is written only in the
+# disputed ones and "never" only in the others, "the" in every one. By
+# frequency "the" (10 rows) ranks first; it says nothing about the label,
+# while each of the four n-grams "refund", "the refund", "never", "the
+# never" (5 rows, all one class: 2.5 more or fewer disputes than expected,
+# above TFT's small-data threshold of 2) tells it exactly.
+INFORMATIVE_ROWS = ([{'narrative': 'the refund', 'consumer_disputed': 1}] * 5
+                    + [{'narrative': 'the never', 'consumer_disputed': 0}] * 5)
+
+
+def test_text_vocabulary_keeps_the_ngrams_informative_about_the_label(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(features, 'TEXT_VOCAB_SIZE', 4)
+  rows = []
+  for row in INFORMATIVE_ROWS:
+    full = {key: b'' for key in features.RAW_FEATURES}
+    full.update({k: v.encode() if isinstance(v, str) else v
+                 for k, v in row.items()})
+    rows.append(full)
+  data, out = analyze_and_transform(transform.preprocessing_fn, rows,
+                                    raw_feature_spec(), tmp_path)
+  vocabulary = [t.decode() for t in tft.TFTransformOutput(
+      out).vocabulary_by_name(features.vocabulary_name(features.TEXT_FEATURE))]
+  assert sorted(vocabulary) == ['never', 'refund', 'the never', 'the refund']
+  oov = 4  # top_k, then the one OOV bucket
+  first = np.asarray(data[0][features.transformed_name(features.TEXT_FEATURE)])
+  assert [vocabulary[i] if i < oov else i for i in first] == [
+      oov, 'the refund', 'refund']
 
 
 def test_label_passes_through(transformed):
