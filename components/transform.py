@@ -79,13 +79,35 @@ def text_ngram_ids(text, vocab_filename: str, labels=None):
   """
   ngrams = tft.ngrams(tokenize(dense(text)).to_sparse(),
                       ngram_range=features.TEXT_NGRAM_RANGE, separator=' ')
-  supervised = {} if labels is None else {'labels': labels}
-  return tft.compute_and_apply_vocabulary(
-      ngrams,
-      top_k=features.TEXT_VOCAB_SIZE,
-      num_oov_buckets=features.TEXT_OOV_BUCKETS,
-      vocab_filename=vocab_filename,
-      **supervised)
+  if labels is None:
+    vocabulary = tft.vocabulary(ngrams, top_k=features.TEXT_VOCAB_SIZE,
+                                vocab_filename=vocab_filename)
+  else:
+    vocabulary = tft.vocabulary(unique_per_row(ngrams), labels=labels,
+                                top_k=features.TEXT_VOCAB_SIZE,
+                                vocab_filename=vocab_filename)
+  return tft.apply_vocabulary(
+      ngrams, vocabulary, num_oov_buckets=features.TEXT_OOV_BUCKETS)
+
+
+def unique_per_row(tokens: tf.SparseTensor) -> tf.SparseTensor:
+  """`tokens` with each row's repeats dropped (first occurrences kept).
+
+  TFT's supervised vocabulary counts a token once per row it appears in (it
+  needs a set per row: a repeat would count as two rows); the model's
+  multi-hot counts it once too. A row's tokens are made unique by keying
+  each value with its row number.
+  """
+  rows = tokens.indices[:, 0]
+  keys = tf.strings.join([tf.strings.as_string(rows), tokens.values],
+                         separator='\x1f')
+  unique_keys, key_of = tf.unique(keys)
+  # tf.unique numbers the keys by first appearance, so the first positions
+  # come out ascending and the indices stay in order.
+  first = tf.math.unsorted_segment_min(
+      tf.range(tf.size(keys)), key_of, tf.size(unique_keys))
+  return tf.SparseTensor(tf.gather(tokens.indices, first),
+                         tf.gather(tokens.values, first), tokens.dense_shape)
 
 
 def label_index(label):

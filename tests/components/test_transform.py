@@ -101,18 +101,19 @@ def test_narrative_becomes_ids_of_word_ngrams_up_to_three(three_rows_transformed
 
 
 # Ten narratives, half of them disputed: "refund" is written only in the
-# disputed ones and "never" only in the others, "the" in every one. By
-# frequency "the" (10 rows) ranks first; it says nothing about the label,
-# while each of the four n-grams "refund", "the refund", "never", "the
-# never" (5 rows, all one class: 2.5 more or fewer disputes than expected,
-# above TFT's small-data threshold of 2) tells it exactly.
-INFORMATIVE_ROWS = ([{'narrative': 'the refund', 'consumer_disputed': 1}] * 5
-                    + [{'narrative': 'the never', 'consumer_disputed': 0}] * 5)
+# disputed ones and "never" only in the others, "the the" in every one. By
+# frequency "the" (twice in each of the 10 rows) ranks first; it and "the
+# the" say nothing about the label, while each of the six n-grams "refund",
+# "the refund", "the the refund" and the three with "never" (5 rows, all one
+# class: 2.5 more or fewer disputes than expected, above TFT's small-data
+# threshold of 2) tells it exactly. "the" twice in a row counts one row.
+INFORMATIVE_ROWS = ([{'narrative': 'the the refund', 'consumer_disputed': 1}] * 5
+                    + [{'narrative': 'the the never', 'consumer_disputed': 0}] * 5)
 
 
 def test_text_vocabulary_keeps_the_ngrams_informative_about_the_label(
     tmp_path, monkeypatch):
-  monkeypatch.setattr(features, 'TEXT_VOCAB_SIZE', 4)
+  monkeypatch.setattr(features, 'TEXT_VOCAB_SIZE', 6)
   rows = []
   for row in INFORMATIVE_ROWS:
     full = {key: b'' for key in features.RAW_FEATURES}
@@ -123,11 +124,24 @@ def test_text_vocabulary_keeps_the_ngrams_informative_about_the_label(
                                     raw_feature_spec(), tmp_path)
   vocabulary = [t.decode() for t in tft.TFTransformOutput(
       out).vocabulary_by_name(features.vocabulary_name(features.TEXT_FEATURE))]
-  assert sorted(vocabulary) == ['never', 'refund', 'the never', 'the refund']
-  oov = 4  # top_k, then the one OOV bucket
+  assert sorted(vocabulary) == ['never', 'refund', 'the never', 'the refund',
+                                'the the never', 'the the refund']
+  oov = 6  # top_k, then the one OOV bucket
   first = np.asarray(data[0][features.transformed_name(features.TEXT_FEATURE)])
+  # by start word, shortest first: the, the the, the the refund, the, ...
   assert [vocabulary[i] if i < oov else i for i in first] == [
-      oov, 'the refund', 'refund']
+      oov, oov, 'the the refund', oov, 'the refund', 'refund']
+
+
+def test_unique_per_row_keeps_each_rows_first_occurrences():
+  tokens = tf.sparse.from_dense(tf.constant(
+      [['a', 'b', 'a', 'a'], ['b', 'b', '', ''], ['', '', '', ''],
+       ['c', 'a', 'c', 'b']]))
+  unique = transform.unique_per_row(tokens)
+  assert unique.indices.numpy().tolist() == [[0, 0], [0, 1], [1, 0], [3, 0],
+                                             [3, 1], [3, 3]]
+  assert [v.decode() for v in unique.values.numpy()] == ['a', 'b', 'b', 'c',
+                                                         'a', 'b']
 
 
 def test_label_passes_through(transformed):
