@@ -226,6 +226,7 @@ def description(model, spec=None, reference=None) -> Dict[str, Any]:
   return {
       'signature': SIGNATURE,
       'features': [p.key for p in parts(spec)],
+      'columns': feature_columns(spec),
       'kinds': [p.kind for p in parts(spec)],
       'classes': (list(spec.label.classes) if spec is not None
                   and spec.multiclass else None),
@@ -253,3 +254,13 @@ def write_description(export_dir: str, found: Dict[str, Any]) -> str:
 
 def feature_keys(spec=None) -> Sequence[str]:
   return [p.key for p in parts(spec)]
+
+
+def feature_columns(spec=None) -> List[str]:
+  """The CSV's column name of each raw feature, in signature order (the
+  CFPB model: the export's headers, "Product", "ZIP code", ...): what a
+  person reading an explanation knows the feature by."""
+  if spec is None:
+    return [features.FEATURE_TO_EXPORT[key] for key in feature_keys()]
+  by_key = {f.key: f.column for f in spec.features}
+  return [by_key[key] for key in feature_keys(spec)]

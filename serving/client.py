@@ -6,9 +6,11 @@ One complaint (`--complaint`, CFPB export fields as JSON) goes over REST to
 its Complaint ID inside its tf.Example, optionally logged by the client
 (`--request_log_prefix`) or split between two version labels
 (`--canary-share`). Both work against this project's server and the real
-TF Serving alike. This module is the command line only: its flags, its
-one-line errors and exit codes (0 all scored, 1 some rows or the call
-failed, 2 bad input) and its output, whose last stdout line is JSON.
+TF Serving alike; `--explain` (one complaint or row, REST) asks this
+server's `:explain` for each feature's attribution too. This module is the
+command line only: its flags, its one-line errors and exit codes (0 all
+scored, 1 some rows or the call failed, 2 bad input) and its output, whose
+last stdout line is JSON.
 
 The work is done by modules with one job each, none importing this one:
 
@@ -22,6 +24,7 @@ The work is done by modules with one job each, none importing this one:
   client_bulk.py         read_complaints, score_complaints
   client_ab.py           the A/B split by Complaint ID
   client_rows.py         any data set's CSV in bulk, with its join key
+  client_explain.py      --explain: :explain's answer, read by a person
 
 `to_features` and `make_client` stay importable from here, as
 `notebooks/serving.ipynb` uses them.
@@ -38,6 +41,8 @@ from typing import Any, Dict, List, Optional
 
 from serving.client_ab import score_ab
 from serving.client_bulk import read_complaints, score_complaints
+from serving.client_explain import TOP, explain_complaint
+from serving.client_explain import render as render_explanation
 from serving.client_inputs import OUTPUT_KEY, to_features
 from serving.client_progress import Progress
 from serving.client_protocols import PROTOCOLS, make_client
@@ -62,6 +67,10 @@ _EXAMPLES = """examples:
       1.2, "fare": 6.5, "payment_type": "Credit Card", "trip_start_hour": 19}'
   python -m serving.client --dataset penguins --protocol grpc --port 8500 \
       --row '{"island": "Biscoe", "bill_length_mm": 48.2, "sex": "female"}'
+
+  # Each feature's attribution to the logit too (this server's :explain):
+  python -m serving.client --port 8501 --explain \
+      --complaint '{"Product": "Mortgage", "State": "CA"}'
 
 The last line printed is JSON, e.g.
   {"disputed_probability": 0.23, "model_version": 1700000000, ...}
@@ -164,8 +173,19 @@ def main(argv: Optional[List[str]] = None) -> int:
                       'the label canary and the rest to stable')
   parser.add_argument('--timeout', type=float, default=10.0,
                       help='seconds per request (default: 10)')
+  parser.add_argument('--explain', action='store_true',
+                      help='with --complaint or --row, over REST: each '
+                      "feature's attribution to the logit too (this "
+                      "server's :explain, beyond TF Serving's API); prints "
+                      f'the {TOP} largest, the JSON line has all')
   args = parser.parse_args(argv)
   port = args.port or (8501 if args.protocol == 'rest' else 8500)
+  if args.explain and (args.complaint is None and args.row is None):
+    return _usage_error('--explain explains one --complaint or --row')
+  if args.explain and args.protocol != 'rest':
+    return _usage_error(':explain is a REST call (this server extends TF '
+                        "Serving's REST API; gRPC has no explain): drop "
+                        '--protocol grpc')
   if args.complaints is None and args.rows is None and (
       args.out or args.request_log_prefix or args.canary_share is not None):
     return _usage_error('--out, --request_log_prefix and --canary-share '
@@ -181,10 +201,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     complaint = _load_complaint(args.complaint)
   except UsageError as e:
     return _usage_error(str(e))
+  explanation = None
   try:
     client = _client_from_args(args, port)
     try:
-      prediction = client.predict(complaint)
+      if args.explain:
+        prediction, explanation = explain_complaint(client, complaint)
+      else:
+        prediction = client.predict(complaint)
     finally:
       client.close()
   except (ClientError, OSError) as e:
@@ -194,7 +218,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         f'{prediction.protocol}: P(disputed) = '
         f'{prediction.disputed_probability:.4f} '
         f'({prediction.latency_ms:.1f} ms)')
-  print(json.dumps(dataclasses.asdict(prediction)))
+  output = dataclasses.asdict(prediction)
+  if explanation is not None:
+    print('\n'.join(render_explanation(explanation)))
+    output['explanation'] = explanation
+  print(json.dumps(output))
   return 0
 
 
@@ -215,14 +243,18 @@ def _main_row(args, port: int) -> int:
   try:
     client = _client_from_args(args, port)
     try:
-      result = (client_row.predict_rest if args.protocol == 'rest'
-                else client_row.predict_grpc)(client, spec, inputs)
+      if args.protocol == 'rest':
+        result = client_row.predict_rest(client, spec, inputs, args.explain)
+      else:
+        result = client_row.predict_grpc(client, spec, inputs)
     finally:
       client.close()
   except (ClientError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
   print(client_row.render(spec, result))
+  if 'explanation' in result:
+    print('\n'.join(render_explanation(result['explanation'])))
   print(json.dumps(result))
   return 0
 

@@ -3,7 +3,8 @@
 Standard library only (http.client), over one keep-alive connection, so a
 REST caller needs neither grpcio nor the tensorflow-serving-api stubs. One
 complaint goes to `predict_raw` as JSON rows; a batch of serialized
-tf.Examples goes to `serving_default` as `{"b64": ...}` values. TF Serving's
+tf.Examples goes to `serving_default` as `{"b64": ...}` values; `:explain`
+takes a predict body too (this server's extension). TF Serving's
 REST predict answer carries no model version, hence `model_version` (read
 from `.../metadata` on the same model path) and `pin_version` (which sends
 every later request to the version it resolved).
@@ -85,7 +86,15 @@ class RestClient:
   def predict_json(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
     """POSTs a predict request body (a JSON object) to this model path; the
     answer's JSON. NaN values are sent as NaN, which TF Serving accepts."""
-    return self._request('POST', self._path + ':predict',
+    return self._post_json(':predict', request)
+
+  def explain_json(self, request: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The same body to `:explain` (this server's extension, KServe V1's
+    verb; TF Serving has none): {"predictions": ..., "explanations": ...}."""
+    return self._post_json(':explain', request)
+
+  def _post_json(self, verb: str, request: Mapping[str, Any]):
+    return self._request('POST', self._path + verb,
                          json.dumps(request).encode('utf-8'))
 
   def predict_examples(self, serialized: Sequence[bytes]) -> List[float]:

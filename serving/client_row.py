@@ -74,15 +74,22 @@ def _result(spec, outputs, version, name, protocol, started) -> Dict:
   return result
 
 
-def predict_rest(client, spec, inputs: Dict[str, Any]) -> Dict[str, Any]:
-  """predict_raw over REST (client: a serving.client_rest.RestClient)."""
+def predict_rest(client, spec, inputs: Dict[str, Any],
+                 explain: bool = False) -> Dict[str, Any]:
+  """predict_raw over REST (client: a serving.client_rest.RestClient);
+  explain: the same body to `:explain`, its answer's explanation kept
+  under `explanation`."""
   started = time.perf_counter()
   version = client.model_version()
-  payload = client.predict_json({'signature_name': RAW_SIGNATURE,
-                                 'instances': [inputs]})
+  call = client.explain_json if explain else client.predict_json
+  payload = call({'signature_name': RAW_SIGNATURE, 'instances': [inputs]})
   first = payload['predictions'][0]
   outputs = first if isinstance(first, list) else [first]
-  return _result(spec, outputs, version, client.model_name, 'rest', started)
+  result = _result(spec, outputs, version, client.model_name, 'rest',
+                   started)
+  if explain:
+    result['explanation'] = payload['explanations'][0]
+  return result
 
 
 def predict_grpc(client, spec, inputs: Dict[str, Any]) -> Dict[str, Any]:

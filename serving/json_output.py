@@ -84,6 +84,14 @@ def predictions(outputs: Dict[str, np.ndarray], fmt: str) -> str:
           f'{json.dumps(n)}: {_values(outputs[n], _is_bytes(n, outputs[n]))}'
           for n in names) + '}'
     return '{\n    "outputs": ' + body + '\n}'
+  return '{\n    "predictions": ' + rows(outputs) + '\n}'
+
+
+def rows(outputs: Dict[str, np.ndarray]) -> str:
+  """The row format's list: one value (or object of outputs) per row."""
+  names = sorted(outputs)
+  if not names:
+    raise status.invalid_argument('Cannot convert empty tensor map to JSON')
   batch = 0
   for name in names:
     array = outputs[name]
@@ -106,7 +114,7 @@ def predictions(outputs: Dict[str, np.ndarray], fmt: str) -> str:
     items = ['{' + ', '.join(
         f'{json.dumps(n)}: {_values(outputs[n][i], _is_bytes(n, outputs[n]))}'
         for n in names) + '}' for i in range(batch)]
-  return '{\n    "predictions": [' + ', '.join(items) + ']\n}'
+  return '[' + ', '.join(items) + ']'
 
 
 def classification_results(result) -> str:

@@ -7,7 +7,9 @@ tensorflow_serving/model_servers/http_rest_api_handler.cc:
   GET  /v1/models/{name}[/versions/{v} | /labels/{l}]/metadata   metadata
   POST /v1/models/{name}[/versions/{v} | /labels/{l}]:{predict|classify|regress}
 
-plus Prometheus metrics at the path of --monitoring_config_file.
+plus Prometheus metrics at the path of --monitoring_config_file, and, as an
+extension from KServe's V1 protocol, `POST ...:explain`: a predict body run
+through the model's `explain` signature (serving/explanations.py).
 `RestApi.handle_async` serves the event-loop transport (rest_async.py),
 `RestApi.handle` the thread-per-connection one (rest_server.py).
 """
@@ -26,6 +28,7 @@ from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import regression_pb2
 
+from serving import explanations
 from serving import inference
 from serving import json_examples
 from serving import json_output
@@ -36,11 +39,12 @@ from serving import tensor_proto
 _V1 = re.compile(r'(?i)/v1/.*')
 _PREDICTION = re.compile(
     r'(?i)/v1/models/([^/:]+)(?:(?:/versions/(\d+))|(?:/labels/([^/:]+)))?'
-    r':(classify|regress|predict)')
+    r':(classify|regress|predict|explain)')
 _STATUS = re.compile(
     r'(?i)/v1/models(?:/([^/:]+))?(?:(?:/versions/(\d+))|'
     r'(?:/labels/([^/:]+)))?(?:/(metadata))?')
-_API = {'predict': 'Predict', 'classify': 'Classify', 'regress': 'Regress'}
+_API = {'predict': 'Predict', 'classify': 'Classify', 'regress': 'Regress',
+        'explain': 'Explain'}
 _CORS = [('Access-Control-Allow-Origin', '*'),
          ('Access-Control-Allow-Methods', 'POST, GET'),
          ('Access-Control-Allow-Headers', 'Content-Type')]
@@ -56,13 +60,16 @@ class _Route:
     self.path = path
     self.headers = headers
     self.spec: Dict[str, object] = {}
-    self.api: Optional[str] = None  # Predict, Classify, Regress; None: GET.
+    # Predict, Classify, Regress, Explain; None: GET.
+    self.api: Optional[str] = None
     self.metadata = False
 
   def run(self, api: 'RestApi', body: bytes) -> str:
     """The JSON answer (blocking; raises ServingError)."""
     if self.api == 'Predict':
       return api._predict(self.spec, body)  # pylint: disable=protected-access
+    if self.api == 'Explain':
+      return api._explain(self.spec, body)  # pylint: disable=protected-access
     if self.api is not None:
       return api._predict_like(self.api, self.spec, body)  # pylint: disable=protected-access
     if self.metadata:
@@ -112,9 +119,10 @@ class RestApi:
                          executor) -> Response:
     """`handle` on the event loop.
 
-    Predict runs there (decoding, checks, response), with the model run as
-    a batch or in `executor`; classify and regress, which block, run whole
-    in `executor`; status, metadata and metrics run on the loop.
+    Predict and Explain run there (decoding, checks, response), with the
+    model run as a batch or in `executor`; classify and regress, which
+    block, run whole in `executor`; status, metadata and metrics run on
+    the loop.
     """
     route = self._route(method, path)
     if not isinstance(route, _Route):
@@ -123,6 +131,8 @@ class RestApi:
     try:
       if route.api == 'Predict':
         output = await self._predict_async(route.spec, body, executor)
+      elif route.api == 'Explain':
+        output = await self._explain_async(route.spec, body, executor)
       elif route.api is not None:
         loop = asyncio.get_running_loop()
         output = await loop.run_in_executor(executor, route.run, self, body)
@@ -242,14 +252,35 @@ class RestApi:
                                        executor, checked=False)
     return self._predict_output(spec, servable, key, inputs, outputs, fmt)
 
-  def _prepare_predict(self, spec, body: bytes, check_values: bool = True):
-    """Decodes and checks a predict; with check_values False the dtype and
-    shape checks are left to Servable.run_async (once per batch)."""
+  def _explain(self, spec, body: bytes) -> str:
+    servable, key, runner, inputs, _ = self._prepare_predict(
+        spec, body, explain=True)
+    outputs = servable.run(runner, inputs, self._deadline())
+    self._log_predict(spec, servable, key, inputs, outputs)
+    return explanations.response(servable, outputs)
+
+  async def _explain_async(self, spec, body: bytes, executor) -> str:
+    servable, key, runner, inputs, _ = self._prepare_predict(
+        spec, body, check_values=False, explain=True)
+    outputs = await servable.run_async(runner, inputs, self._deadline(),
+                                       executor, checked=False)
+    self._log_predict(spec, servable, key, inputs, outputs)
+    return explanations.response(servable, outputs)
+
+  def _prepare_predict(self, spec, body: bytes, check_values: bool = True,
+                       explain: bool = False):
+    """Decodes and checks a predict (explain: of the explain signature,
+    whatever predict-like signature the body names); with check_values
+    False the dtype and shape checks are left to Servable.run_async (once
+    per batch)."""
     doc = json_tensor.parse_json(body)
     signature = json_tensor.signature_name(doc)
     servable = self._core.resolve(spec['name'], spec.get('version'),
                                   spec.get('label'))
-    key = signature or 'serving_default'
+    if explain:
+      key = explanations.signature(servable, signature)
+    else:
+      key = signature or 'serving_default'
     if key not in servable.signature_defs:
       raise status.invalid_argument(
           f'Serving signature name: "{key}" not found in signature def')
@@ -261,11 +292,16 @@ class RestApi:
     return servable, key, runner, inputs, fmt
 
   def _predict_output(self, spec, servable, key, inputs, outputs, fmt) -> str:
+    self._log_predict(spec, servable, key, inputs, outputs)
+    return json_output.predictions(outputs, fmt)
+
+  def _log_predict(self, spec, servable, key, inputs, outputs) -> None:
+    """Offers a predict (or explain: served traffic too) to the request
+    log, as the PredictLog TF Serving would write for it."""
     self._core.log_request(
         'predict', servable, key,
         lambda: _predict_request(spec, key, inputs),
         lambda: _predict_response(servable, spec['name'], key, outputs))
-    return json_output.predictions(outputs, fmt)
 
   def _status(self, spec) -> str:
     if not spec['name']:
