@@ -75,6 +75,9 @@ SETTING_HELP = {
                                   "split's",
     'narrative_length_threshold': "Jensen-Shannon divergence of the "
                                   "narrative's length in words",
+    'attribution_drift_threshold': "change of a feature's served mean "
+                                   "|attribution| from the eval split's, as "
+                                   "a share of the model's whole dependency",
     'noise_z': 'standard errors of sampling noise a distance must also '
                'exceed to alert',
     'feature_thresholds': 'per-feature thresholds, e.g. state=0.2,company=0.3',

@@ -112,7 +112,13 @@ class PipelineConfig:
   prediction_shift_threshold: float = _monitor(0.02)
   narrative_length_threshold: float = _monitor(0.02)
   noise_z: float = _monitor(3.0)
-  # Per-feature overrides, by raw feature key: 'state=0.2,company=0.3'.
+  # Attribution drift (pipeline/monitoring/attribution_drift.py): a
+  # feature's served mean |attribution| against the eval split's, the
+  # change as a share of the model's whole dependency (the features' mean
+  # |attribution| summed on the eval split); 0.05 = 5% of it.
+  attribution_drift_threshold: float = _monitor(0.05)
+  # Per-feature overrides, by raw feature key: 'state=0.2,company=0.3'
+  # (a feature's attribution drift: 'narrative_attribution=0.1').
   feature_thresholds: str = _monitor('')
   # The A/B test (`pipeline feedback`, pipeline/monitoring/ab_test.py): the
   # canary is promoted unless its live AUC may be worse than the stable
@@ -160,7 +166,8 @@ class PipelineConfig:
                 'above 0 and at most 1')
                for name in ('skew_threshold', 'drift_threshold',
                             'prediction_shift_threshold',
-                            'narrative_length_threshold')]
+                            'narrative_length_threshold',
+                            'attribution_drift_threshold')]
     checks += [('ab_margin', 0.0 <= self.ab_margin < 1.0,
                 'at least 0 and below 1'),
                ('ab_min_class_rows', self.ab_min_class_rows >= 2,

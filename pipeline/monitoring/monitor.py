@@ -13,6 +13,11 @@ text lengths, categorical values and (multi-class) the label shares, and
 the window's numeric values and text lengths are kept beside its
 statistics (VALUES_FILE) for the next window's numeric drift. Without a
 spec the CFPB monitor runs exactly as before.
+
+Either way, each version's served rows are explained by its own model
+(the `explain` signature) and their mean |attribution| per feature is
+compared with the eval split's, as ModelAnalysis recorded it
+(pipeline/monitoring/attribution_drift.py; check `attribution`).
 """
 
 import dataclasses
@@ -32,6 +37,7 @@ from pipeline.metadata import evaluation
 from pipeline.metadata import lineage
 from pipeline.metadata import statistics
 from pipeline.metadata import store
+from pipeline.monitoring import attribution_drift
 from pipeline.monitoring import by_kind
 from pipeline.monitoring import prediction_logs
 from pipeline.monitoring import served_data
@@ -55,6 +61,7 @@ class Thresholds:
   narrative_length: float
   noise_z: float
   per_feature: Dict[str, float] = dataclasses.field(default_factory=dict)
+  attribution: float = PipelineConfig.attribution_drift_threshold
 
   @classmethod
   def from_config(cls, config: PipelineConfig) -> 'Thresholds':
@@ -63,7 +70,8 @@ class Thresholds:
                prediction=config.prediction_shift_threshold,
                narrative_length=config.narrative_length_threshold,
                noise_z=config.noise_z,
-               per_feature=config.per_feature_thresholds())
+               per_feature=config.per_feature_thresholds(),
+               attribution=config.attribution_drift_threshold)
 
 
 @dataclasses.dataclass
@@ -78,6 +86,8 @@ class TrainedOn:
   values: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
   categorical: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
   class_counts: Optional[np.ndarray] = None
+  # The served model and the eval split's attributions (None: not judged).
+  attribution: Optional[attribution_drift.Baseline] = None
 
 
 def trained_on(graph: store.Graph, version: str, spec=None) -> TrainedOn:
@@ -122,7 +132,8 @@ def trained_on(graph: store.Graph, version: str, spec=None) -> TrainedOn:
       os.path.join(schema.uri, 'schema.pbtxt')), train_stats,
                    skew.word_counts(narratives), buckets,
                    run.name if run else None, reference['values'],
-                   reference['categorical'], reference['class_counts'])
+                   reference['categorical'], reference['class_counts'],
+                   attribution_drift.baseline_of(graph, pushed, model))
 
 
 def _spec_frame(rows: List[Dict[str, Any]], spec):
@@ -323,10 +334,19 @@ def judge_by_kind(trained: TrainedOn, rows: List[Dict[str, Any]],
 
 def judge_version(trained: TrainedOn, rows: List[Dict[str, Any]],
                   thresholds: Thresholds, spec=None) -> Dict[str, Any]:
-  """Skew, serving anomalies and prediction shift of one version's rows
-  (spec: by the spec's kinds, judge_by_kind)."""
-  if spec is not None:
-    return judge_by_kind(trained, rows, thresholds, spec)
+  """Skew, serving anomalies, prediction shift and attribution drift of
+  one version's rows (spec: by the spec's kinds, judge_by_kind)."""
+  judged = (judge_by_kind(trained, rows, thresholds, spec)
+            if spec is not None else judge_cfpb(trained, rows, thresholds))
+  judged.update(attribution_drift.judge(
+      trained.attribution, rows, thresholds.attribution,
+      thresholds.per_feature, thresholds.noise_z, spec))
+  return judged
+
+
+def judge_cfpb(trained: TrainedOn, rows: List[Dict[str, Any]],
+               thresholds: Thresholds) -> Dict[str, Any]:
+  """judge_version of the CFPB model, by its features' names."""
   served = served_statistics(rows)
   names = skew.categorical_features()
   per_feature = skew.thresholds_for(names, thresholds.skew,
@@ -404,29 +424,31 @@ def monitor(paths: project_paths.RunPaths, logs: str, model_name: str,
   return result
 
 
+def _row(finding: Dict[str, Any], check: str, version: str
+         ) -> Dict[str, Any]:
+  """One finding as a row of the --json list."""
+  return {'feature': finding['feature'], 'check': check,
+          'model_version': version, 'measure': finding['measure'],
+          'distance': round(finding['distance'], 6),
+          'threshold': round(finding['applied_threshold'], 6),
+          'alert': bool(finding['alert'])}
+
+
 def feature_table(result: Dict[str, Any]) -> List[Dict[str, Any]]:
   """Every feature judged, by its raw feature key: the --json list."""
   table = []
   for version in result['versions']:
-    for finding in version['skew']:
-      table.append({'feature': finding['feature'], 'check': 'skew',
-                    'model_version': version['model_version'],
-                    'measure': finding['measure'],
-                    'distance': round(finding['distance'], 6),
-                    'threshold': round(finding['applied_threshold'], 6),
-                    'alert': bool(finding['alert'])})
-    for name, reasons in version['anomalies'].items():
-      table.append({'feature': name, 'check': 'schema',
-                    'model_version': version['model_version'],
-                    'measure': 'anomaly', 'distance': None,
-                    'threshold': None, 'alert': True, 'reasons': reasons})
-  for finding in result.get('drift') or []:
-    table.append({'feature': finding['feature'], 'check': 'drift',
-                  'model_version': result['versions'][-1]['model_version'],
-                  'measure': finding['measure'],
-                  'distance': round(finding['distance'], 6),
-                  'threshold': round(finding['applied_threshold'], 6),
-                  'alert': bool(finding['alert'])})
+    name = version['model_version']
+    table += [_row(f, 'skew', name) for f in version['skew']]
+    table += [_row(f, attribution_drift.CHECK, name)
+              for f in version.get('attribution') or []]
+    for feature, reasons in version['anomalies'].items():
+      table.append({'feature': feature, 'check': 'schema',
+                    'model_version': name, 'measure': 'anomaly',
+                    'distance': None, 'threshold': None, 'alert': True,
+                    'reasons': reasons})
+  table += [_row(f, 'drift', result['versions'][-1]['model_version'])
+            for f in result.get('drift') or []]
   return table
 
 
