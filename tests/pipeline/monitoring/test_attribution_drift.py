@@ -149,6 +149,14 @@ def test_nothing_to_compare_is_no_finding():
   judged = attribution_drift.judge(None, [{}, {}], 0.05, {}, 3.0)
   assert judged == {'attribution': [],
                     'attribution_note': 'no model to explain'}
+  # A model whose run recorded no ModelAnalysis: why, and no finding (the
+  # model is not even loaded: its folder does not exist).
+  unanalysed = attribution_drift.Baseline('/nonexistent', None, 'no analysis')
+  assert attribution_drift.judge(unanalysed, [{}, {}], 0.05, {}, 3.0) == {
+      'attribution': [], 'attribution_note': 'no analysis'}
+  one = attribution_drift.Baseline('/nonexistent', reference)
+  assert attribution_drift.judge(one, [{}], 0.05, {}, 3.0)[
+      'attribution_note'] == 'fewer than two requests to average'
 
 
 def test_served_rows_become_the_explain_signatures_columns():
