@@ -8,6 +8,16 @@ has waited `batch_timeout_micros`. `num_batch_threads` threads are shared by
 all models; at most `max_enqueued_batches` batches wait per queue, beyond
 which requests fail with UNAVAILABLE instead of piling up. Padding to
 `allowed_batch_sizes` repeats the first row, like TF Serving.
+
+Requests from an event loop (run_async) join a batch that is held until
+the loop has finished the round of work it is in (a callback scheduled
+with call_soon): every request the loop parsed in that round goes into
+one batch, and the batch threads wake once per batch, not once per
+request. Without the hold, a free batch thread takes each request the
+moment it is enqueued (batch_timeout_micros 0), so batches stay at one or
+two requests while the loop is the busy thread (measured: 1.4 requests per
+batch for gRPC at 32 concurrent calls). The hold adds no timer: the batch
+is released as soon as the loop has nothing more of the round to run.
 """
 
 import asyncio
@@ -115,7 +125,7 @@ def _finish(tasks: List[_Task]) -> None:
 
 
 class _Batch:
-  __slots__ = ('run_fn', 'check_fn', 'tasks', 'size', 'created')
+  __slots__ = ('run_fn', 'check_fn', 'tasks', 'size', 'created', 'held')
 
   def __init__(self, run_fn: RunFn, check_fn: Optional[CheckFn] = None):
     self.run_fn = run_fn
@@ -123,6 +133,8 @@ class _Batch:
     self.tasks: List[_Task] = []
     self.size = 0
     self.created = time.monotonic()
+    # An event loop is still adding to it (see the module docstring).
+    self.held = False
 
 
 class _Queue:
@@ -203,6 +215,7 @@ class BatchScheduler:
     self._cond = threading.Condition()
     self._queues: Dict[tuple, _Queue] = {}
     self._stopped = False
+    self._release_scheduled = False
     self._threads = [
         threading.Thread(target=self._work, daemon=True,
                          name=f'{options.thread_pool_name}_{i}')
@@ -262,7 +275,9 @@ class BatchScheduler:
         check_fn(inputs)
       return await loop.run_in_executor(executor, run_fn, inputs)
     task = _Task(inputs, size, loop)
-    self._enqueue(key + _shape_key(inputs), run_fn, task, check_fn)
+    if self._enqueue(key + _shape_key(inputs), run_fn, task, check_fn,
+                     hold=True):
+      loop.call_soon(self._release_held)
     timer = None
     if deadline is not None:
       timer = loop.call_at(loop.time() + max(0.0, deadline - time.monotonic()),
@@ -284,7 +299,11 @@ class BatchScheduler:
           f'{self.options.max_batch_size}')
     return size
 
-  def _enqueue(self, key, run_fn, task: _Task, check_fn=None) -> None:
+  def _enqueue(self, key, run_fn, task: _Task, check_fn=None,
+               hold: bool = False) -> bool:
+    """Adds `task` to its queue's open batch. With `hold` (a caller on an
+    event loop) the batch waits for _release_held; returns whether the
+    caller must schedule that (it is not scheduled yet)."""
     max_size = self.options.max_batch_size
     with self._cond:
       if self._stopped:
@@ -293,21 +312,44 @@ class BatchScheduler:
       queue = self._queues.get(key)
       if queue is None:
         queue = self._queues[key] = _Queue()
+      closed = False
       if queue.open is not None and queue.open.size + task.size > max_size:
         queue.closed.append(queue.open)
         queue.open = None
+        closed = True
       if queue.open is None:
         if len(queue.closed) >= self.options.max_enqueued_batches:
           raise status.ServingError(
               status.UNAVAILABLE, 'The batch scheduling queue to which this '
               'task was submitted is full')
         queue.open = _Batch(run_fn, check_fn)
-      queue.open.tasks.append(task)
-      queue.open.size += task.size
-      if queue.open.size >= max_size:
-        queue.closed.append(queue.open)
+      batch = queue.open
+      batch.tasks.append(task)
+      batch.size += task.size
+      if batch.size >= max_size:
+        queue.closed.append(batch)
         queue.open = None
+      elif hold:
+        batch.held = True
+        if closed:  # The batch it closed may run now.
+          self._cond.notify()
+        schedule = not self._release_scheduled
+        self._release_scheduled = True
+        return schedule
       self._cond.notify()
+      return False
+
+  def _release_held(self) -> None:
+    """The loop's round is over: its held batches may run now."""
+    with self._cond:
+      self._release_scheduled = False
+      released = 0
+      for queue in self._queues.values():
+        if queue.open is not None and queue.open.held:
+          queue.open.held = False
+          released += 1
+      if released:
+        self._cond.notify(released)
 
   def _next_batch(self) -> Tuple[Optional[_Batch], Optional[float]]:
     """Oldest full batch, else the oldest expired open one; else a wait."""
@@ -319,7 +361,8 @@ class BatchScheduler:
         batch = queue.closed[0]
         if best is None or not from_closed or batch.created < best.created:
           best_key, best, from_closed = key, batch, True
-      elif queue.open is not None and queue.open.tasks and not from_closed:
+      elif (queue.open is not None and queue.open.tasks and not from_closed
+            and not queue.open.held):
         remaining = queue.open.created + timeout - now
         if remaining <= 0:
           if best is None or queue.open.created < best.created:

@@ -7,6 +7,7 @@ machine starts them: the number and size of the model calls are exact.
 
 import asyncio
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -206,6 +207,40 @@ def test_checks_once_per_batch_and_errors_reach_only_their_request():
   assert [r['y'].tolist() for r in asyncio.run(two())] == [[2.0], [4.0]]
   good.stop()
   assert checked == [[1.0, 2.0]]  # One check for the batch.
+
+
+def test_requests_of_one_loop_round_make_one_batch_at_timeout_zero():
+  # batch_timeout_micros 0: a free batch thread takes a batch at once. The
+  # requests an event loop starts in one round still make one batch: it is
+  # held until the round ends (before, the idle thread took the first
+  # request alone as soon as it was enqueued).
+  scheduler = make_scheduler(max_batch_size=100, batch_timeout_micros=0,
+                             num_batch_threads=2)
+  runs = []
+
+  def run(inputs):
+    runs.append(inputs['x'].tolist())
+    return {'y': inputs['x'] * 2}
+
+  async def one(value):
+    if value == 1:
+      # The loop is busy for a while within the round (time enough for an
+      # idle batch thread to take request 0 alone, were it not held).
+      time.sleep(0.2)  # noqa: ASYNC251  (blocking the loop is the point)
+    return await scheduler.run_async(('k',), run,
+                                     {'x': np.array([float(value)])})
+
+  async def eight():
+    return await asyncio.gather(*[one(value) for value in range(8)])
+
+  results = asyncio.run(eight())
+  # Then a request alone in its round: a batch of one, not kept waiting.
+  alone = asyncio.run(scheduler.run_async(('k',), run,
+                                          {'x': np.array([9.0])}))
+  scheduler.stop()
+  assert [r['y'].tolist() for r in results] == [[2.0 * v] for v in range(8)]
+  assert alone['y'].tolist() == [18.0]
+  assert runs == [[float(v) for v in range(8)], [9.0]]
 
 
 @pytest.mark.parametrize('transport', ['event_loop', 'threads'])
