@@ -91,8 +91,10 @@ def render(result: Dict[str, Any]) -> str:
       '<h2>Every feature</h2>',
       '<p class="note">skew: served traffic against the training data of '
       'the model version that answered it; drift: against the previous '
-      'window; threshold: the configured one, or the sampling noise at '
-      'these sizes where that is larger.</p>',
+      'window; attribution: the change in the served model\'s mean '
+      '|attribution| on this traffic against its eval split, as a share of '
+      'all features\' (docs/monitoring.md); threshold: the configured one, '
+      'or the sampling noise at these sizes where that is larger.</p>',
       html_table.table(['check', 'feature', 'version', 'measure', 'distance',
                         'threshold', 'alert'], rows, classes)]
   if flagged:

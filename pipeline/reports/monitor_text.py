@@ -17,13 +17,15 @@ def render(result: Dict[str, Any]) -> str:
     lines.append(f"model version {version['model_version']} (trained in run "
                  f"{version['trained_in_run']}): {version['requests']} "
                  'requests')
+    if version.get('attribution_note'):
+      lines.append(f"  attribution drift not judged: {version['attribution_note']}")
   previous = result.get('previous_window')
   lines.append('drift against the previous window: ' + (
       f'window {previous}' if previous else 'none (first window)'))
-  lines.append('%-7s %-22s %-15s %9s %9s  %s' % (
+  lines.append('%-11s %-22s %-15s %9s %9s  %s' % (
       'check', 'feature', 'measure', 'distance', 'threshold', 'alert'))
   for row in result['features']:
-    lines.append('%-7s %-22s %-15s %9s %9s  %s' % (
+    lines.append('%-11s %-22s %-15s %9s %9s  %s' % (
         row['check'], row['feature'], row['measure'],
         formatting.number(row['distance']),
         formatting.number(row['threshold']),
