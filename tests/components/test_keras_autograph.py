@@ -32,7 +32,7 @@ def _batches(rows=256, seed=0):
   rng = np.random.default_rng(seed)
   categorical = rng.integers(0, 50, size=(rows, len(features.CATEGORICAL_INPUTS)))
   ngrams = tf.sparse.from_dense(
-      (rng.random((rows, 12)) < 0.3) * rng.integers(1, 400, size=(rows, 12)))
+      (rng.random((rows, 12)) < 0.3) * rng.integers(1, features.TEXT_VOCAB_SIZE + 1, size=(rows, 12)))
   labels = (categorical[:, 0] % 3 == 0).astype(np.float32)
   return {features.CATEGORICAL_XF: categorical,
           features.transformed_name(features.TEXT_FEATURE): ngrams}, labels

@@ -110,7 +110,7 @@ def _synthetic(rows, seed, column, modulo):
   rng = np.random.default_rng(seed)
   categorical = rng.integers(0, 50, size=(rows, len(features.CATEGORICAL_INPUTS)))
   ngrams = tf.sparse.from_dense(
-      (rng.random((rows, 8)) < 0.3) * rng.integers(1, 400, size=(rows, 8)))
+      (rng.random((rows, 8)) < 0.3) * rng.integers(1, features.TEXT_VOCAB_SIZE + 1, size=(rows, 8)))
   labels = (categorical[:, column] % modulo == 0).astype(np.float32)
   return tf.data.Dataset.from_tensor_slices(
       ({features.CATEGORICAL_XF: categorical,
