@@ -67,7 +67,7 @@ def text_ngram_ids(text, vocab_filename: str, labels=None):
   """Ids of a text column's word n-grams in a TFT vocabulary (sparse rows).
 
   A sparse output becomes a variable-length feature: every n-gram of a long
-  text is kept, and an empty text is an empty row. With `labels` (the
+  text is kept, and an empty text is an empty row. With `features.TEXT_VOCAB_BY_LABEL` and `labels` (the
   label's class index, present when Transform analyzes the training split)
   the vocabulary keeps the `TEXT_VOCAB_SIZE` n-grams of highest mutual
   information with the label (TFT's supervised vocabulary), not the most
@@ -79,7 +79,7 @@ def text_ngram_ids(text, vocab_filename: str, labels=None):
   """
   ngrams = tft.ngrams(tokenize(dense(text)).to_sparse(),
                       ngram_range=features.TEXT_NGRAM_RANGE, separator=' ')
-  if labels is None:
+  if labels is None or not features.TEXT_VOCAB_BY_LABEL:
     vocabulary = tft.vocabulary(ngrams, top_k=features.TEXT_VOCAB_SIZE,
                                 vocab_filename=vocab_filename)
   else:

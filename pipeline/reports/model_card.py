@@ -23,6 +23,14 @@ METRICS = ['example_count', 'auc', 'auc_ci95', 'precision', 'recall',
 _num = formatting.number
 
 
+
+def _vocabulary() -> str:
+  """The text vocabulary as the model card names it."""
+  if features.TEXT_VOCAB_BY_LABEL:
+    return (f'the {features.TEXT_VOCAB_SIZE:,} most informative about the '
+            'label')
+  return f'{features.TEXT_VOCAB_SIZE:,}-entry vocabulary'
+
 def card_path(version_dir: str) -> str:
   return os.path.join(version_dir, CARD_DIR, CARD_FILE)
 
@@ -51,8 +59,7 @@ def architecture(hparams: Dict[str, Any]) -> str:
           f'(one shared vocabulary of at most '
           f'{features.CATEGORICAL_VOCAB_SIZE:,} `feature=value` tokens) and '
           f'the multi-hot bag of the narrative\'s {low}- to {high}-word '
-          f'n-grams (the {features.TEXT_VOCAB_SIZE:,} most informative about the '
-          f'label), with an '
+          f'n-grams ({_vocabulary()}), with an '
           f'L1 penalty of {_num(float(hparams.get("l1", 0.0)))} on the '
           'n-grams')
   hidden = int(float(hparams.get('hidden_units', 0) or 0))

@@ -114,6 +114,7 @@ INFORMATIVE_ROWS = ([{'narrative': 'the the refund', 'consumer_disputed': 1}] * 
 def test_text_vocabulary_keeps_the_ngrams_informative_about_the_label(
     tmp_path, monkeypatch):
   monkeypatch.setattr(features, 'TEXT_VOCAB_SIZE', 6)
+  monkeypatch.setattr(features, 'TEXT_VOCAB_BY_LABEL', True)
   rows = []
   for row in INFORMATIVE_ROWS:
     full = {key: b'' for key in features.RAW_FEATURES}

@@ -15,7 +15,7 @@ def test_card_describes_the_model_from_the_feature_lists_and_hparams():
   assert f'label `{features.LABEL_KEY}`' in card
   assert f'output `{features.OUTPUT_KEY}`' in card
   assert ('multi-hot of the 11 categorical features\' values' in card and
-          '1- to 3-word n-grams (the 300 most informative about the label)' in card and
+          '1- to 3-word n-grams (10,000-entry vocabulary)' in card and
           'L1 penalty of 0.001' in card)
   assert 'one-hot' not in card and 'deep branch' not in card
   deep = fixtures.trail(hyperparameters={
