@@ -67,9 +67,9 @@ def text_ngram_ids(text, vocab_filename: str, labels=None):
   """Ids of a text column's word n-grams in a TFT vocabulary (sparse rows).
 
   A sparse output becomes a variable-length feature: every n-gram of a long
-  text is kept, and an empty text is an empty row. With `features.TEXT_VOCAB_BY_LABEL` and `labels` (the
-  label's class index, present when Transform analyzes the training split)
-  the vocabulary keeps the `TEXT_VOCAB_SIZE` n-grams of highest mutual
+  text is kept, and an empty text is an empty row. With
+  `features.TEXT_VOCAB_BY_LABEL` and `labels` (the label's class index,
+  present when Transform analyzes the training split) the vocabulary keeps the `TEXT_VOCAB_SIZE` n-grams of highest mutual
   information with the label (TFT's supervised vocabulary), not the most
   frequent: on a few thousand rows most frequent n-grams are function words
   and rare phrases the model only overfits, and fitting their weights costs

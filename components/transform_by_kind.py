@@ -14,8 +14,9 @@ a changed spec re-runs Transform. By kind:
   value 0 with a missing-value indicator beside it, and its quantile bucket
   as one more categorical token "<key>=q<i>", so the wide part of the model
   learns a step function and the deep part the scaled value;
-- text: a bag of word n-grams through a vocabulary of those most informative
-  about the label (components/transform.py's `text_ngram_ids`).
+- text: a bag of word n-grams through a vocabulary of the most frequent, or
+  with `features.TEXT_VOCAB_BY_LABEL` of those most informative about the
+  label (components/transform.py's `text_ngram_ids`).
 
 For the CFPB spec the outputs are exactly those of `components.transform`
 (tested), so the pipeline can move to this function without retraining
