@@ -73,8 +73,8 @@ SETTING_HELP = {
     'prediction_shift_threshold': 'Jensen-Shannon divergence of the served '
                                   'predicted probabilities from the eval '
                                   "split's",
-    'narrative_length_threshold': "Jensen-Shannon divergence of the "
-                                  "narrative's length in words",
+    'numeric_threshold': 'Jensen-Shannon divergence of a numeric column, '
+                         "or of a text column's length in words",
     'attribution_drift_threshold': "change of a feature's served mean "
                                    "|attribution| from the eval split's, as "
                                    "a share of the model's whole dependency",
@@ -576,8 +576,7 @@ def _monitor(args, config: pipeline_config.PipelineConfig) -> int:
     config = config.for_spec(spec)
     result = monitor.monitor(
         paths, args.logs, config.model_name,
-        monitor.Thresholds.from_config(config),
-        spec=None if dataset_spec.is_default(spec) else spec)
+        monitor.Thresholds.from_config(config), spec)
   except (prediction_logs.NoLogsError, monitor.MonitorInputError,
           store.NoMetadataError, dataset_spec.SpecError) as error:
     return _fail(str(error))

@@ -216,6 +216,13 @@ def add_span(frame: pd.DataFrame, input_root: str,
   return {'span': span, 'path': path, 'rows': len(frame)}
 
 
+def add_export_span(export: pd.DataFrame, input_root: str) -> dict:
+  """Labelled rows in the default data set's export layout as a new span,
+  converted as `prepare` converts them (the feedback's rows as served)."""
+  return add_span(cfpb_export.to_pipeline_frame(export, include_label=True),
+                  input_root, INPUT_FILE)
+
+
 def span_csv(input_root: str, span: int) -> Optional[str]:
   """The CSV of span N, whatever data set wrote it (None if it has none)."""
   for name in (INPUT_FILE, SPEC_INPUT_FILE):

@@ -111,11 +111,10 @@ def wait_for_label(rest_port: int, model_name: str, label: str, version: int,
                   f'within {timeout:.0f} s')
 
 
-def write_labels(export_csv: str, out: str) -> None:
+def write_labels(export_csv: str, out: str, spec) -> None:
   """The outcomes of a traffic span, as they would come back later: the
-  export's `Complaint ID` and `Consumer disputed?` columns only."""
-  from components import features  # pylint: disable=g-import-not-at-top
-  columns = [features.ID_EXPORT_COLUMN, features.LABEL_EXPORT_COLUMN]
+  spec's ID and label columns only."""
+  columns = [spec.id_column, spec.label.column]
   with open(export_csv, newline='', encoding='utf-8') as src, open(
       out, 'w', newline='', encoding='utf-8') as dst:
     writer = csv.writer(dst)
@@ -124,15 +123,14 @@ def write_labels(export_csv: str, out: str) -> None:
       writer.writerow([row[c] for c in columns])
 
 
-def best_auc(traffic) -> float:
+def best_auc(traffic, spec) -> float:
   """The AUC of the true probabilities the labels were drawn from: what no
   model can beat on these rows."""
   import pandas as pd  # pylint: disable=g-import-not-at-top
   from data import metrics  # pylint: disable=g-import-not-at-top
-  from components import features  # pylint: disable=g-import-not-at-top
   export = pd.read_csv(traffic.export_csv, dtype=str, keep_default_na=False)
   truth = pd.read_csv(traffic.true_probabilities_csv)
-  labels = (export[features.LABEL_EXPORT_COLUMN] == 'Yes').astype(int)
+  labels = (export[spec.label.column] == spec.label.positive).astype(int)
   return float(metrics.best_achievable_auc(truth['true_probability'],
                                            labels))
 
@@ -151,6 +149,9 @@ class Loop:
     self.server_config = os.path.join(self.work, 'models.config')
     self.server = None
     self.stable: Optional[int] = None
+    from components import dataset_spec  # pylint: disable=g-import-not-at-top
+    # The generated traffic is in the default data set's layout.
+    self.spec = dataset_spec.load(config.dataset)
 
   def _traffic(self, scenario: str, span: int):
     from data import generate  # pylint: disable=g-import-not-at-top
@@ -175,15 +176,17 @@ class Loop:
   def _feedback(self, traffic, logs: str, name: str, write_span: bool):
     from pipeline.monitoring import ab_test, feedback  # pylint: disable=g-import-not-at-top
     labels = os.path.join(self.work, name, 'labels.csv')
-    write_labels(traffic.export_csv, labels)
+    write_labels(traffic.export_csv, labels, self.spec)
     return feedback.join(self.paths, labels, logs, self.config.model_name,
                          write_span=write_span,
-                         rule=ab_test.Rule.from_config(self.config))
+                         rule=ab_test.Rule.from_config(self.config),
+                         spec=self.spec)
 
   def _monitor(self, logs: str) -> List[str]:
     from pipeline.monitoring import monitor  # pylint: disable=g-import-not-at-top
     found = monitor.monitor(self.paths, logs, self.config.model_name,
-                            monitor.Thresholds.from_config(self.config))
+                            monitor.Thresholds.from_config(self.config),
+                            self.spec)
     return sorted({f"{f['feature']} ({f['check']})"
                    for f in found['features'] if f['alert']})
 
@@ -236,7 +239,7 @@ class Loop:
     row['alerts'] = self._monitor(logs)
     fed = self._feedback(first, logs, f'round-{index}-traffic', True)
     row['live_auc'] = self._live(fed, self.stable)
-    row['best_auc'] = best_auc(first)
+    row['best_auc'] = best_auc(first, self.spec)
     row['feedback_span'] = fed['span']['span']
     say(f'round {index} ({scenario}): alerts {", ".join(row["alerts"]) or "none"}'
         f'; served v{self.stable} live AUC {fmt(row["live_auc"])} (best '
@@ -244,7 +247,7 @@ class Loop:
     summary, row['retrained'] = self.retrain()
     pushed = row['retrained']['version'] is not None
     second = self._traffic(scenario, 2 * index)
-    row['next_best_auc'] = best_auc(second)
+    row['next_best_auc'] = best_auc(second, self.spec)
     if not pushed:
       say(f'  retrained on spans {summary.get("window_spans")}: held back '
           f'({row["retrained"]["reason"]})')

@@ -176,7 +176,7 @@ def row_columns(rows: List[Dict[str, Any]], parts) -> Dict[str, np.ndarray]:
   return columns
 
 
-def served_magnitudes(model_dir: str, rows: List[Dict[str, Any]], spec=None
+def served_magnitudes(model_dir: str, rows: List[Dict[str, Any]], spec
                       ) -> (Optional[List[str]], Optional[np.ndarray]):
   """(keys, [N, F] |attribution| of the served rows, class-averaged) from
   the model's explain signature; (None, None) when it has none."""
@@ -222,7 +222,7 @@ def baseline_of(graph, pushed, model) -> Baseline:
 
 def judge(baseline: Optional[Baseline], rows: List[Dict[str, Any]],
           default: float, per_feature: Dict[str, float], z: float,
-          spec=None) -> Dict[str, Any]:
+          spec) -> Dict[str, Any]:
   """{'attribution': findings, 'attribution_note': why none, or None}."""
   if baseline is None:
     return {'attribution': [], 'attribution_note': 'no model to explain'}

@@ -1,7 +1,7 @@
 """`pipeline feedback`: outcomes joined with the requests they answer.
 
-Labels arrive later, keyed by the dataset spec's join key: its ID column
-(the CFPB export's `Complaint ID`), or, for a spec without one, the row key
+Labels arrive later, keyed by the dataset spec's join key: its ID column,
+or, for a spec without one, the row key
 the converter derives from a row's values (data/spec_frame.py), which the
 bulk client sends with each request; a labels file may carry that key as a
 `row_key` column, or be the labelled CSV rows themselves (every column the
@@ -157,7 +157,6 @@ def join(paths: project_paths.RunPaths, labels_path: str, logs: str,
     FeedbackInputError, prediction_logs.NoLogsError, store.NoMetadataError.
   """
   spec = spec or dataset_spec.load(dataset_spec.DEFAULT)
-  default = dataset_spec.is_default(spec)
   key = spec.join_key
   labels = read_labels(labels_path, spec)
   try:
@@ -166,8 +165,7 @@ def join(paths: project_paths.RunPaths, labels_path: str, logs: str,
     raise prediction_logs.NoLogsError(
         f'{error}: the requests these labels answer are not there (never '
         'logged, or deleted by a retention bound)') from None
-  served = served_data.to_rows(read.logs, model_name,
-                               spec=None if default else spec)
+  served = served_data.to_rows(read.logs, model_name, spec)
   with_key = [row for row in served.rows
               if row.get(key) not in (None, '')]
   if not with_key:
@@ -241,7 +239,8 @@ def _newest_per_key(matched, key: str) -> Dict[str, Dict[str, Any]]:
 def _write_span(paths, matched, labels: Labels,
                 spec: dataset_spec.DatasetSpec) -> Dict[str, Any]:
   """The joined rows as the next span of the pipeline's input, in the
-  spec's columns (the CFPB spec: the export's conversion, as ingestion)."""
+  spec's columns (the default data set's as its ingestion converts them,
+  input_data.add_export_span)."""
   newest = _newest_per_key(matched, spec.join_key)
   if dataset_spec.is_default(spec):
     return _write_export_span(paths, newest, labels, spec)
@@ -256,11 +255,9 @@ def _write_span(paths, matched, labels: Labels,
 
 def _write_export_span(paths, newest, labels: Labels,
                        spec: dataset_spec.DatasetSpec) -> Dict[str, Any]:
-  from data import cfpb_export  # pylint: disable=g-import-not-at-top
   export = pd.DataFrame([
       {spec.id_column: row_key,
        **{f.column: row.get(f.key, '') for f in spec.features},
        spec.label.column: labels.raw[row_key]}
       for row_key, row in sorted(newest.items())])
-  frame = cfpb_export.to_pipeline_frame(export, include_label=True)
-  return input_data.add_span(frame, paths.input_root, input_data.INPUT_FILE)
+  return input_data.add_export_span(export, paths.input_root)

@@ -2,19 +2,19 @@
 
 For each model version in the window, ML Metadata says what it was trained
 on: PushedModel <- Pusher <- Model <- Trainer (its schema) <- Transform <-
-Examples -> StatisticsGen (the training statistics) and the span files (the
-narratives), and Evaluator (the eval split's predicted probabilities, as its
+Examples -> StatisticsGen (the training statistics) and the span files, and
+Evaluator (the eval split's predicted probabilities, as its
 calibration histogram). The window's statistics are kept under
 <output>/monitoring/, so the next window is also compared with this one.
 
-With a dataset spec (`spec=`), every column is judged by its kind
-(pipeline/monitoring/by_kind.py): the span files give the numeric values,
-text lengths, categorical values and (multi-class) the label shares, and
-the window's numeric values and text lengths are kept beside its
-statistics (VALUES_FILE) for the next window's numeric drift. Without a
-spec the CFPB monitor runs exactly as before.
+Every column is judged by its kind in the dataset spec
+(pipeline/monitoring/by_kind.py), the CFPB complaints' as any other data
+set's: the span files give the numeric values, text lengths, categorical
+values and (multi-class) the label shares, and the window's numeric values
+and text lengths are kept beside its statistics (VALUES_FILE) for the next
+window's numeric drift.
 
-Either way, each version's served rows are explained by its own model
+Each version's served rows are explained by its own model
 (the `explain` signature) and their mean |attribution| per feature is
 compared with the eval split's, as ModelAnalysis recorded it
 (pipeline/monitoring/attribution_drift.py; check `attribution`).
@@ -29,7 +29,6 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from components import features
 from pipeline import paths as project_paths
 from pipeline.config import PipelineConfig
 from pipeline.metadata import drift
@@ -58,7 +57,7 @@ class Thresholds:
   skew: float
   drift: float
   prediction: float
-  narrative_length: float
+  numeric: float   # Jensen-Shannon: numeric columns and text lengths
   noise_z: float
   per_feature: Dict[str, float] = dataclasses.field(default_factory=dict)
   attribution: float = PipelineConfig.attribution_drift_threshold
@@ -68,7 +67,7 @@ class Thresholds:
     """The monitor's settings of a config (`pipeline monitor`, the loop)."""
     return cls(skew=config.skew_threshold, drift=config.drift_threshold,
                prediction=config.prediction_shift_threshold,
-               narrative_length=config.narrative_length_threshold,
+               numeric=config.numeric_threshold,
                noise_z=config.noise_z,
                per_feature=config.per_feature_thresholds(),
                attribution=config.attribution_drift_threshold)
@@ -79,10 +78,9 @@ class TrainedOn:
   version: str
   schema: Any
   train_stats: Any
-  narrative_lengths: np.ndarray
   eval_buckets: List[Dict[str, float]]
   run_id: Optional[str]
-  # A dataset spec's reference (by_kind.read_span_values); empty for CFPB.
+  # The span files' reference values (by_kind.read_span_values).
   values: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
   categorical: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
   class_counts: Optional[np.ndarray] = None
@@ -90,9 +88,9 @@ class TrainedOn:
   attribution: Optional[attribution_drift.Baseline] = None
 
 
-def trained_on(graph: store.Graph, version: str, spec=None) -> TrainedOn:
-  """What a pushed version was trained on, as ML Metadata records it
-  (spec: read the span files by the spec's kinds; None: the narratives).
+def trained_on(graph: store.Graph, version: str, spec) -> TrainedOn:
+  """What a pushed version was trained on, as ML Metadata records it (the
+  span files read by the spec's kinds).
 
   Raises:
     MonitorInputError: the version was never pushed into this store.
@@ -113,12 +111,6 @@ def trained_on(graph: store.Graph, version: str, spec=None) -> TrainedOn:
   train_stats = statistics.load(stats.uri).get('train')
   example_gen = graph.producer(examples)
   files = lineage.data_files(example_gen, store.prop(examples, 'span'))
-  narratives = []
-  for path in files if spec is None else []:
-    import pandas as pd  # pylint: disable=g-import-not-at-top
-    narratives += pd.read_csv(path, usecols=[features.NARRATIVE], dtype=str,
-                              keep_default_na=False)[features.NARRATIVE
-                                                     ].tolist()
   buckets = []
   for evaluator in graph.consumers(model, 'Evaluator'):
     found = graph.output(evaluator, 'evaluation')
@@ -126,11 +118,9 @@ def trained_on(graph: store.Graph, version: str, spec=None) -> TrainedOn:
       buckets = evaluation.load_curves(found.uri)['calibration']
       break
   run = graph.run_of(trainer)
-  reference = (by_kind.read_span_values(files, spec) if spec is not None
-               else {'values': {}, 'categorical': {}, 'class_counts': None})
+  reference = by_kind.read_span_values(files, spec)
   return TrainedOn(str(version), tfdv.load_schema_text(
-      os.path.join(schema.uri, 'schema.pbtxt')), train_stats,
-                   skew.word_counts(narratives), buckets,
+      os.path.join(schema.uri, 'schema.pbtxt')), train_stats, buckets,
                    run.name if run else None, reference['values'],
                    reference['categorical'], reference['class_counts'],
                    attribution_drift.baseline_of(graph, pushed, model))
@@ -157,18 +147,12 @@ def _spec_frame(rows: List[Dict[str, Any]], spec):
   return pd.DataFrame(columns, columns=keys)
 
 
-def served_statistics(rows: List[Dict[str, Any]], spec=None):
-  """TFDV statistics of served raw features ('' is a missing value; spec:
-  its feature columns, typed as in _spec_frame)."""
-  import pandas as pd  # pylint: disable=g-import-not-at-top
+def served_statistics(rows: List[Dict[str, Any]], spec):
+  """TFDV statistics of served raw features, in the spec's feature columns
+  typed as in _spec_frame."""
   import tensorflow_data_validation as tfdv  # pylint: disable=g-import-not-at-top
-  if spec is not None:
-    return tfdv.generate_statistics_from_dataframe(
-        _spec_frame(rows, spec)).datasets[0]
-  frame = pd.DataFrame([{key: (row.get(key) or None)
-                         for key in features.RAW_FEATURES} for row in rows],
-                       columns=features.RAW_FEATURES, dtype=object)
-  return tfdv.generate_statistics_from_dataframe(frame).datasets[0]
+  return tfdv.generate_statistics_from_dataframe(
+      _spec_frame(rows, spec)).datasets[0]
 
 
 def prediction_shift(trained: TrainedOn, predictions: List[float],
@@ -223,19 +207,17 @@ def _previous_window(monitoring_dir: str, key: str):
 
 
 def _drift(previous_stats, current_stats, schema, thresholds: Thresholds,
-           spec=None):
-  """Categorical drift (TFDV's L-infinity) of the spec's categoricals, or
-  of the CFPB ones without a spec. A spec's integer categoricals are left
-  out: TFDV reports 0 for them (by_kind.has_value_shares)."""
+           spec):
+  """Categorical drift (TFDV's L-infinity) of the spec's categoricals.
+  Integer categoricals are left out: TFDV reports 0 for them
+  (by_kind.has_value_shares)."""
   found = []
-  names = (by_kind.categorical_keys(spec) if spec is not None
-           else skew.categorical_features())
+  names = by_kind.categorical_keys(spec)
   for item in drift.compare(previous_stats, current_stats, schema,
                             thresholds.drift):
     if item['feature'] not in names:
       continue
-    if spec is not None and not by_kind.has_value_shares(previous_stats,
-                                                         item['feature']):
+    if not by_kind.has_value_shares(previous_stats, item['feature']):
       continue  # an integer categorical: TFDV's 0 is no measurement
     noise = drift.sampling_noise(item['values_a'], item['values_b'],
                                  thresholds.noise_z)
@@ -249,11 +231,10 @@ def _drift(previous_stats, current_stats, schema, thresholds: Thresholds,
 
 
 def js_default(thresholds: Thresholds) -> float:
-  """The Jensen-Shannon threshold of a spec's numeric column or text length
-  (skew and drift alike) unless per_feature names it: the configured JS
-  threshold of a length (`narrative_length`), the one JS threshold of a
-  feature the config has; the drift threshold is an L-infinity one."""
-  return thresholds.narrative_length
+  """The Jensen-Shannon threshold of a numeric column or text length (skew
+  and drift alike) unless per_feature names it; the drift threshold is an
+  L-infinity one."""
+  return thresholds.numeric
 
 
 def numeric_drift(previous: Dict[str, np.ndarray],
@@ -292,8 +273,8 @@ def _unmeasured_categoricals(trained: TrainedOn, rows, measured, spec,
 
 def _prediction_by_kind(trained: TrainedOn, rows, thresholds: Thresholds,
                         spec) -> (int, Optional[Dict[str, Any]]):
-  """(predictions, finding): binary as the CFPB model, multi-class by the
-  predicted classes' shares (by_kind.class_shift)."""
+  """(predictions, finding): binary on the eval split's calibration bins,
+  multi-class by the predicted classes' shares (by_kind.class_shift)."""
   predictions = [row[served_data.PREDICTION] for row in rows
                  if served_data.PREDICTION in row]
   if not spec.multiclass:
@@ -307,7 +288,8 @@ def _prediction_by_kind(trained: TrainedOn, rows, thresholds: Thresholds,
 
 def judge_by_kind(trained: TrainedOn, rows: List[Dict[str, Any]],
                   thresholds: Thresholds, spec) -> Dict[str, Any]:
-  """judge_version with a dataset spec: every column by its kind."""
+  """Skew, serving anomalies and prediction shift of one version's rows:
+  every column by its kind in the spec."""
   served = served_statistics(rows, spec)
   names = by_kind.categorical_keys(spec)
   per_feature = skew.thresholds_for(names, thresholds.skew,
@@ -333,49 +315,20 @@ def judge_by_kind(trained: TrainedOn, rows: List[Dict[str, Any]],
 
 
 def judge_version(trained: TrainedOn, rows: List[Dict[str, Any]],
-                  thresholds: Thresholds, spec=None) -> Dict[str, Any]:
+                  thresholds: Thresholds, spec) -> Dict[str, Any]:
   """Skew, serving anomalies, prediction shift and attribution drift of
-  one version's rows (spec: by the spec's kinds, judge_by_kind)."""
-  judged = (judge_by_kind(trained, rows, thresholds, spec)
-            if spec is not None else judge_cfpb(trained, rows, thresholds))
+  one version's rows."""
+  judged = judge_by_kind(trained, rows, thresholds, spec)
   judged.update(attribution_drift.judge(
       trained.attribution, rows, thresholds.attribution,
       thresholds.per_feature, thresholds.noise_z, spec))
   return judged
 
 
-def judge_cfpb(trained: TrainedOn, rows: List[Dict[str, Any]],
-               thresholds: Thresholds) -> Dict[str, Any]:
-  """judge_version of the CFPB model, by its features' names."""
-  served = served_statistics(rows)
-  names = skew.categorical_features()
-  per_feature = skew.thresholds_for(names, thresholds.skew,
-                                    thresholds.per_feature)
-  findings, anomalies = skew.categorical_skew(
-      trained.train_stats, served, trained.schema, per_feature,
-      thresholds.noise_z)
-  lengths = skew.word_counts([row.get(features.NARRATIVE, '')
-                              for row in rows])
-  findings.append(skew.numeric_shift(
-      skew.NARRATIVE_LENGTH, trained.narrative_lengths, lengths,
-      skew.length_edges(trained.narrative_lengths),
-      thresholds.per_feature.get(skew.NARRATIVE_LENGTH,
-                                 thresholds.narrative_length),
-      thresholds.noise_z))
-  predictions = [row[served_data.PREDICTION] for row in rows
-                 if served_data.PREDICTION in row]
-  shift = prediction_shift(trained, predictions, thresholds)
-  if shift:
-    findings.append(shift)
-  return {'model_version': trained.version, 'trained_in_run': trained.run_id,
-          'requests': len(rows), 'predictions': len(predictions),
-          'skew': findings, 'anomalies': anomalies, 'statistics': served}
-
-
 def monitor(paths: project_paths.RunPaths, logs: str, model_name: str,
-            thresholds: Thresholds, spec=None) -> Dict[str, Any]:
-  """Reads one window, judges each version in it, stores the window
-  (spec: a dataset spec's columns by kind; None: the CFPB monitor).
+            thresholds: Thresholds, spec) -> Dict[str, Any]:
+  """Reads one window, judges each version in it by the dataset spec's
+  kinds, stores the window.
 
   Raises:
     prediction_logs.NoLogsError, MonitorInputError, store.NoMetadataError.
@@ -400,7 +353,7 @@ def monitor(paths: project_paths.RunPaths, logs: str, model_name: str,
   drift = (_drift(previous_stats, latest['statistics'],
                   trained[sorted(by_version)[-1]].schema, thresholds, spec)
            if previous_stats is not None else None)
-  if spec is not None and previous is not None:
+  if previous is not None:
     earlier = _previous_values(paths.monitoring_dir, previous)
     if earlier:
       drift += numeric_drift(earlier, latest['values'], thresholds, spec)
@@ -455,7 +408,7 @@ def feature_table(result: Dict[str, Any]) -> List[Dict[str, Any]]:
 def _previous_values(monitoring_dir: str,
                     previous: Dict[str, Any]) -> Dict[str, np.ndarray]:
   """The previous window's numeric values and text lengths ({} when it
-  kept none: a window of the CFPB monitor, or of an older version)."""
+  kept none: a window stored by an older version of the monitor)."""
   path = os.path.join(monitoring_dir, f"window-{previous['window']}",
                       VALUES_FILE)
   if not os.path.isfile(path):

@@ -1,16 +1,16 @@
 """Logged requests turned back into the pipeline's raw features.
 
-Both signatures the clients call are read: `predict_raw` (one string tensor
+Both signatures the clients call are read: `predict_raw` (one typed tensor
 per raw feature) and `serving_default` (serialized tf.Examples), as well as
 the tf.Examples of Classify, Regress and MultiInference requests. Each row
-keeps the model version that answered it, the join key (`complaint_id`, when
-the client sent it) and the predicted probability (Predict only).
+keeps the model version that answered it, the join key (when the client
+sent it) and the prediction (Predict only).
 
-With a dataset spec, the columns are the spec's feature keys and its join
-key, and a numeric column stays a number (`predict_raw` takes it as a float;
-a tf.Example holds it in a float or int list), NaN where it is missing; a
-categorical or text column is a string, '' where missing. A multi-class
-model's prediction is the row's list of class probabilities.
+The columns are the dataset spec's feature keys and its join key. A numeric
+column stays a number (`predict_raw` takes it as a float; a tf.Example holds
+it in a float or int list), NaN where it is missing; a categorical or text
+column is a string, '' where missing. A binary model's prediction is a
+float, a multi-class model's the row's list of class probabilities.
 """
 
 import math
@@ -31,28 +31,14 @@ class ServedRows:
   skipped_records: int = 0   # records of another model, or without inputs
 
 
-def _strings(tensor) -> List[str]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  values = tf.make_ndarray(tensor).ravel().tolist()
-  return [v.decode('utf-8', 'replace') if isinstance(v, bytes) else str(v)
-          for v in values]
-
-
-def _floats(tensor) -> List[float]:
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  return [float(v) for v in tf.make_ndarray(tensor).ravel().tolist()]
-
-
-def row_keys(spec=None) -> List[str]:
+def row_keys(spec) -> List[str]:
   """The columns of a row: raw features, then the join key."""
-  if spec is None:
-    return features.RAW_FEATURES + [features.ID_KEY]
   return [f.key for f in spec.features] + [spec.join_key]
 
 
-def numeric_keys(spec=None) -> List[str]:
-  """The columns kept as numbers (none without a spec: CFPB is strings)."""
-  return [f.key for f in spec.of_kind('numeric')] if spec else []
+def numeric_keys(spec) -> List[str]:
+  """The columns kept as numbers."""
+  return [f.key for f in spec.of_kind('numeric')]
 
 
 def _value(value, numeric: bool):
@@ -67,7 +53,7 @@ def _value(value, numeric: bool):
       value, bytes) else str(value)
 
 
-def example_fields(example, spec=None) -> Dict[str, Any]:
+def example_fields(example, spec) -> Dict[str, Any]:
   """Raw features (and the join key) of a tf.Example; '' where missing
   (NaN for a spec's numeric column)."""
   row = {}
@@ -120,27 +106,6 @@ def _spec_predictions(tensor) -> List[Any]:
   return [float(v) for v in array.ravel().tolist()]
 
 
-def _predict_rows(predict_log, spec=None) -> List[Dict[str, Any]]:
-  if spec is not None:
-    return _spec_predict_rows(predict_log, spec)
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  inputs = predict_log.request.inputs
-  if features.EXAMPLES_INPUT in inputs:
-    rows = [example_fields(tf.train.Example.FromString(s)) for s in
-            tf.make_ndarray(inputs[features.EXAMPLES_INPUT]).ravel()]
-  elif any(key in inputs for key in features.RAW_FEATURES):
-    columns = {key: _strings(inputs[key]) for key in features.RAW_FEATURES +
-               [features.ID_KEY] if key in inputs}
-    count = max(len(v) for v in columns.values())
-    rows = [{key: (columns[key][i] if key in columns and i < len(
-        columns[key]) else '') for key in features.RAW_FEATURES +
-             [features.ID_KEY]} for i in range(count)]
-  else:
-    return []
-  return _with_predictions(rows, predict_log.response.outputs,
-                           features.OUTPUT_KEY, _floats)
-
-
 def _with_predictions(rows, outputs, key: str, parse):
   """The rows, each with its prediction when the response holds one per
   row under `key` (a response of another length is not the rows')."""
@@ -152,8 +117,9 @@ def _with_predictions(rows, outputs, key: str, parse):
   return rows
 
 
-def _spec_predict_rows(predict_log, spec) -> List[Dict[str, Any]]:
-  """_predict_rows for a dataset spec's model (its keys and output)."""
+def _predict_rows(predict_log, spec) -> List[Dict[str, Any]]:
+  """A Predict request's rows, each with its prediction (the spec's
+  output key)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   inputs = predict_log.request.inputs
   if features.EXAMPLES_INPUT in inputs:
@@ -167,10 +133,9 @@ def _spec_predict_rows(predict_log, spec) -> List[Dict[str, Any]]:
                            spec.output_key, _spec_predictions)
 
 
-def to_rows(logs, model_name: Optional[str] = None,
-            spec=None) -> ServedRows:
-  """Raw-feature rows of every logged request (of model_name, if given;
-  spec: a dataset spec's columns, None: the CFPB features)."""
+def to_rows(logs, model_name: Optional[str], spec) -> ServedRows:
+  """Raw-feature rows of every logged request (of model_name, if given),
+  in the spec's columns."""
   served = ServedRows([])
   for log in logs:
     model_spec = log.log_metadata.model_spec

@@ -3,9 +3,9 @@
 Distances are TFDV's where TFDV has them (the L-infinity distance of the
 value shares of a categorical, computed by `tfdv.validate_statistics` with
 the training statistics and `serving_statistics`), and the Jensen-Shannon
-divergence of histograms for numeric values (the narrative's length in
-words, the predicted probability), computed here on fixed bins taken from
-the training side.
+divergence of histograms for numeric values (a numeric column, a text
+column's length in words, the predicted probability), on fixed bins taken
+from the training side (pipeline/monitoring/by_kind.py for the columns).
 
 Thresholds allow for sampling noise: a feature alerts when its distance is
 above both its configured threshold and what two samples of one population
@@ -20,10 +20,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from components import features
 from pipeline.metadata import drift
 
-NARRATIVE_LENGTH = 'narrative_length'   # words, derived on both sides
 PREDICTED = 'predicted_probability'
 PREDICTED_CLASS = 'predicted_class'   # multi-class: the argmax's shares
 SERVING = 'SERVING'
@@ -60,42 +58,6 @@ def js_divergence(p: Sequence[float], q: Sequence[float]) -> float:
   return max(0.0, 0.5 * kl(p, m) + 0.5 * kl(q, m))
 
 
-def word_counts(texts: Sequence[str]) -> np.ndarray:
-  return np.array([len(str(t).split()) for t in texts], dtype=float)
-
-
-def length_edges(training_lengths: np.ndarray) -> np.ndarray:
-  """Bin edges at the training lengths' deciles (empty narratives apart)."""
-  present = training_lengths[training_lengths > 0]
-  if not len(present):
-    return np.array([0.5, np.inf])
-  edges = np.unique(np.quantile(present, np.linspace(0, 1, LENGTH_BINS + 1)))
-  return np.concatenate([[0.5], edges[1:-1], [np.inf]])
-
-
-def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-  """Counts per bin of the values above 0 (complaints with a narrative).
-
-  Whether a complaint has a narrative at all is a share, not a length: the
-  lengths are compared among the narrated ones, where a change of wording
-  or length shows undiluted.
-  """
-  values = np.asarray(values, dtype=float)
-  return np.histogram(values[values > 0], bins=edges)[0]
-
-
-def numeric_shift(name: str, training: np.ndarray, served: np.ndarray,
-                  edges: np.ndarray, threshold: float,
-                  z: float) -> Dict[str, Any]:
-  """Jensen-Shannon of two samples on the training side's bins."""
-  a, b = histogram(training, edges), histogram(served, edges)
-  return _finding(name, 'Jensen-Shannon', js_divergence(a, b), threshold,
-                  js_noise(len(a), int(a.sum()), int(b.sum()), z),
-                  int(a.sum()), int(b.sum()),
-                  {'bins': [float(e) for e in edges], 'training': a.tolist(),
-                   'served': b.tolist()})
-
-
 def _finding(name, measure, distance, threshold, noise, count_a, count_b,
              detail=None) -> Dict[str, Any]:
   applied = max(threshold, noise)
@@ -111,22 +73,14 @@ def _finding(name, measure, distance, threshold, noise, count_a, count_b,
 finding = _finding  # the one shape of a finding, for by_kind
 
 
-def categorical_features() -> List[str]:
-  """The raw features compared by L-infinity (not the narrative's text)."""
-  return list(features.CATEGORICAL_INPUTS)
-
-
 def serving_schema(schema, thresholds: Dict[str, float],
-                   training_only: Optional[Sequence[str]] = None):
+                   training_only: Sequence[str]):
   """A copy of the schema for serving: the label absent, skew comparators on.
 
   The label and the join key are only in the TRAINING environment: served
   requests carry no label, and the join key is not a model input.
-  training_only names them (a dataset spec's label and join key); None:
-  the CFPB ones.
+  training_only names them (the dataset spec's label and join key).
   """
-  if training_only is None:
-    training_only = (features.LABEL_KEY, features.ID_KEY)
   schema = type(schema).FromString(schema.SerializeToString())
   del schema.default_environment[:]
   schema.default_environment.extend(['TRAINING', SERVING])
@@ -141,7 +95,7 @@ def serving_schema(schema, thresholds: Dict[str, float],
 
 def categorical_skew(training_stats, served_stats, schema,
                      thresholds: Dict[str, float], z: float,
-                     training_only: Optional[Sequence[str]] = None
+                     training_only: Sequence[str]
                      ) -> (List[Dict[str, Any]], Dict[str, List[str]]):
   """L-infinity skew per categorical feature, and the serving anomalies.
 

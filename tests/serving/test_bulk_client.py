@@ -292,7 +292,9 @@ def test_canary_share_splits_by_complaint_id(complaint_model, tmp_path,
   assert not list((tmp_path).glob('scores.csv.*'))  # no part files left
   assert server.core.request_logger.flush(timeout=30)
   from pipeline.monitoring import served_data  # pylint: disable=g-import-not-at-top
-  rows = served_data.to_rows(read_logs(prefix), MODEL).rows
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  rows = served_data.to_rows(read_logs(prefix), MODEL,
+                             dataset_spec.load('cfpb')).rows
   assert {r[features.ID_KEY] for r in rows
           if r[served_data.VERSION] == 2} == canary
   if protocol == 'grpc':  # REST pins the version the label resolved to

@@ -146,16 +146,17 @@ def test_nothing_to_compare_is_no_finding():
   assert [f['feature'] for f in attribution_drift.findings(
       reference, ['narrative', 'tags'], np.ones((5, 2)), 0.05, {},
       3.0)] == ['narrative']
-  judged = attribution_drift.judge(None, [{}, {}], 0.05, {}, 3.0)
+  judged = attribution_drift.judge(None, [{}, {}], 0.05, {}, 3.0, None)
   assert judged == {'attribution': [],
                     'attribution_note': 'no model to explain'}
   # A model whose run recorded no ModelAnalysis: why, and no finding (the
   # model is not even loaded: its folder does not exist).
   unanalysed = attribution_drift.Baseline('/nonexistent', None, 'no analysis')
-  assert attribution_drift.judge(unanalysed, [{}, {}], 0.05, {}, 3.0) == {
+  assert attribution_drift.judge(unanalysed, [{}, {}], 0.05, {}, 3.0,
+                                 None) == {
       'attribution': [], 'attribution_note': 'no analysis'}
   one = attribution_drift.Baseline('/nonexistent', reference)
-  assert attribution_drift.judge(one, [{}], 0.05, {}, 3.0)[
+  assert attribution_drift.judge(one, [{}], 0.05, {}, 3.0, None)[
       'attribution_note'] == 'fewer than two requests to average'
 
 
@@ -184,7 +185,7 @@ def test_the_threshold_is_a_setting_of_monitor():
   config = pipeline_config.PipelineConfig(attribution_drift_threshold=0.2)
   assert monitor.Thresholds.from_config(config).attribution == 0.2
   assert monitor.Thresholds(skew=0.1, drift=0.1, prediction=0.02,
-                            narrative_length=0.02,
+                            numeric=0.02,
                             noise_z=3.0).attribution == (
                                 pipeline_config.PipelineConfig()
                                 .attribution_drift_threshold)

@@ -96,7 +96,9 @@ def test_clean_traffic_raises_no_alert(e2e_run, served, output, tmp_path):
   assert result['requests'] == WINDOW and not result['alert']
   # The join key travelled with every request into the log.
   from pipeline.monitoring import prediction_logs, served_data  # pylint: disable=g-import-not-at-top
-  rows = served_data.to_rows(prediction_logs.read(str(logs)).logs).rows
+  from components import dataset_spec  # pylint: disable=g-import-not-at-top
+  rows = served_data.to_rows(prediction_logs.read(str(logs)).logs, None,
+                             dataset_spec.load('cfpb')).rows
   assert len({row['complaint_id'] for row in rows}) == WINDOW
   judged = {row['feature'] for row in result['features']
             if row['check'] == 'skew'}

@@ -23,7 +23,7 @@ from pipeline.monitoring import served_data
 from pipeline.monitoring import skew
 
 THRESHOLDS = monitor.Thresholds(skew=0.1, drift=0.1, prediction=0.02,
-                                narrative_length=0.02, noise_z=3.0)
+                                numeric=0.02, noise_z=3.0)
 COMPANIES = ['Flash Cab', 'Taxi Affiliation', 'Yellow Cab', 'Checker']
 PAYMENTS = ['Cash', 'Credit Card']
 
@@ -62,8 +62,8 @@ def _trained_on(tmp_path, spec, frame: pd.DataFrame) -> monitor.TrainedOn:
   features = frame[[f.key for f in spec.features]]
   stats = tfdv.generate_statistics_from_dataframe(features)
   return monitor.TrainedOn(
-      '1', tfdv.infer_schema(stats), stats.datasets[0], np.array([]), [],
-      None, reference['values'], reference['categorical'],
+      '1', tfdv.infer_schema(stats), stats.datasets[0], [], None,
+      reference['values'], reference['categorical'],
       reference['class_counts'])
 
 
@@ -271,7 +271,7 @@ def test_per_feature_threshold_applies(tmp_path, taxi):
   window = _taxi_rows(1000, 2)
   window['trip_miles'] = window['trip_miles'] * 2
   lenient = monitor.Thresholds(skew=0.1, drift=0.1, prediction=0.02,
-                               narrative_length=0.02, noise_z=3.0,
+                               numeric=0.02, noise_z=3.0,
                                per_feature={'trip_miles': 1.0})
   judged = monitor.judge_version(trained, _as_served(window, taxi),
                                  lenient, taxi)

@@ -87,22 +87,3 @@ def test_js_noise_is_exceeded_at_its_tail_rate(count_a, count_b):
   exceeded = float(np.mean(js > skew.js_noise(10, count_a, count_b,
                                               1.6448536)))
   assert 0.035 <= exceeded <= 0.075, exceeded
-
-
-def test_numeric_shift_alerts_above_the_larger_of_threshold_and_noise():
-  """The same shares (JS 0.0487949, worked above) on 20 and on 200 values
-  per side: within the noise of 20 (bound 0.108), beyond that of 200
-  (0.0108) and the threshold 0.01."""
-  edges = np.array([0.5, 1.5, 2.5, np.inf])
-  for scale, noise, alert in ((1, 0.1080483, False), (10, 0.01080483, True)):
-    training = np.array([1] * 10 * scale + [2] * 10 * scale + [0] * 7)
-    served = np.array([1] * 15 * scale + [2] * 5 * scale)
-    found = skew.numeric_shift('narrative_length', training, served, edges,
-                               0.01, 1.6448536)
-    assert found['distance'] == pytest.approx(0.0487949, abs=1e-7)
-    assert found['sampling_noise'] == pytest.approx(noise, abs=1e-7)
-    assert found['applied_threshold'] == pytest.approx(noise, abs=1e-7)
-    assert found['alert'] is alert
-    # Zeros (no narrative) are not lengths: 20 * scale training values.
-    assert found['values_training'] == 20 * scale
-    assert found['distribution']['training'] == [10 * scale, 10 * scale, 0]
