@@ -279,8 +279,7 @@ def _eval_examples(examples_uri: str) -> List[bytes]:
       files, compression_type='GZIP')]
 
 
-def _labels(records: List[bytes],
-            label_key: str = features.LABEL_KEY) -> List[int]:
+def _labels(records: List[bytes], label_key: str) -> List[int]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   labels = []
   for record in records:
@@ -291,7 +290,7 @@ def _labels(records: List[bytes],
 
 
 def score(model_uri: str, records: List[bytes],
-          output_key: str = features.OUTPUT_KEY) -> np.ndarray:
+          output_key: str) -> np.ndarray:
   """The model's probabilities for serialized tf.Examples, by a Trainer's
   Model artifact: [N] for a binary model (P(positive)), [N, classes] for a
   multi-class one."""
@@ -312,8 +311,7 @@ def score(model_uri: str, records: List[bytes],
 
 def judge(examples_uri: str, model_uri: str, baseline_uri: Optional[str],
           min_auc: float, significance: float, max_regression: float,
-          label_key: str = features.LABEL_KEY,
-          output_key: str = features.OUTPUT_KEY,
+          label_key: str, output_key: str,
           classes: Sequence[str] = ()) -> Dict[str, Any]:
   """Scores the eval split with both models and decides (classes: a
   multi-class label's class names, in the model's output order)."""

@@ -7,7 +7,6 @@ are tested directly.
 import json
 import os
 
-from components import features
 from components import judge
 from components import tfx_api
 
@@ -25,14 +24,18 @@ def BaselineJudge(  # pylint: disable=invalid-name
     min_auc: tfx_api.Parameter[float] = 0.65,
     significance: tfx_api.Parameter[float] = 0.05,
     max_auc_regression: tfx_api.Parameter[float] = 0.0,
-    label_key: tfx_api.Parameter[str] = features.LABEL_KEY,
-    output_key: tfx_api.Parameter[str] = features.OUTPUT_KEY,
+    label_key: tfx_api.Parameter[str] = '',
+    output_key: tfx_api.Parameter[str] = '',
     classes: tfx_api.Parameter[str] = '') -> None:
   """Blesses the candidate unless it fails the gate or is significantly
   worse than the baseline; the numbers and the rule go to judgement.json.
 
-  label_key, output_key: the dataset spec's; classes: a multi-class
-  label's class names as a JSON list ('' for a binary label)."""
+  label_key, output_key: the dataset spec's (the pipeline always sets
+  them); classes: a multi-class label's class names as a JSON list (''
+  for a binary label)."""
+  if not label_key or not output_key:
+    raise ValueError('BaselineJudge needs label_key and output_key: the '
+                     "dataset spec's label key and model output")
   found = judge.judge(examples.uri, model.uri,
                       baseline_model.uri if baseline_model else None,
                       min_auc, significance, max_auc_regression,

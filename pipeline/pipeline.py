@@ -48,6 +48,11 @@ def _multiclass_metrics(classes: int) -> List[tfma_config.MetricsSpec]:
   return [overall, per_class]
 
 
+def label_key(spec=None) -> str:
+  """The label's feature key: the spec's, else the CFPB model's."""
+  return spec.label.key if spec else features.LABEL_KEY
+
+
 def eval_config(config: PipelineConfig, spec=None) -> tfma_config.EvalConfig:
   """Metrics overall and per slice, against the baseline when there is one.
 
@@ -56,7 +61,6 @@ def eval_config(config: PipelineConfig, spec=None) -> tfma_config.EvalConfig:
   dataset spec (its label, slices and task); None: the CFPB model's.
   """
   del config  # the gates live in the judge's parameters
-  label_key = spec.label.key if spec else features.LABEL_KEY
   slices = list(spec.slices) if spec else features.SLICE_FEATURES
   metrics = [tfma_config.MetricConfig(class_name='ExampleCount'),
              # The disputed share per slice: with the count, the class sizes
@@ -75,7 +79,7 @@ def eval_config(config: PipelineConfig, spec=None) -> tfma_config.EvalConfig:
   multiclass = spec is not None and spec.multiclass
   return tfma_config.EvalConfig(
       model_specs=[tfma_config.ModelSpec(
-          label_key=label_key, signature_name=features.EXAMPLES_SIGNATURE)],
+          label_key=label_key(spec), signature_name=features.EXAMPLES_SIGNATURE)],
       slicing_specs=[tfma_config.SlicingSpec()] + [
           tfma_config.SlicingSpec(feature_keys=[key]) for key in slices],
       metrics_specs=(_multiclass_metrics(len(spec.label.classes))
@@ -228,10 +232,11 @@ def create_pipeline(config: PipelineConfig, data_root: str,
       baseline_model=model_resolver.outputs['model'],
       min_auc=config.min_auc, significance=config.baseline_significance,
       max_auc_regression=config.max_auc_regression,
-      **({'label_key': spec.label.key, 'output_key': spec.output_key,
-          'classes': (json.dumps(list(spec.label.classes))
-                      if spec.multiclass else '')}
-         if spec else {})).with_id(judge_lib.NODE_ID)
+      label_key=label_key(spec),
+      output_key=spec.output_key if spec else features.OUTPUT_KEY,
+      classes=(json.dumps(list(spec.label.classes))
+               if spec and spec.multiclass else '')
+  ).with_id(judge_lib.NODE_ID)
   judge.add_upstream_node(evaluator)  # the report shows both, judge last
   # Beside the Evaluator: attributions, permutation importance, fairness
   # per group (components/model_analysis.py); reported, not gated.

@@ -1,7 +1,7 @@
 """Monitoring by kind: what a dataset spec's columns are compared by.
 
-The CFPB monitor (skew.py, monitor.py without a spec) knows its features by
-name; with a dataset spec every column is judged by its kind:
+Every column of a dataset spec (the CFPB complaints' as any other) is
+judged by its kind:
 
 - numeric: the Jensen-Shannon divergence of its values on bins taken from
   the reference side (training for skew, the previous window for drift):
@@ -15,7 +15,7 @@ name; with a dataset spec every column is judged by its kind:
   as the taxi's trip_start_hour, which StatisticsGen counts as INT, and for
   which TFDV's comparator reports 0 whatever was served) gets the same
   L-infinity computed here from the training span's values.
-- text: its length in tokens (whitespace-separated, as the narrative's),
+- text: its length in tokens (whitespace-separated),
   as a numeric column named `<key>_length`; an empty text is the missing
   bin, so a text column going empty shows as that column's shift.
 - the prediction: binary models as today (the Evaluator's calibration

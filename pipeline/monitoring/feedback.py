@@ -151,7 +151,7 @@ def join(paths: project_paths.RunPaths, labels_path: str, logs: str,
 
   With the traffic of exactly two versions (an A/B test: stable and canary
   labels), also the test's verdict (pipeline/monitoring/ab_test.py).
-  spec: the data set (None: the CFPB spec).
+  spec: the data set (None: the default one, datasets/cfpb.yaml).
 
   Raises:
     FeedbackInputError, prediction_logs.NoLogsError, store.NoMetadataError.
