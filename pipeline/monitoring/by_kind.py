@@ -15,9 +15,12 @@ judged by its kind:
   as the taxi's trip_start_hour, which StatisticsGen counts as INT, and for
   which TFDV's comparator reports 0 whatever was served) gets the same
   L-infinity computed here from the training span's values.
-- text: its length in tokens (whitespace-separated),
-  as a numeric column named `<key>_length`; an empty text is the missing
-  bin, so a text column going empty shows as that column's shift.
+- text: its length in tokens (whitespace-separated), as a numeric column
+  named `<key>_length`, compared among the texts present: whether a text
+  is there at all is a share, not a length, and an optional text column
+  (most complaints have no narrative) would dilute a change of wording or
+  length below any threshold if its empty rows were a bin of the same
+  distribution.
 - the prediction: binary models as today (the Evaluator's calibration
   histogram); a multi-class model by the shares of its predicted classes
   (argmax) against the training labels' class shares, one JS over the
@@ -123,8 +126,15 @@ def binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def value_shift(name: str, reference: np.ndarray, served: np.ndarray,
-                bins: int, threshold: float, z: float) -> Dict[str, Any]:
-  """Jensen-Shannon of a numeric column on the reference side's bins."""
+                bins: int, threshold: float, z: float,
+                present_only: bool = False) -> Dict[str, Any]:
+  """Jensen-Shannon of a numeric column on the reference side's bins
+  (present_only: among the values present, a text length's way)."""
+  if present_only:
+    reference = np.asarray(reference, dtype=float)
+    served = np.asarray(served, dtype=float)
+    reference, served = (reference[~np.isnan(reference)],
+                         served[~np.isnan(served)])
   edges = quantile_edges(np.asarray(reference, dtype=float), bins)
   a, b = binned(reference, edges), binned(served, edges)
   used = max(int(np.count_nonzero((a + b) > 0)), 1)
@@ -162,12 +172,14 @@ def value_shifts(reference: Dict[str, np.ndarray],
                  ) -> List[Dict[str, Any]]:
   """One Jensen-Shannon finding per numeric column and text length."""
   found = []
+  lengths = {length_name(key) for key in text_keys(spec)}
   for name in compared_names(spec):
     if name not in reference or name not in served:
       continue
     found.append(value_shift(name, reference[name], served[name],
                              bins_of(spec, name),
-                             per_feature.get(name, default), z))
+                             per_feature.get(name, default), z,
+                             present_only=name in lengths))
   return found
 
 

@@ -189,6 +189,22 @@ def test_text_length_shift_alerts_on_that_column(tmp_path):
   assert names == {'notes_length', 'amount', 'channel'}
 
 
+def test_a_text_length_is_compared_among_the_texts_present():
+  """Twice the share of empty texts, the same lengths otherwise: no length
+  shift (a numeric column's missing bin would count it); the lengths of
+  the present texts doubled: a shift however many texts are empty."""
+  reference = np.array([1.0, 2.0, 3.0, 4.0] * 50 + [np.nan] * 200)
+  emptier = np.array([1.0, 2.0, 3.0, 4.0] * 25 + [np.nan] * 300)
+  same = by_kind.value_shift('t_length', reference, emptier, 4, 0.02, 3.0,
+                             present_only=True)
+  assert same['distance'] == 0.0 and not same['alert']
+  assert by_kind.value_shift('t_length', reference, emptier, 4, 0.02,
+                             3.0)['distance'] > 0
+  longer = np.array([2.0, 4.0, 6.0, 8.0] * 25 + [np.nan] * 300)
+  assert by_kind.value_shift('t_length', reference, longer, 4, 0.02, 3.0,
+                             present_only=True)['alert']
+
+
 def test_token_lengths_by_hand():
   lengths = by_kind.token_lengths(['a b  c', '', None, '  one ', 'x\ty'])
   assert lengths[[0, 3, 4]].tolist() == [3.0, 1.0, 2.0]
