@@ -243,6 +243,42 @@ def test_requests_of_one_loop_round_make_one_batch_at_timeout_zero():
   assert runs == [[float(v) for v in range(8)], [9.0]]
 
 
+def test_a_round_is_split_by_the_requests_in_flight_so_the_graph_starts():
+  # After a round of 8 requests (8 in flight at its end), each of 2 batch
+  # threads gets its share, 4: the graph starts on the first 4 of the next
+  # round of 8 while the loop is still starting the other 4.
+  scheduler = make_scheduler(max_batch_size=100, batch_timeout_micros=0,
+                             num_batch_threads=2)
+  runs = []
+  first_half_ran = threading.Event()
+
+  def run(inputs):
+    runs.append(inputs['x'].tolist())
+    if inputs['x'].tolist() == [8.0, 9.0, 10.0, 11.0]:
+      first_half_ran.set()
+    return {'y': inputs['x'] * 2}
+
+  ran_within_round = []
+
+  async def one(value):
+    if value == 12:  # Request 5 of the second round, still in the round.
+      ran_within_round.append(first_half_ran.wait(60))
+    return await scheduler.run_async(('k',), run,
+                                     {'x': np.array([float(value)])})
+
+  async def round_of(values):
+    return await asyncio.gather(*[one(value) for value in values])
+
+  first = asyncio.run(round_of(range(8)))
+  second = asyncio.run(round_of(range(8, 16)))
+  scheduler.stop()
+  assert [r['y'].tolist() for r in first + second] == [
+      [2.0 * v] for v in range(16)]
+  assert ran_within_round == [True]
+  assert runs == [[float(v) for v in range(8)], [8.0, 9.0, 10.0, 11.0],
+                  [12.0, 13.0, 14.0, 15.0]]
+
+
 @pytest.mark.parametrize('transport', ['event_loop', 'threads'])
 def test_grpc_calls_without_a_deadline_are_batched(models, tmp_path,
                                                    start_server, transport):
