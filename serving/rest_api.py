@@ -45,6 +45,11 @@ _STATUS = re.compile(
     r'(?:/labels/([^/:]+)))?(?:/(metadata))?')
 _API = {'predict': 'Predict', 'classify': 'Classify', 'regress': 'Regress',
         'explain': 'Explain'}
+# Routes of API URLs remembered (method, target -> _Route): parsing a URL
+# (urlsplit, two regular expressions, unquoting) is per-request work that
+# depends on the URL alone. Bounded: cleared when full (a client can send
+# any number of distinct URLs).
+_ROUTE_CACHE_SIZE = 1024
 _CORS = [('Access-Control-Allow-Origin', '*'),
          ('Access-Control-Allow-Methods', 'POST, GET'),
          ('Access-Control-Allow-Headers', 'Content-Type')]
@@ -102,6 +107,7 @@ class RestApi:
     self._check_method_names = check_method_names
     self._json_headers = [('Content-Type', 'application/json')] + (
         _CORS if cors else [])
+    self._routes: Dict[Tuple[str, str], _Route] = {}
 
   def handle(self, method: str, path: str, body: bytes) -> Response:
     """Answers a request, blocking until the model has run."""
@@ -142,10 +148,22 @@ class RestApi:
       return self._failed(route, start, e)
     return self._answered(route, start, output)
 
-  def _route(self, method: str, path: str):
+  def _route(self, method: str, target: str):
     """A _Route for an API URL; else the whole Response (404, metrics,
-    CORS preflight, a malformed API URL)."""
-    path = urllib.parse.urlsplit(path).path
+    CORS preflight, a malformed API URL). Routes are remembered per
+    (method, target); what depends on more (metrics, errors) is not."""
+    route = self._routes.get((method, target))
+    if route is not None:
+      return route
+    route = self._parse_route(method, target)
+    if isinstance(route, _Route):
+      if len(self._routes) >= _ROUTE_CACHE_SIZE:
+        self._routes.clear()
+      self._routes[method, target] = route
+    return route
+
+  def _parse_route(self, method: str, target: str):
+    path = urllib.parse.urlsplit(target).path
     if self._prometheus_path and path == self._prometheus_path:
       return 200, [('Content-Type', 'text/plain')], self._metrics.render()
     if not _V1.fullmatch(path):

@@ -36,7 +36,7 @@ import asyncio
 import http
 import logging
 import socket
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import httptools
 
@@ -71,15 +71,31 @@ class _HttpError(Exception):
     self.message = message
 
 
+# Status line and headers up to Content-Length, per (code, headers, close):
+# the server's own few combinations (clients choose none of them).
+_HEADS: Dict[tuple, Tuple[bytes, bytes]] = {}
+_MAX_HEADS = 64
+
+
+def _head(code: int, headers, close: bool) -> Tuple[bytes, bytes]:
+  key = (code, close, *headers)
+  head = _HEADS.get(key)
+  if head is None:
+    lines = [f'HTTP/1.1 {code} {_PHRASES.get(code, "")}']
+    lines += [f'{k}: {v}' for k, v in headers]
+    lines.append('Content-Length: ')
+    end = '\r\nConnection: close\r\n\r\n' if close else '\r\n\r\n'
+    head = ('\r\n'.join(lines).encode('latin-1'), end.encode('latin-1'))
+    if len(_HEADS) < _MAX_HEADS:
+      _HEADS[key] = head
+  return head
+
+
 def payload(code: int, headers, body: str, close: bool) -> bytes:
   """A whole response, written with one send."""
   data = body.encode('utf-8')
-  lines = [f'HTTP/1.1 {code} {_PHRASES.get(code, "")}']
-  lines += [f'{k}: {v}' for k, v in headers]
-  lines.append(f'Content-Length: {len(data)}')
-  if close:
-    lines.append('Connection: close')
-  return ('\r\n'.join(lines) + '\r\n\r\n').encode('latin-1') + data
+  start, end = _head(code, headers, close)
+  return b''.join((start, str(len(data)).encode('ascii'), end, data))
 
 
 def _json_error(code: int, message: str, extra=()) -> bytes:
