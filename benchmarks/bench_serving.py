@@ -13,10 +13,10 @@ complaints (benchmarks/serving_requests.py):
   `serving_default` (serialized tf.Examples) with Debian's `h2load`
   (benchmarks/serving_load.py), 1 complaint per request, at concurrency 1,
   8, 32 and 128;
-* at concurrency 32 with batching, REST once more with IDLE_CONNECTIONS
-  idle connections held open (connected, sending nothing): the server's
-  threads and RSS before and while they are open, and the p99 next to the
-  run without them;
+* at concurrency 32 with batching, REST twice more, back to back: without
+  and then with IDLE_CONNECTIONS idle connections held open (connected,
+  sending nothing): the server's threads and RSS before and while they are
+  open, and the two runs' p99s;
 * `--rounds` rounds (default 3), every configuration `--seconds` long
   (default 5) in each, interleaved so that drift in the shared machine's
   speed spreads over all of them; medians and min-max spreads reported;
@@ -250,8 +250,12 @@ def _load(protocol: str, server, files, concurrency: int,
   return serving_load.run_h2load(server, files['grpc'], concurrency, seconds)
 
 
-def _idle_run(server, files, seconds: float, without: dict) -> dict:
-  """REST at concurrency 32 with IDLE_CONNECTIONS idle connections open."""
+def _idle_run(server, files, seconds: float) -> dict:
+  """REST at concurrency 32 with IDLE_CONNECTIONS idle connections open,
+  right after the same run without them: the p99s compared are measured
+  back to back (not minutes apart, which on shared cores compared the
+  machine's drift as much as the idle connections)."""
+  without = serving_load.run_wrk(server, files['rest'], 32, seconds)
   threads, rss = server.threads(), server.rss_mb()
   sockets = []
   try:
@@ -335,8 +339,7 @@ def run(args) -> dict:
                   f'{stats["load_generator_cpu_percent"]:5.1f}%  errors '
                   f'{stats["errors"]}', flush=True)
         if batching:
-          idle = _idle_run(server, files, args.seconds, current['server'][
-              config_key(transport, True, 'rest', 32)])
+          idle = _idle_run(server, files, args.seconds)
           current['idle'][transport] = idle
           print(f'  {transport} + {IDLE_CONNECTIONS} idle connections: '
                 f'{idle}', flush=True)
