@@ -90,10 +90,19 @@ def _uses_a_shared_run(item) -> bool:
   return any(name in item.fixturenames for name in SHARED_RUNS)
 
 
+def pytest_itemcollected(item):
+  """Tests of a shared run are e2e (never in `make test-fast`), marked as
+  each is collected: `-m "not e2e"` deselects in pytest's own
+  pytest_collection_modifyitems, which runs before the trylast one below,
+  so a marker added there came too late and a file that relied on it (one
+  that names no e2e mark itself) ran its pipeline run in the fast tier."""
+  if _uses_a_shared_run(item):
+    item.add_marker(pytest.mark.e2e)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
-  """Tests of a shared run are e2e (never in `make test-fast`), and the
-  files are ordered for `-n 2 --dist loadfile --no-loadscope-reorder`.
+  """The files ordered for `-n 2 --dist loadfile --no-loadscope-reorder`.
 
   loadfile hands whole files to the workers (a module's fixtures: a
   MariaDB server, an Airflow home, a loop, made once), in this order. The
@@ -106,8 +115,6 @@ def pytest_collection_modifyitems(items):
   """
   files = {}  # file -> its items, in the order first seen
   for item in items:
-    if _uses_a_shared_run(item):
-      item.add_marker(pytest.mark.e2e)
     files.setdefault(item.nodeid.split('::')[0], []).append(item)
   shared = [f for f, found in files.items() if any(map(_uses_a_shared_run,
                                                          found))]
